@@ -1,0 +1,63 @@
+//! Deterministic data: the organizations, tenants, folders and records the simulator serves.
+//!
+//! Nothing here is stored record by record. Every high-volume record is a pure function of
+//! (seed, tenant, entity, partition, index), so a tenant with millions of jobs costs a few
+//! kilobytes, any record can be produced in O(1), and two simulators with the same
+//! configuration serve byte-identical data (tests use that to compute the ground truth a
+//! consumer must see).
+//!
+//! The contract between a generator and the query engine ([`EntityGen`]):
+//! - records of one partition (a folder, or the whole tenant for tenant-level entities) are
+//!   numbered `0..len`;
+//! - the id field (when there is one) is **strictly increasing** in the index;
+//! - the primary time field is **non-decreasing** in the index;
+//! - every "lagged" field is either null or within `[time, time + lag]` of the primary time.
+//!
+//! These three facts let the engine turn a `$filter` on time or id into an index range by
+//! binary search, and serve a keyset page without generating the records before it.
+
+pub mod universe;
+pub mod entities;
+
+pub use universe::{DataConfig, FolderInfo, TenantData};
+
+use crate::value::{Row, Schema};
+
+/// Static facts about an entity set, used by the query engine and the HTTP layer.
+#[derive(Debug)]
+pub struct EntityDef {
+    /// The OData entity set name, as in the URL: `Jobs`, `QueueItems`, ...
+    pub name: &'static str,
+    pub schema: &'static Schema,
+    /// The application scope family that grants read access (`OR.Jobs`); the token must
+    /// carry it or its `.Read` variant.
+    pub scope: &'static str,
+    /// Folder-scoped entities need a folder header; partitions are the tenant's folders.
+    pub folder_scoped: bool,
+    /// Largest `$top` accepted (1000; 100 for QueueItems on Automation Cloud).
+    pub max_top: u64,
+    /// Counted against the tenant's shared Jobs/QueueItems request budget.
+    pub rate_limited: bool,
+    /// A hard paging window (`$skip + $top`), as Elasticsearch-backed RobotLogs have.
+    pub window: Option<u64>,
+    /// Field strictly increasing in the record index, if any.
+    pub id_field: Option<&'static str>,
+    /// Field non-decreasing in the record index, if any.
+    pub time_field: Option<&'static str>,
+    /// Fields that are null or within `[time, time + lag_ms]`.
+    pub lagged: &'static [(&'static str, i64)],
+}
+
+/// A generator of one entity set's records.
+pub trait EntityGen: Send + Sync {
+    fn def(&self) -> &'static EntityDef;
+    /// Number of generated records in a partition (`part` is the folder index for
+    /// folder-scoped entities, 0 otherwise).
+    fn len(&self, tenant: &TenantData, part: usize) -> u64;
+    /// The primary time (Unix ms) of record `i`; non-decreasing in `i`.
+    fn time_at(&self, tenant: &TenantData, part: usize, i: u64) -> i64;
+    /// The id of record `i`; strictly increasing in `i` (entities without an id return 0).
+    fn id_at(&self, tenant: &TenantData, part: usize, i: u64) -> i64;
+    /// The whole record `i`, in schema order.
+    fn row(&self, tenant: &TenantData, part: usize, i: u64) -> Row;
+}
