@@ -52,7 +52,9 @@ impl Principal {
     pub fn can_see_folder(&self, fully_qualified_name: &str) -> bool {
         match &self.folders {
             None => true,
-            Some(list) => list.iter().any(|f| f.eq_ignore_ascii_case(fully_qualified_name)),
+            Some(list) => list
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(fully_qualified_name)),
         }
     }
 }

@@ -50,7 +50,11 @@ impl Stats {
 
     pub fn request(&self, endpoint: &str, status: u16) {
         self.with(|s| {
-            *s.requests.entry(endpoint.to_owned()).or_default().entry(status).or_default() += 1;
+            *s.requests
+                .entry(endpoint.to_owned())
+                .or_default()
+                .entry(status)
+                .or_default() += 1;
             match status {
                 429 => s.throttled += 1,
                 401 => s.unauthorized += 1,

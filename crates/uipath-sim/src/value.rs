@@ -188,7 +188,11 @@ pub fn write_val(out: &mut Vec<u8>, ty: FieldType, val: &Val) {
         }
         Val::Guid(g) => {
             out.push(b'"');
-            out.extend_from_slice(g.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+            out.extend_from_slice(
+                g.hyphenated()
+                    .encode_lower(&mut Uuid::encode_buffer())
+                    .as_bytes(),
+            );
             out.push(b'"');
         }
         Val::Object(row) => match ty {
@@ -276,17 +280,38 @@ mod tests {
 
     static INNER: Schema = Schema {
         dto: "InnerDto",
-        fields: &[Field { name: "Reason", ty: FieldType::String }],
+        fields: &[Field {
+            name: "Reason",
+            ty: FieldType::String,
+        }],
     };
     static OUTER: Schema = Schema {
         dto: "OuterDto",
         fields: &[
-            Field { name: "Id", ty: FieldType::Int64 },
-            Field { name: "Name", ty: FieldType::String },
-            Field { name: "When", ty: FieldType::DateTime },
-            Field { name: "Key", ty: FieldType::Guid },
-            Field { name: "Inner", ty: FieldType::Object(&INNER) },
-            Field { name: "Tags", ty: FieldType::Json },
+            Field {
+                name: "Id",
+                ty: FieldType::Int64,
+            },
+            Field {
+                name: "Name",
+                ty: FieldType::String,
+            },
+            Field {
+                name: "When",
+                ty: FieldType::DateTime,
+            },
+            Field {
+                name: "Key",
+                ty: FieldType::Guid,
+            },
+            Field {
+                name: "Inner",
+                ty: FieldType::Object(&INNER),
+            },
+            Field {
+                name: "Tags",
+                ty: FieldType::Json,
+            },
         ],
     };
 
@@ -326,7 +351,14 @@ mod tests {
 
     #[test]
     fn datetime_formatting_matches_chrono() {
-        for ms in [0, 1, 999, 86_399_999, 1_700_000_000_123, 253_402_300_799_999] {
+        for ms in [
+            0,
+            1,
+            999,
+            86_399_999,
+            1_700_000_000_123,
+            253_402_300_799_999,
+        ] {
             let expected = datetime(ms).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
             assert_eq!(format_datetime(ms), expected);
         }

@@ -16,8 +16,15 @@
 //! These three facts let the engine turn a `$filter` on time or id into an index range by
 //! binary search, and serve a keyset page without generating the records before it.
 
-pub mod universe;
+pub mod activity;
+pub mod catalog;
+pub mod config;
 pub mod entities;
+pub mod enums;
+pub mod hash;
+pub mod pools;
+pub mod timeline;
+pub mod universe;
 
 pub use universe::{DataConfig, FolderInfo, TenantData};
 

@@ -1,0 +1,108 @@
+//! `/odata/QueueDefinitions`: the queues of a folder, with their SLA and retry settings.
+//!
+//! Served from the tenant's reference sets; ordered by id and by `CreationTime`. A queue
+//! points at the process that works it and, when one exists, at its queue trigger.
+
+use crate::data::entities::{cow, opt_int, schema, RowBuf};
+use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::value::{Row, Schema, Val};
+
+pub static QUEUE_DEFINITION: Schema = schema!("QueueDefinitionDto" {
+    Key: Guid,
+    Name: String,
+    Description: String,
+    MaxNumberOfRetries: Int32,
+    AcceptAutomaticallyRetry: Bool,
+    RetryAbandonedItems: Bool,
+    EnforceUniqueReference: Bool,
+    Encrypted: Bool,
+    SpecificDataJsonSchema: String,
+    OutputDataJsonSchema: String,
+    AnalyticsDataJsonSchema: String,
+    CreationTime: DateTime,
+    ProcessScheduleId: Int64,
+    SlaInMinutes: Int32,
+    RiskSlaInMinutes: Int32,
+    ReleaseId: Int64,
+    IsProcessInCurrentFolder: Bool,
+    FoldersCount: Int32,
+    OrganizationUnitId: Int64,
+    OrganizationUnitFullyQualifiedName: String,
+    Tags: Json,
+    Id: Int64,
+});
+
+pub static QUEUE_DEFINITIONS: EntityDef = EntityDef {
+    name: "QueueDefinitions",
+    schema: &QUEUE_DEFINITION,
+    scope: "OR.Queues",
+    folder_scoped: true,
+    max_top: 1000,
+    rate_limited: false,
+    window: None,
+    id_field: Some("Id"),
+    time_field: Some("CreationTime"),
+    lagged: &[],
+};
+
+pub(crate) struct QueueDefinitions;
+
+impl EntityGen for QueueDefinitions {
+    fn def(&self) -> &'static EntityDef {
+        &QUEUE_DEFINITIONS
+    }
+
+    fn len(&self, t: &TenantData, part: usize) -> u64 {
+        t.queues.get(part).map_or(0, |v| v.len() as u64)
+    }
+
+    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+        t.queues[part][i as usize].created_ms
+    }
+
+    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+        t.queues[part][i as usize].id
+    }
+
+    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+        let q = &t.queues[part][i as usize];
+        let folder = &t.folders[part];
+        let release = &t.releases[part][q.release];
+        let trigger = t.schedules[part]
+            .iter()
+            .find(|s| s.queue == Some(i as usize));
+        let mut r = RowBuf::new(&QUEUE_DEFINITION);
+        r.put("Key", Val::Guid(q.key));
+        r.put("Name", cow(&q.name));
+        r.put("Description", Val::str(release.spec.description));
+        r.put("MaxNumberOfRetries", Val::Int(i64::from(q.max_retries)));
+        r.put("AcceptAutomaticallyRetry", Val::Bool(q.max_retries > 0));
+        r.put("RetryAbandonedItems", Val::Bool(false));
+        r.put("EnforceUniqueReference", Val::Bool(q.unique_reference));
+        r.put("Encrypted", Val::Bool(false));
+        r.put("SpecificDataJsonSchema", Val::Null);
+        r.put("OutputDataJsonSchema", Val::Null);
+        r.put("AnalyticsDataJsonSchema", Val::Null);
+        r.put("CreationTime", Val::DateTime(q.created_ms));
+        r.put("ProcessScheduleId", opt_int(trigger.map(|s| s.id)));
+        r.put(
+            "SlaInMinutes",
+            Val::Int(i64::from(q.sla_minutes.unwrap_or(0))),
+        );
+        r.put(
+            "RiskSlaInMinutes",
+            Val::Int(i64::from(q.risk_sla_minutes.unwrap_or(0))),
+        );
+        r.put("ReleaseId", Val::Int(release.id));
+        r.put("IsProcessInCurrentFolder", Val::Bool(true));
+        r.put("FoldersCount", Val::Int(1));
+        r.put("OrganizationUnitId", Val::Int(folder.id));
+        r.put(
+            "OrganizationUnitFullyQualifiedName",
+            Val::string(folder.fully_qualified_name.clone()),
+        );
+        r.put("Tags", Val::Raw("[]".into()));
+        r.put("Id", Val::Int(q.id));
+        r.finish()
+    }
+}

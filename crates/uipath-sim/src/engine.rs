@@ -1,0 +1,366 @@
+//! Query execution: an OData [`Query`] over one partition of generated records plus the
+//! runtime [`PartOverlay`] of inserted and updated records.
+//!
+//! The engine never generates a record it can rule out. Bounds on the id, the primary time
+//! and the lagged time fields in `$filter` become an index range by binary search (the
+//! generator contract in [`crate::data`] makes those fields monotone in the index). When the
+//! requested order is the index order — `$orderby` on (time, id) or id, ascending or
+//! descending, which is what a keyset reader asks for — records are streamed and generation
+//! stops once the page is full. Any other order materializes the candidate range and sorts
+//! it; that path is bounded by [`MATERIALIZE_CAP`].
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use crate::data::{EntityGen, TenantData};
+use crate::odata::{CmpOp, Expr, ODataError, OrderKey, Query};
+use crate::overlay::PartOverlay;
+use crate::value::{Row, Val};
+
+/// The most candidate records a query outside the index order may sort. Real Orchestrator
+/// has no such limit; a simulator query past it gets a 400 that says to narrow the filter.
+pub const MATERIALIZE_CAP: u64 = 3_000_000;
+
+/// One page of results.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<Row>,
+    /// `@odata.count` when `$count=true` (capped at the paging window where there is one).
+    pub count: Option<u64>,
+}
+
+/// Field positions the engine needs, resolved once per query.
+struct Layout {
+    id: Option<usize>,
+    time: Option<usize>,
+    lagged: Vec<(usize, i64)>,
+}
+
+impl Layout {
+    fn of(gen: &dyn EntityGen) -> Layout {
+        let def = gen.def();
+        let idx = |name: Option<&str>| name.and_then(|n| def.schema.index_of(n));
+        Layout {
+            id: idx(def.id_field),
+            time: idx(def.time_field),
+            lagged: def
+                .lagged
+                .iter()
+                .filter_map(|(n, lag)| def.schema.index_of(n).map(|i| (i, *lag)))
+                .collect(),
+        }
+    }
+}
+
+/// Runs `query` against partition `part` of `gen` for `tenant`, with `overlay` applied.
+pub fn execute(
+    gen: &dyn EntityGen,
+    tenant: &TenantData,
+    part: usize,
+    overlay: &PartOverlay,
+    query: &Query,
+) -> Result<Page, ODataError> {
+    let def = gen.def();
+    let layout = Layout::of(gen);
+    let len = gen.len(tenant, part);
+    let narrowing = Narrowing {
+        gen,
+        tenant,
+        part,
+        len,
+        layout: &layout,
+    };
+    let range = match &query.filter {
+        Some(expr) => narrowing.range(expr),
+        None => 0..len,
+    };
+    let matches = |row: &Row| query.filter.as_ref().is_none_or(|f| f.eval(row));
+
+    // Overlay rows are few; filter and sort them up front.
+    let mut extra: Vec<Row> = overlay.rows().filter(|r| matches(r)).cloned().collect();
+    let order = effective_order(query, &layout);
+    extra.sort_by(|a, b| compare(a, b, &order));
+
+    let window = def.window.unwrap_or(u64::MAX);
+    let skip = query.skip;
+    let take = query
+        .top
+        .unwrap_or(def.max_top)
+        .min(window.saturating_sub(skip));
+    let wanted = skip.saturating_add(take);
+
+    let (rows, total) = match index_direction(&order, &layout) {
+        Some(desc) => {
+            let exact = query.filter.as_ref().is_none_or(|f| narrowing.is_exact(f));
+            let need_total = query.count && !exact;
+            let indices: Box<dyn Iterator<Item = u64>> = if desc {
+                Box::new(range.clone().rev())
+            } else {
+                Box::new(range.clone())
+            };
+            let generated = indices
+                .filter(|i| !overlay.hides(*i))
+                .map(|i| gen.row(tenant, part, i))
+                .filter(|r| matches(r));
+            let (page, seen) =
+                merge_page(generated, extra.iter(), &order, skip, wanted, need_total);
+            let total = if !query.count {
+                None
+            } else if exact {
+                let hidden = overlay.hidden_in(range.clone());
+                Some((range.end - range.start) - hidden + extra.len() as u64)
+            } else {
+                Some(seen)
+            };
+            (page, total)
+        }
+        None => {
+            let span = range.end - range.start;
+            if span > MATERIALIZE_CAP {
+                return Err(ODataError {
+                    message: format!(
+                        "The simulator would have to sort {span} records for this $orderby; \
+                         narrow the $filter or order by the time field and Id."
+                    ),
+                });
+            }
+            let mut all: Vec<Row> = range
+                .filter(|i| !overlay.hides(*i))
+                .map(|i| gen.row(tenant, part, i))
+                .filter(|r| matches(r))
+                .collect();
+            all.extend(extra);
+            all.sort_by(|a, b| compare(a, b, &order));
+            let total = all.len() as u64;
+            let page = all
+                .into_iter()
+                .skip(skip as usize)
+                .take(take as usize)
+                .collect();
+            (page, query.count.then_some(total))
+        }
+    };
+    Ok(Page {
+        rows,
+        count: total.map(|t| t.min(window)),
+    })
+}
+
+/// Merges two streams already sorted by `order`, returning rows `skip..wanted` and, when
+/// `count_all` is set, how many rows both streams hold in total.
+fn merge_page<'a>(
+    generated: impl Iterator<Item = Row>,
+    extra: impl Iterator<Item = &'a Row>,
+    order: &[OrderKey],
+    skip: u64,
+    wanted: u64,
+    count_all: bool,
+) -> (Vec<Row>, u64) {
+    let mut page = Vec::new();
+    let mut seen = 0u64;
+    let mut generated = generated.peekable();
+    let mut extra = extra.peekable();
+    loop {
+        if seen >= wanted && !count_all {
+            break;
+        }
+        let next = match (generated.peek(), extra.peek()) {
+            (None, None) => break,
+            (Some(_), None) => generated.next(),
+            (None, Some(_)) => extra.next().cloned(),
+            (Some(g), Some(e)) => {
+                if compare(g, e, order) == Ordering::Greater {
+                    extra.next().cloned()
+                } else {
+                    generated.next()
+                }
+            }
+        };
+        let Some(row) = next else { break };
+        if seen >= skip && seen < wanted {
+            page.push(row);
+        }
+        seen += 1;
+    }
+    (page, seen)
+}
+
+/// The order the response must follow. Without `$orderby` Orchestrator returns records by
+/// key ascending, which here is the index order.
+fn effective_order(query: &Query, layout: &Layout) -> Vec<OrderKey> {
+    if !query.orderby.is_empty() {
+        return query.orderby.clone();
+    }
+    layout
+        .id
+        .or(layout.time)
+        .map(|i| {
+            vec![OrderKey {
+                path: crate::odata::FieldPath(vec![i]),
+                desc: false,
+            }]
+        })
+        .unwrap_or_default()
+}
+
+/// `Some(desc)` when `order` equals the index order (or its reverse): keys drawn from
+/// (time, id) with the time key first, all in one direction. Because id is strictly
+/// increasing and time non-decreasing in the index, such an order is exactly index order.
+fn index_direction(order: &[OrderKey], layout: &Layout) -> Option<bool> {
+    let Some(first) = order.first() else {
+        return Some(false);
+    };
+    let desc = first.desc;
+    let single = |k: &OrderKey| (k.path.0.len() == 1).then(|| k.path.0[0]);
+    let mut seen_id = false;
+    for (n, key) in order.iter().enumerate() {
+        if key.desc != desc {
+            return None;
+        }
+        let field = single(key)?;
+        if seen_id {
+            // Anything after a unique key cannot change the order.
+            continue;
+        }
+        if Some(field) == layout.id {
+            seen_id = true;
+        } else if Some(field) == layout.time && n == 0 {
+            // Ties in time are broken by index order, which is id order.
+        } else {
+            return None;
+        }
+    }
+    Some(desc)
+}
+
+/// Compares two rows by `$orderby` keys.
+fn compare(a: &Row, b: &Row, order: &[OrderKey]) -> Ordering {
+    for key in order {
+        let ord = key.path.get(a).order(key.path.get(b));
+        let ord = if key.desc { ord.reverse() } else { ord };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Turns filter bounds on monotone fields into index ranges.
+struct Narrowing<'a> {
+    gen: &'a dyn EntityGen,
+    tenant: &'a TenantData,
+    part: usize,
+    len: u64,
+    layout: &'a Layout,
+}
+
+impl Narrowing<'_> {
+    /// An index range holding every record that can match `expr` (a superset).
+    fn range(&self, expr: &Expr) -> Range<u64> {
+        match expr {
+            Expr::And(a, b) => {
+                let (a, b) = (self.range(a), self.range(b));
+                let r = a.start.max(b.start)..a.end.min(b.end);
+                if r.start > r.end {
+                    0..0
+                } else {
+                    r
+                }
+            }
+            Expr::Or(a, b) => {
+                let (a, b) = (self.range(a), self.range(b));
+                match (a.is_empty(), b.is_empty()) {
+                    (true, _) => b,
+                    (_, true) => a,
+                    _ => a.start.min(b.start)..a.end.max(b.end),
+                }
+            }
+            Expr::Const(false) => 0..0,
+            Expr::Cmp { path, op, value } if path.0.len() == 1 => {
+                self.cmp_range(path.0[0], *op, value).unwrap_or(0..self.len)
+            }
+            _ => 0..self.len,
+        }
+    }
+
+    /// True when the range of `expr` holds exactly its matches (so `$count` needs no scan):
+    /// a conjunction of non-`ne` comparisons on the id or primary time field.
+    fn is_exact(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::And(a, b) => self.is_exact(a) && self.is_exact(b),
+            Expr::Cmp { path, op, value } => {
+                path.0.len() == 1
+                    && *op != CmpOp::Ne
+                    && !matches!(value, Val::Null)
+                    && (Some(path.0[0]) == self.layout.id || Some(path.0[0]) == self.layout.time)
+            }
+            _ => false,
+        }
+    }
+
+    fn cmp_range(&self, field: usize, op: CmpOp, value: &Val) -> Option<Range<u64>> {
+        let (key, lag): (Box<dyn Fn(u64) -> i64 + '_>, i64) = if Some(field) == self.layout.id {
+            (Box::new(|i| self.gen.id_at(self.tenant, self.part, i)), 0)
+        } else if Some(field) == self.layout.time {
+            (Box::new(|i| self.gen.time_at(self.tenant, self.part, i)), 0)
+        } else if let Some(&(_, lag)) = self.layout.lagged.iter().find(|(f, _)| *f == field) {
+            (
+                Box::new(|i| self.gen.time_at(self.tenant, self.part, i)),
+                lag,
+            )
+        } else {
+            return None;
+        };
+        let v = match value {
+            Val::Int(v) | Val::DateTime(v) => *v,
+            _ => return None,
+        };
+        // first index whose key satisfies `pred`-style bounds, by binary search
+        let first = |pred: &dyn Fn(i64) -> bool| partition_point(self.len, |i| pred(key(i)));
+        // A lagged field f lies in [key, key + lag]: f >= v needs key >= v - lag and f <= v
+        // needs key <= v. For the id and the time field itself lag is 0 and this is exact.
+        let lo_ge = |v: i64| first(&|k| k < v.saturating_sub(lag));
+        let lo_gt = |v: i64| first(&|k| k <= v.saturating_sub(lag));
+        let hi_le = |v: i64| first(&|k| k <= v);
+        let hi_lt = |v: i64| first(&|k| k < v);
+        Some(match op {
+            CmpOp::Eq => lo_ge(v)..hi_le(v),
+            CmpOp::Ge => lo_ge(v)..self.len,
+            CmpOp::Gt => lo_gt(v)..self.len,
+            CmpOp::Le => 0..hi_le(v),
+            CmpOp::Lt => 0..hi_lt(v),
+            CmpOp::Ne => return None,
+        })
+        .map(|r| if r.start > r.end { 0..0 } else { r })
+    }
+}
+
+/// The first index in `0..len` for which `before(i)` is false, assuming `before` is true
+/// on a prefix (the generator contract makes the keys monotone).
+fn partition_point(len: u64, before: impl Fn(u64) -> bool) -> u64 {
+    let (mut lo, mut hi) = (0u64, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_point;
+
+    #[test]
+    fn partition_point_finds_the_first_false() {
+        let keys = [1, 3, 3, 3, 7, 9];
+        let pp = |v| partition_point(keys.len() as u64, |i| keys[i as usize] < v);
+        assert_eq!(pp(0), 0);
+        assert_eq!(pp(3), 1);
+        assert_eq!(pp(4), 4);
+        assert_eq!(pp(10), 6);
+    }
+}

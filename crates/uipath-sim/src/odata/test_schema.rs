@@ -1,0 +1,104 @@
+//! A small entity schema, shaped like Orchestrator's DTOs, shared by the odata tests: one
+//! field of every type, an enum, and a nested object.
+
+use std::borrow::Cow;
+
+use uuid::Uuid;
+
+use crate::value::{Field, FieldType, Row, Schema, Val};
+
+pub static INNER: Schema = Schema {
+    dto: "InnerDto",
+    fields: &[
+        Field {
+            name: "Reason",
+            ty: FieldType::String,
+        },
+        Field {
+            name: "Code",
+            ty: FieldType::Int32,
+        },
+    ],
+};
+
+pub static STATES: &[&str] = &["Pending", "Running", "Faulted", "Successful"];
+
+pub static S: Schema = Schema {
+    dto: "TestDto",
+    fields: &[
+        Field {
+            name: "Id",
+            ty: FieldType::Int64,
+        },
+        Field {
+            name: "Name",
+            ty: FieldType::String,
+        },
+        Field {
+            name: "State",
+            ty: FieldType::Enum(STATES),
+        },
+        Field {
+            name: "CreationTime",
+            ty: FieldType::DateTime,
+        },
+        Field {
+            name: "Key",
+            ty: FieldType::Guid,
+        },
+        Field {
+            name: "Inner",
+            ty: FieldType::Object(&INNER),
+        },
+        Field {
+            name: "Score",
+            ty: FieldType::Double,
+        },
+        Field {
+            name: "Flag",
+            ty: FieldType::Bool,
+        },
+        Field {
+            name: "Count",
+            ty: FieldType::Int32,
+        },
+        Field {
+            name: "Tags",
+            ty: FieldType::Json,
+        },
+    ],
+};
+
+/// 2024-01-01T00:00:00Z in Unix milliseconds.
+pub const JAN_1_2024: i64 = 1_704_067_200_000;
+
+/// The guid every sample row carries.
+pub const KEY: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+
+/// A row with every field set: `Id`, `Name` as given, `State` Faulted, created at
+/// [`JAN_1_2024`], `Inner` `{Reason: "inner-reason", Code: 3}`, `Score` 1.5, `Flag` true,
+/// `Count` 10.
+pub fn row(id: i64, name: &str) -> Row {
+    Row(vec![
+        Val::Int(id),
+        Val::string(name.to_owned()),
+        Val::str("Faulted"),
+        Val::DateTime(JAN_1_2024),
+        Val::Guid(KEY),
+        Val::Object(Box::new(Row(vec![Val::str("inner-reason"), Val::Int(3)]))),
+        Val::Float(1.5),
+        Val::Bool(true),
+        Val::Int(10),
+        Val::Raw(Cow::Borrowed("{}")),
+    ])
+}
+
+/// A row whose every field is null.
+pub fn null_row() -> Row {
+    Row(vec![Val::Null; S.fields.len()])
+}
+
+/// The position of a top-level field of [`S`].
+pub fn idx(name: &str) -> usize {
+    S.index_of(name).expect("test field exists")
+}
