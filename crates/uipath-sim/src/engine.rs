@@ -15,7 +15,7 @@ use std::ops::Range;
 use crate::data::{EntityGen, TenantData};
 use crate::odata::{CmpOp, Expr, ODataError, OrderKey, Query};
 use crate::overlay::PartOverlay;
-use crate::value::{Row, Val};
+use crate::value::{FieldType, Row, Schema, Val};
 
 /// The most candidate records a query outside the index order may sort. Real Orchestrator
 /// has no such limit; a simulator query past it gets a 400 that says to narrow the filter.
@@ -79,7 +79,7 @@ pub fn execute(
     // Overlay rows are few; filter and sort them up front.
     let mut extra: Vec<Row> = overlay.rows().filter(|r| matches(r)).cloned().collect();
     let order = effective_order(query, &layout);
-    extra.sort_by(|a, b| compare(a, b, &order));
+    extra.sort_by(|a, b| compare(def.schema, a, b, &order));
 
     let window = def.window.unwrap_or(u64::MAX);
     let skip = query.skip;
@@ -102,8 +102,15 @@ pub fn execute(
                 .filter(|i| !overlay.hides(*i))
                 .map(|i| gen.row(tenant, part, i))
                 .filter(|r| matches(r));
-            let (page, seen) =
-                merge_page(generated, extra.iter(), &order, skip, wanted, need_total);
+            let (page, seen) = merge_page(
+                def.schema,
+                generated,
+                extra.iter(),
+                &order,
+                skip,
+                wanted,
+                need_total,
+            );
             let total = if !query.count {
                 None
             } else if exact {
@@ -130,7 +137,7 @@ pub fn execute(
                 .filter(|r| matches(r))
                 .collect();
             all.extend(extra);
-            all.sort_by(|a, b| compare(a, b, &order));
+            all.sort_by(|a, b| compare(def.schema, a, b, &order));
             let total = all.len() as u64;
             let page = all
                 .into_iter()
@@ -149,6 +156,7 @@ pub fn execute(
 /// Merges two streams already sorted by `order`, returning rows `skip..wanted` and, when
 /// `count_all` is set, how many rows both streams hold in total.
 fn merge_page<'a>(
+    schema: &Schema,
     generated: impl Iterator<Item = Row>,
     extra: impl Iterator<Item = &'a Row>,
     order: &[OrderKey],
@@ -169,7 +177,7 @@ fn merge_page<'a>(
             (Some(_), None) => generated.next(),
             (None, Some(_)) => extra.next().cloned(),
             (Some(g), Some(e)) => {
-                if compare(g, e, order) == Ordering::Greater {
+                if compare(schema, g, e, order) == Ordering::Greater {
                     extra.next().cloned()
                 } else {
                     generated.next()
@@ -187,9 +195,21 @@ fn merge_page<'a>(
 
 /// The order the response must follow. Without `$orderby` Orchestrator returns records by
 /// key ascending, which here is the index order.
+///
+/// Ties are broken by the id in the direction of the last key, so every order is total and
+/// pages never overlap, whichever path (streamed or sorted) served them.
 fn effective_order(query: &Query, layout: &Layout) -> Vec<OrderKey> {
-    if !query.orderby.is_empty() {
-        return query.orderby.clone();
+    if let Some(last) = query.orderby.last() {
+        let mut order = query.orderby.clone();
+        if let Some(id) = layout.id {
+            if !order.iter().any(|k| k.path.0 == [id]) {
+                order.push(OrderKey {
+                    path: crate::odata::FieldPath(vec![id]),
+                    desc: last.desc,
+                });
+            }
+        }
+        return order;
     }
     layout
         .id
@@ -233,10 +253,32 @@ fn index_direction(order: &[OrderKey], layout: &Layout) -> Option<bool> {
     Some(desc)
 }
 
+/// The type of the field at `path`.
+fn field_type(schema: &Schema, path: &[usize]) -> Option<FieldType> {
+    let (first, rest) = path.split_first()?;
+    let ty = schema.fields.get(*first)?.ty;
+    match (ty, rest.is_empty()) {
+        (_, true) => Some(ty),
+        (FieldType::Object(inner), false) => field_type(inner, rest),
+        _ => None,
+    }
+}
+
+/// Compares two values of one field. Enums sort by declaration order, because Orchestrator
+/// stores them as integers; everything else by [`Val::order`].
+fn compare_field(ty: Option<FieldType>, a: &Val, b: &Val) -> Ordering {
+    if let (Some(FieldType::Enum(values)), Val::Str(x), Val::Str(y)) = (ty, a, b) {
+        let pos = |s: &str| values.iter().position(|v| *v == s);
+        return pos(x).cmp(&pos(y));
+    }
+    a.order(b)
+}
+
 /// Compares two rows by `$orderby` keys.
-fn compare(a: &Row, b: &Row, order: &[OrderKey]) -> Ordering {
+fn compare(schema: &Schema, a: &Row, b: &Row, order: &[OrderKey]) -> Ordering {
     for key in order {
-        let ord = key.path.get(a).order(key.path.get(b));
+        let ty = field_type(schema, &key.path.0);
+        let ord = compare_field(ty, key.path.get(a), key.path.get(b));
         let ord = if key.desc { ord.reverse() } else { ord };
         if ord != Ordering::Equal {
             return ord;
@@ -352,7 +394,7 @@ fn partition_point(len: u64, before: impl Fn(u64) -> bool) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::partition_point;
+    use super::*;
 
     #[test]
     fn partition_point_finds_the_first_false() {
@@ -362,5 +404,13 @@ mod tests {
         assert_eq!(pp(3), 1);
         assert_eq!(pp(4), 4);
         assert_eq!(pp(10), 6);
+    }
+
+    #[test]
+    fn enums_order_by_declaration_not_by_name() {
+        let ty = Some(FieldType::Enum(&["Pending", "Running", "Faulted"]));
+        let (p, f) = (Val::str("Pending"), Val::str("Faulted"));
+        assert_eq!(compare_field(ty, &p, &f), Ordering::Less);
+        assert_eq!(compare_field(None, &p, &f), Ordering::Greater);
     }
 }
