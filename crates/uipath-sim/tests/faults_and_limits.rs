@@ -16,10 +16,12 @@ async fn first_folder(c: &Client) -> String {
 
 #[tokio::test]
 async fn jobs_and_queue_items_share_a_rolling_budget_with_retry_after() {
-    let mut config = SimConfig::default();
-    config.rate_limit = RateLimitConfig {
-        requests: 5,
-        window_ms: 1_500,
+    let config = SimConfig {
+        rate_limit: RateLimitConfig {
+            requests: 5,
+            window_ms: 1_500,
+        },
+        ..SimConfig::default()
     };
     let c = Client::start(config).await;
     let token = c.all_scopes().await;

@@ -42,7 +42,8 @@ fn entity_names() -> Vec<&'static str> {
 // ---- extraction of the facts from the OpenAPI description ----
 
 fn ref_name(r: &serde_yaml::Value) -> Option<String> {
-    r.as_str().map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+    r.as_str()
+        .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
 }
 
 /// The facts of one property schema; `refs` collects the DTOs it points at.
@@ -53,7 +54,12 @@ fn property_facts(p: &serde_yaml::Value, refs: &mut BTreeSet<String>) -> Value {
         out.insert("ref".into(), json!(name));
         return Value::Object(out);
     }
-    if let Some(name) = p.get("allOf").and_then(|a| a.get(0)).and_then(|a| a.get("$ref")).and_then(ref_name) {
+    if let Some(name) = p
+        .get("allOf")
+        .and_then(|a| a.get(0))
+        .and_then(|a| a.get("$ref"))
+        .and_then(ref_name)
+    {
         refs.insert(name.clone());
         out.insert("ref".into(), json!(name));
         return Value::Object(out);
@@ -64,7 +70,11 @@ fn property_facts(p: &serde_yaml::Value, refs: &mut BTreeSet<String>) -> Value {
         }
     }
     if let Some(values) = p.get("enum").and_then(|e| e.as_sequence()) {
-        let values: Vec<Value> = values.iter().filter_map(|v| v.as_str()).map(|s| json!(s)).collect();
+        let values: Vec<Value> = values
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(|s| json!(s))
+            .collect();
         out.insert("enum".into(), Value::Array(values));
     }
     for key in ["maxLength", "minLength", "minimum", "maximum"] {
@@ -76,7 +86,11 @@ fn property_facts(p: &serde_yaml::Value, refs: &mut BTreeSet<String>) -> Value {
         out.insert("items".into(), property_facts(items, refs));
     }
     if let Some(extra) = p.get("additionalProperties") {
-        let facts = if extra.is_mapping() { property_facts(extra, refs) } else { json!(true) };
+        let facts = if extra.is_mapping() {
+            property_facts(extra, refs)
+        } else {
+            json!(true)
+        };
         out.insert("additionalProperties".into(), facts);
     }
     Value::Object(out)
@@ -90,14 +104,27 @@ fn dto_facts(schemas: &serde_yaml::Value, name: &str, refs: &mut BTreeSet<String
     let mut collect = |s: &serde_yaml::Value, props: &mut Map<String, Value>| {
         if let Some(map) = s.get("properties").and_then(|p| p.as_mapping()) {
             for (k, v) in map {
-                props.insert(k.as_str().unwrap_or_default().to_string(), property_facts(v, refs));
+                props.insert(
+                    k.as_str().unwrap_or_default().to_string(),
+                    property_facts(v, refs),
+                );
             }
         }
-        for r in s.get("required").and_then(|r| r.as_sequence()).into_iter().flatten() {
+        for r in s
+            .get("required")
+            .and_then(|r| r.as_sequence())
+            .into_iter()
+            .flatten()
+        {
             required.insert(r.as_str().unwrap_or_default().to_string());
         }
     };
-    for base in s.get("allOf").and_then(|a| a.as_sequence()).into_iter().flatten() {
+    for base in s
+        .get("allOf")
+        .and_then(|a| a.as_sequence())
+        .into_iter()
+        .flatten()
+    {
         if let Some(base) = base.get("$ref").and_then(ref_name) {
             collect(&schemas[base.as_str()], &mut props);
         }
@@ -114,8 +141,8 @@ fn extract(yaml: &serde_yaml::Value, entity_sets: &[&str]) -> Value {
     let mut pending: Vec<String> = Vec::new();
     for name in entity_sets {
         let path = format!("/odata/{name}");
-        let envelope = yaml["paths"][path.as_str()]["get"]["responses"]["200"]["content"]["application/json"]
-            ["schema"]["$ref"]
+        let envelope = yaml["paths"][path.as_str()]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"]["$ref"]
             .clone();
         let envelope = ref_name(&envelope).unwrap_or_else(|| panic!("no list response for {path}"));
         let dto = ref_name(&schemas[envelope.as_str()]["properties"]["value"]["items"]["$ref"])
@@ -136,8 +163,9 @@ fn extract(yaml: &serde_yaml::Value, entity_sets: &[&str]) -> Value {
 }
 
 fn load_facts() -> Value {
-    let text = std::fs::read_to_string(fixture_path())
-        .expect("tests/fixtures/orchestrator-dtos.json is missing; regenerate it with UPDATE_FIXTURES=1");
+    let text = std::fs::read_to_string(fixture_path()).expect(
+        "tests/fixtures/orchestrator-dtos.json is missing; regenerate it with UPDATE_FIXTURES=1",
+    );
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
@@ -150,7 +178,10 @@ fn fixture_matches_the_openapi_description() {
             "UPDATE_FIXTURES=1 needs the OpenAPI YAML at {} (or UIPATH_OPENAPI_YAML)",
             path.display()
         );
-        println!("OpenAPI YAML not found at {}: conformance checked against the fixture only", path.display());
+        println!(
+            "OpenAPI YAML not found at {}: conformance checked against the fixture only",
+            path.display()
+        );
         return;
     };
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("OpenAPI YAML parses");
@@ -180,23 +211,47 @@ fn dto<'a>(facts: &'a Value, name: &str) -> &'a Value {
 fn check_field_type(facts: &Value, at: &str, ty: FieldType, p: &Value) {
     let (t, f) = (p["type"].as_str(), p["format"].as_str());
     match ty {
-        FieldType::Int64 => assert!(t == Some("integer") && f == Some("int64"), "{at}: Int64 vs {p}"),
-        FieldType::Int32 => assert!(t == Some("integer") && f == Some("int32"), "{at}: Int32 vs {p}"),
+        FieldType::Int64 => assert!(
+            t == Some("integer") && f == Some("int64"),
+            "{at}: Int64 vs {p}"
+        ),
+        FieldType::Int32 => assert!(
+            t == Some("integer") && f == Some("int32"),
+            "{at}: Int32 vs {p}"
+        ),
         FieldType::Double => assert_eq!(t, Some("number"), "{at}: Double vs {p}"),
         FieldType::Bool => assert_eq!(t, Some("boolean"), "{at}: Bool vs {p}"),
-        FieldType::DateTime => assert!(t == Some("string") && f == Some("date-time"), "{at}: DateTime vs {p}"),
-        FieldType::Guid => assert!(t == Some("string") && f == Some("uuid"), "{at}: Guid vs {p}"),
+        FieldType::DateTime => assert!(
+            t == Some("string") && f == Some("date-time"),
+            "{at}: DateTime vs {p}"
+        ),
+        FieldType::Guid => assert!(
+            t == Some("string") && f == Some("uuid"),
+            "{at}: Guid vs {p}"
+        ),
         FieldType::String => assert!(
-            t == Some("string") && p.get("enum").is_none() && !matches!(f, Some("date-time" | "uuid")),
+            t == Some("string")
+                && p.get("enum").is_none()
+                && !matches!(f, Some("date-time" | "uuid")),
             "{at}: String vs {p}"
         ),
         FieldType::Enum(values) => {
-            let expected: Vec<&str> =
-                p["enum"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            assert_eq!(values, expected.as_slice(), "{at}: enum values or their order differ");
+            let expected: Vec<&str> = p["enum"]
+                .as_array()
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                values,
+                expected.as_slice(),
+                "{at}: enum values or their order differ"
+            );
         }
         FieldType::Object(schema) => {
-            assert_eq!(p["ref"].as_str(), Some(schema.dto), "{at}: nested object vs {p}");
+            assert_eq!(
+                p["ref"].as_str(),
+                Some(schema.dto),
+                "{at}: nested object vs {p}"
+            );
             check_schema(facts, schema);
         }
         FieldType::Json => assert!(
@@ -214,8 +269,17 @@ fn check_schema(facts: &Value, schema: &Schema) {
         assert!(p.is_object(), "{at} is not a field of the DTO");
         check_field_type(facts, &at, field.ty, p);
     }
-    for req in d["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        assert!(schema.index_of(req).is_some(), "{}: required field {req} is missing", schema.dto);
+    for req in d["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        assert!(
+            schema.index_of(req).is_some(),
+            "{}: required field {req} is missing",
+            schema.dto
+        );
     }
 }
 
@@ -246,7 +310,9 @@ fn check_json(facts: &Value, at: &str, p: &Value, v: &Value) {
     }
     match p["type"].as_str() {
         Some("integer") => {
-            let i = v.as_i64().unwrap_or_else(|| panic!("{at}: {v} is not an integer"));
+            let i = v
+                .as_i64()
+                .unwrap_or_else(|| panic!("{at}: {v} is not an integer"));
             if p["format"] == "int32" {
                 assert!(i32::try_from(i).is_ok(), "{at}: {i} overflows int32");
             }
@@ -260,29 +326,39 @@ fn check_json(facts: &Value, at: &str, p: &Value, v: &Value) {
         Some("number") => assert!(v.is_number(), "{at}: {v} is not a number"),
         Some("boolean") => assert!(v.is_boolean(), "{at}: {v} is not a boolean"),
         Some("string") => {
-            let s = v.as_str().unwrap_or_else(|| panic!("{at}: {v} is not a string"));
+            let s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("{at}: {v} is not a string"));
             match p["format"].as_str() {
                 Some("date-time") => {
-                    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
+                    chrono::DateTime::parse_from_rfc3339(s)
+                        .unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
                 }
                 Some("uuid") => {
                     uuid::Uuid::parse_str(s).unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
                 }
                 Some("byte") => {
-                    base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s)
+                        .unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
                 }
                 Some("email") => assert!(s.contains('@'), "{at}: {s} is not an e-mail address"),
                 _ => {}
             }
             if let Some(values) = p["enum"].as_array() {
-                assert!(values.iter().any(|e| e == s), "{at}: {s} is not one of {values:?}");
+                assert!(
+                    values.iter().any(|e| e == s),
+                    "{at}: {s} is not one of {values:?}"
+                );
             }
             if let Some(max) = p["maxLength"].as_u64() {
                 assert!(s.chars().count() as u64 <= max, "{at}: longer than {max}");
             }
         }
         Some("array") => {
-            let items = v.as_array().unwrap_or_else(|| panic!("{at}: {v} is not an array"));
+            let items = v
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: {v} is not an array"));
             for (k, item) in items.iter().enumerate() {
                 check_json(facts, &format!("{at}[{k}]"), &p["items"], item);
             }
@@ -294,13 +370,20 @@ fn check_json(facts: &Value, at: &str, p: &Value, v: &Value) {
 
 fn check_object(facts: &Value, at: &str, dto_name: &str, v: &Value) {
     let d = dto(facts, dto_name);
-    let obj = v.as_object().unwrap_or_else(|| panic!("{at}: {v} is not an object"));
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: {v} is not an object"));
     for (k, val) in obj {
         let p = &d["properties"][k.as_str()];
         assert!(p.is_object(), "{at}: {k} is not a field of {dto_name}");
         check_json(facts, &format!("{at}.{k}"), p, val);
     }
-    for req in d["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for req in d["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if let Some(val) = obj.get(req) {
             assert!(!val.is_null(), "{at}: required field {req} is null");
         }
@@ -310,7 +393,10 @@ fn check_object(facts: &Value, at: &str, dto_name: &str, v: &Value) {
 #[test]
 fn generated_rows_conform_to_their_dtos() {
     let facts = load_facts();
-    let config = DataConfig { queue_items_per_day: 40.0, ..DataConfig::default() };
+    let config = DataConfig {
+        queue_items_per_day: 40.0,
+        ..DataConfig::default()
+    };
     let tenant = TenantData::build("conformance", "prod", &config);
     for g in all() {
         let def = g.def();
@@ -319,13 +405,20 @@ fn generated_rows_conform_to_their_dtos() {
             let n = g.len(&tenant, part);
             // Spread over the span: early, late (in-flight states) and in between.
             let step = (n / 60).max(1);
-            let picks = (0..n.min(20)).chain((0..n).step_by(step as usize)).chain(n.saturating_sub(20)..n);
+            let picks = (0..n.min(20))
+                .chain((0..n).step_by(step as usize))
+                .chain(n.saturating_sub(20)..n);
             for i in picks {
                 let mut out = Vec::new();
                 write_row(&mut out, def.schema, &g.row(&tenant, part, i), None);
                 let v: Value = serde_json::from_slice(&out)
                     .unwrap_or_else(|e| panic!("{}[{part}][{i}] is not JSON: {e}", def.name));
-                check_object(&facts, &format!("{}[{part}][{i}]", def.name), def.schema.dto, &v);
+                check_object(
+                    &facts,
+                    &format!("{}[{part}][{i}]", def.name),
+                    def.schema.dto,
+                    &v,
+                );
                 checked += 1;
             }
         }

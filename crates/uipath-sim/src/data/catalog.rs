@@ -399,7 +399,7 @@ pub(crate) fn robots(
                         } else {
                             g % machines.len()
                         },
-                        user: d.below(2, users.len().max(1) as u64) as usize,
+                        user: robot_user(users, d),
                         kind,
                         created_ms: s.setup_ms(2, g, total),
                     }
@@ -407,6 +407,18 @@ pub(crate) fn robots(
                 .collect()
         })
         .collect()
+}
+
+/// The account a robot runs as: one of the tenant's robot accounts when it has any.
+fn robot_user(users: &[UserInfo], d: Draw) -> usize {
+    let robots: Vec<usize> = (0..users.len())
+        .filter(|&k| users[k].kind == "DirectoryRobot")
+        .collect();
+    if robots.is_empty() {
+        d.below(2, users.len().max(1) as u64) as usize
+    } else {
+        robots[d.below(2, robots.len() as u64) as usize]
+    }
 }
 
 /// Milliseconds of the first firing of `cron` at or after `from_ms` (a midnight).

@@ -132,6 +132,8 @@ pub(crate) fn opt_guid(v: Option<uuid::Uuid>) -> Val {
 }
 
 /// A borrowed or owned name as a value, without copying borrowed text.
+// Taking `&Cow` rather than `&str` is the point: a borrowed `'static` name stays borrowed.
+#[allow(clippy::ptr_arg)]
 pub(crate) fn cow(s: &std::borrow::Cow<'static, str>) -> Val {
     Val::Str(s.clone())
 }

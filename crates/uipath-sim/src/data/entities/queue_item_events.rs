@@ -75,7 +75,7 @@ impl EntityGen for QueueItemEvents {
         let back = if create { 0 } else { d.below(2, 40) };
         let item = (existing > 0)
             .then(|| existing - 1 - back.min(existing - 1))
-            .or((t.queue_items[part].len() > 0).then_some(0));
+            .or((!t.queue_items[part].is_empty()).then_some(0));
         let core = item.map(|k| item_core(t, part, k));
 
         // What the item looks like at the event's time.

@@ -1,12 +1,13 @@
 //! `/odata/RobotLogs`: the log lines robots write while running jobs.
 //!
 //! Logs are their own stream per folder, ordered by `TimeStamp`. Each line belongs to a job
-//! of the same folder created shortly before it and reads like that job's life: the start
-//! line, routine progress, warnings, and for faulted jobs the error that ended them. Like
+//! of the same folder created shortly before it (one still running at that moment when
+//! there is one) and reads like part of that job's life: its start line, routine progress,
+//! warnings, its end line, and for faulted jobs the error that ended them. Like
 //! the real Elasticsearch-backed endpoint, `Id` is always 0, so the set has no id field and
 //! can only be sliced by time; paging is capped by the 10,000-row window.
 
-use crate::data::entities::jobs::job_core;
+use crate::data::entities::jobs::{job_core, JobCore};
 use crate::data::entities::{schema, RowBuf};
 use crate::data::enums::{LOG_LEVEL, RUNTIME_TYPE};
 use crate::data::hash::Draw;
@@ -66,14 +67,7 @@ impl EntityGen for RobotLogs {
     fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
         let at = t.robot_logs[part].time(i);
         let d = Draw::new(t.stream(tag::ROBOT_LOGS, part), i);
-        let jobs = &t.jobs[part];
-        let created = jobs.count_until(at);
-        let job = match created {
-            0 if jobs.is_empty() => None,
-            0 => Some(0),
-            n => Some(n - 1 - d.below(1, 4).min(n - 1)),
-        };
-        let core = job.map(|k| job_core(t, part, k));
+        let core = owning_job(t, part, at, d);
         let release = core.as_ref().map(|c| &t.releases[part][c.release]);
         let robot = core
             .as_ref()
@@ -82,30 +76,26 @@ impl EntityGen for RobotLogs {
         let machine = robot.and_then(|r| t.machines.get(r.machine));
         let name = release.map_or("Robot", |r| r.name.as_ref());
 
-        // The line's place in the job's life decides what it says.
-        let (level, message): (&'static str, Val) = match &core {
-            Some(c) if c.start.is_none_or(|s| at < s) => {
-                ("Info", Val::string(format!("{name} execution started")))
-            }
-            Some(c) if c.end.is_some_and(|e| at >= e) => match c.fault {
+        // Start and end lines bracket a job's routine lines; faulted jobs end in an error.
+        let (level, message): (&'static str, Val) = match (&core, d.below(3, 100)) {
+            (Some(_), 0..=7) => ("Info", Val::string(format!("{name} execution started"))),
+            (Some(c), 8..=15) if c.end.is_some() => match c.fault {
                 Some(f) => (
                     "Error",
                     Val::string(format!("{name} execution ended in error: {}", f.info)),
                 ),
                 None => ("Info", Val::string(format!("{name} execution ended"))),
             },
-            Some(c) if c.fault.is_some() && d.chance(2, 0.2) => {
+            (Some(c), 16..=25) if c.fault.is_some() => {
                 ("Error", Val::str(c.fault.map_or("", |f| f.title)))
             }
-            _ => match d.below(3, 100) {
-                0..=79 => ("Info", Val::str(d.pick(4, LOG_INFO))),
-                80..=89 => ("Trace", Val::str(d.pick(4, LOG_TRACE))),
-                90..=97 => ("Warn", Val::str(d.pick(4, LOG_WARN))),
-                _ => (
-                    "Error",
-                    Val::str("Exception caught; retrying the transaction"),
-                ),
-            },
+            (_, 26..=35) => ("Trace", Val::str(d.pick(4, LOG_TRACE))),
+            (_, 36..=43) => ("Warn", Val::str(d.pick(4, LOG_WARN))),
+            (_, 44) => (
+                "Error",
+                Val::str("Exception caught; retrying the transaction"),
+            ),
+            _ => ("Info", Val::str(d.pick(4, LOG_INFO))),
         };
         let runtime = match robot.map(|r| r.kind) {
             Some("NonProduction") => "NonProduction",
@@ -161,6 +151,22 @@ impl EntityGen for RobotLogs {
         r.put("Id", Val::Int(0));
         r.finish()
     }
+}
+
+/// The job a line at `at` belongs to: among the few jobs created last before it, one
+/// still running at `at` if there is one, else the newest. Lines before the folder's first
+/// job belong to that job; a folder without jobs has none.
+fn owning_job(t: &TenantData, part: usize, at: i64, d: Draw) -> Option<JobCore> {
+    let jobs = &t.jobs[part];
+    let created = jobs.count_until(at);
+    if created == 0 {
+        return (!jobs.is_empty()).then(|| job_core(t, part, 0));
+    }
+    let newest = created - 1;
+    (0..4u64.min(created))
+        .map(|back| job_core(t, part, newest - back))
+        .find(|c| c.start.is_some_and(|s| s <= at) && c.end.is_none_or(|e| at <= e))
+        .or_else(|| Some(job_core(t, part, newest - d.below(1, 2).min(newest))))
 }
 
 struct RawFields<'a> {
