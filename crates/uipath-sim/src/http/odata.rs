@@ -240,7 +240,7 @@ fn render(
 ) -> (Vec<u8>, usize) {
     let def = gen.def();
     let schema = def.schema;
-    let mut out = Vec::with_capacity(256 + page.rows.len() * 1200);
+    let mut out = Vec::with_capacity(256 + page.rows.len() * 1600);
     let context = format!(
         "/{}/{}/orchestrator_/odata/$metadata#{}",
         tenant.org, tenant.name, def.name
