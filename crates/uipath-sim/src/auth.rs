@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use axum::http::{header, HeaderMap};
+
 /// Whether the token was issued to an application (client credentials: application scopes)
 /// or to a user (authorization code, refresh token, ROPC, personal access token: user
 /// scopes). Data Service only admits users.
@@ -70,4 +72,32 @@ pub enum TokenRejection {
     Expired,
     #[error("the token has been revoked")]
     Revoked,
+}
+
+/// The token in an `Authorization: Bearer …` header (scheme name in any letter case);
+/// `None` when the header is absent, not text, another scheme, or empty.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_parse_in_any_scheme_case_and_reject_the_rest() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            h
+        };
+        assert_eq!(bearer_token(&with("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&with("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer_token(&with("Basic abc")), None);
+        assert_eq!(bearer_token(&with("Bearer ")), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
 }

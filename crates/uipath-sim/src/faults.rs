@@ -173,17 +173,9 @@ impl Faults {
     /// The next uniform draw in `[0, 1)` from the seeded sequence.
     fn draw(&self, seed: u64) -> f64 {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        (splitmix64(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 11) as f64
+        (crate::data::hash::mix(seed ^ n.wrapping_mul(crate::data::hash::GOLDEN)) >> 11) as f64
             / (1u64 << 53) as f64
     }
-}
-
-/// The splitmix64 finalizer: a cheap, well-mixed hash of a counter.
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// What the middleware decided to do with one response.

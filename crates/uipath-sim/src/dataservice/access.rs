@@ -8,7 +8,7 @@
 //! 401; token of another organization or tenant → 401; application token → 403; missing
 //! scope → 403.
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use uuid::Uuid;
 
 use super::ops::ApiError;
@@ -30,14 +30,6 @@ pub(crate) const SCHEMA_READ: &str = "DataService.Schema.Read";
 pub(crate) const DATA_READ: &str = "DataService.Data.Read";
 pub(crate) const DATA_WRITE: &str = "DataService.Data.Write";
 
-/// The token in an `Authorization: Bearer …` header (scheme name in any letter case).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 /// Resolves and checks the caller for a request to `org`/`tenant`.
 pub(crate) fn authorize(
     verify: &Verifier,
@@ -46,7 +38,7 @@ pub(crate) fn authorize(
     tenant: &str,
     need: Need,
 ) -> Result<Principal, ApiError> {
-    let token = bearer(headers)
+    let token = crate::auth::bearer_token(headers)
         .ok_or_else(|| ApiError::Unauthorized(TokenRejection::Missing.to_string()))?;
     let principal =
         verify(token).map_err(|rejection| ApiError::Unauthorized(rejection.to_string()))?;
@@ -134,7 +126,7 @@ mod tests {
         });
         let mut headers = HeaderMap::new();
         if let Some(value) = auth {
-            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            headers.insert(axum::http::header::AUTHORIZATION, value.parse().unwrap());
         }
         authorize(&verify, &headers, "Org", "Tenant", need)
     }

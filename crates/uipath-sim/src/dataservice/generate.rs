@@ -31,13 +31,8 @@ const UPDATE_SALT: u64 = 0x5570_6461_7465;
 const CREATED_BY_SALT: u64 = 0x0043_7265_6174_6f72;
 const UPDATED_BY_SALT: u64 = 0x0055_7064_6174_6f72;
 
-/// SplitMix64's finalizer: a bijection on u64 with good avalanche.
-pub(crate) const fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// The simulator's one mixer (SplitMix64's output function).
+pub(crate) use crate::data::hash::mix;
 
 /// Hash of two words, for deriving keys (entity, record, field) from their parents.
 pub(crate) const fn combine(a: u64, b: u64) -> u64 {

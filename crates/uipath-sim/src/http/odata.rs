@@ -17,7 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
 
-use crate::auth::Principal;
+use crate::auth::{bearer_token, Principal};
 use crate::data::{entities, EntityGen};
 use crate::engine;
 use crate::http::errors::{odata_error, scope_error, unauthorized};
@@ -61,7 +61,7 @@ async fn standalone(
     headers: HeaderMap,
 ) -> Response {
     let endpoint = endpoint_name(&entity);
-    let bound = bearer(&headers)
+    let bound = bearer_token(&headers)
         .and_then(|t| sim.identity.verify(t).ok())
         .and_then(|p| p.tenant);
     let resp = match sim.standalone_tenant(bound.as_deref()) {
@@ -96,12 +96,6 @@ fn parse_segment(segment: &str) -> Result<(&str, Option<i64>), String> {
             Ok((name, Some(id)))
         }
     }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 async fn handle(
@@ -283,7 +277,7 @@ fn authenticate(
     tenant: &Tenant,
     headers: &HeaderMap,
 ) -> Result<Principal, Response> {
-    let token = bearer(headers).ok_or_else(|| unauthorized("no bearer token"))?;
+    let token = bearer_token(headers).ok_or_else(|| unauthorized("no bearer token"))?;
     let principal = sim
         .identity
         .verify(token)
