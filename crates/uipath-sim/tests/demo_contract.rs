@@ -11,7 +11,9 @@ use serde_json::Value;
 use sha2::Digest;
 use uipath_sim::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LOGIN_CLIENT_ID};
 
-const REDIRECT: &str = "http://127.0.0.1:8765/callback";
+/// The registered redirect is `http://127.0.0.1:8765/callback`; a CLI login listens on a
+/// port the OS picks, which loopback redirects allow (RFC 8252 §7.3).
+const REDIRECT: &str = "http://127.0.0.1:49731/callback";
 
 async fn token_request(c: &Client, pairs: &[(&str, &str)]) -> reqwest::Response {
     c.http

@@ -63,7 +63,8 @@ fn handle(id: &Identity, org: Option<&str>, query: &str) -> Response {
         return bad_request("The client is not registered in this organization.");
     }
     let redirect_uri = params.get("redirect_uri");
-    let Some(redirect_uri) = redirect_uri.filter(|r| app.redirect_uris.iter().any(|u| u == r))
+    let Some(redirect_uri) =
+        redirect_uri.filter(|r| app.redirect_uris.iter().any(|u| redirect_matches(u, r)))
     else {
         return bad_request("The redirect_uri is not registered for this client.");
     };
@@ -177,4 +178,43 @@ fn approve(
 /// A 400 page for errors that must not redirect. The message is fixed text, never input.
 fn bad_request(message: &'static str) -> Response {
     html_page(StatusCode::BAD_REQUEST, "Error", message)
+}
+
+/// True when `requested` may be used for the registered redirect `registered`: the same
+/// string, or — for loopback redirects of native apps (RFC 8252 §7.3) — the same scheme,
+/// host, path and query on any port, because a CLI login listens on a port the OS picks.
+pub(crate) fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(reg), Ok(req)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
+    };
+    loopback(&reg)
+        && loopback(&req)
+        && reg.host_str() == req.host_str()
+        && reg.path() == req.path()
+        && reg.query() == req.query()
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_and_nothing_else_does() {
+        let reg = "http://127.0.0.1:8765/callback";
+        assert!(redirect_matches(reg, reg));
+        assert!(redirect_matches(reg, "http://127.0.0.1:49152/callback"));
+        assert!(!redirect_matches(reg, "http://127.0.0.1:49152/other"));
+        assert!(!redirect_matches(reg, "http://localhost:8765/callback"));
+        assert!(!redirect_matches(reg, "http://evil.example:8765/callback"));
+        assert!(!redirect_matches(
+            "https://app.example/cb",
+            "https://app.example:444/cb"
+        ));
+    }
 }
