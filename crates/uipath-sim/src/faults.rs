@@ -43,6 +43,9 @@ pub struct FaultConfig {
     pub paths: Vec<String>,
     /// Only requests to these tenants (`org/tenant`, case-insensitive); empty means all.
     pub tenants: Vec<String>,
+    /// Also inject into the identity server's endpoints (token, authorize, ROPC); off by
+    /// default so a fault test of the resource APIs does not also starve token requests.
+    pub include_identity: bool,
     /// Seed of the decision sequence.
     pub seed: u64,
 }
@@ -58,6 +61,7 @@ impl Default for FaultConfig {
             malformed_rate: 0.0,
             paths: Vec::new(),
             tenants: Vec::new(),
+            include_identity: false,
             seed: 7,
         }
     }
@@ -90,6 +94,9 @@ impl FaultConfig {
     }
 
     fn applies(&self, path: &str) -> bool {
+        if is_identity(path) && !self.include_identity {
+            return false;
+        }
         let path_ok = self.paths.is_empty() || self.paths.iter().any(|p| path.contains(p.as_str()));
         let lower = path.to_ascii_lowercase();
         let tenant_ok = self.tenants.is_empty()
@@ -99,6 +106,14 @@ impl FaultConfig {
                 .any(|t| lower.starts_with(&format!("/{}/", t.to_ascii_lowercase())));
         path_ok && tenant_ok
     }
+}
+
+/// True for the identity server's paths (cloud, organization-scoped and standalone forms).
+fn is_identity(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.contains("/identity_/")
+        || lower.starts_with("/identity/")
+        || lower.contains("/api/account/")
 }
 
 /// A 429 storm: every matching request is throttled until `until`.
@@ -189,7 +204,11 @@ enum Mangle {
 /// Axum middleware applying the configured faults to the resource routes it wraps.
 pub async fn middleware(State(faults): State<Arc<Faults>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if let Some(retry_after) = faults.storm_for(&path) {
+    if path.starts_with("/_sim/") {
+        return next.run(req).await;
+    }
+    let storm = faults.storm_for(&path).filter(|_| !is_identity(&path));
+    if let Some(retry_after) = storm {
         faults.stats.fault("storm");
         let mut resp = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -339,5 +358,20 @@ mod tests {
         assert!(c.applies("/acme/Prod/orchestrator_/odata/Jobs"));
         assert!(!c.applies("/acme/dev/orchestrator_/odata/Jobs"));
         assert!(!c.applies("/acme/prod/orchestrator_/odata/QueueItems"));
+    }
+
+    #[test]
+    fn identity_paths_are_spared_unless_included() {
+        let mut c = FaultConfig::default();
+        for p in [
+            "/identity_/connect/token",
+            "/acme/identity_/connect/token",
+            "/api/Account/Authenticate",
+        ] {
+            assert!(!c.applies(p), "{p}");
+        }
+        assert!(c.applies("/acme/prod/orchestrator_/odata/Jobs"));
+        c.include_identity = true;
+        assert!(c.applies("/identity_/connect/token"));
     }
 }

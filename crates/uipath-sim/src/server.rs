@@ -135,12 +135,18 @@ impl Simulator {
         let verifier: dataservice::Verifier = Arc::new(move |token: &str| identity.verify(token));
         let dataservice =
             dataservice::router(self.dataservices.clone(), verifier, self.stats.clone());
-        let resources = http::odata::routes(self.clone()).merge(dataservice).layer(
-            axum::middleware::from_fn_with_state(self.faults.clone(), crate::faults::middleware),
-        );
+        // Faults wrap every API (the middleware spares identity unless asked, and `/_sim`).
+        let apis = self
+            .identity
+            .router()
+            .merge(http::odata::routes(self.clone()))
+            .merge(dataservice)
+            .layer(axum::middleware::from_fn_with_state(
+                self.faults.clone(),
+                crate::faults::middleware,
+            ));
         Router::new()
-            .merge(self.identity.router())
-            .merge(resources)
+            .merge(apis)
             .merge(http::control::routes(self.clone()))
     }
 }

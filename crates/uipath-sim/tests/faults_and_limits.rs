@@ -273,3 +273,42 @@ async fn stats_count_grants_and_can_be_reset() {
     let stats = c.stats().await;
     assert!(stats["token_grants"].as_object().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn faults_configured_at_start_apply_and_can_reach_the_token_endpoint() {
+    let mut config = SimConfig::default();
+    config.faults.error_rate = 1.0;
+    config.faults.error_statuses = vec![502];
+    config.faults.paths = vec!["odata/Jobs".into(), "connect/token".into()];
+    let c = Client::start(config).await;
+    // identity is spared by default, so a token is still granted
+    let token = c.all_scopes().await;
+    let folder = first_folder(&c).await;
+    assert_eq!(
+        c.get("Jobs", &token, Some(&folder), &[]).await.status(),
+        502
+    );
+
+    let mut faults: Value = c
+        .control(reqwest::Method::GET, "/_sim/faults", Value::Null)
+        .await;
+    faults["include_identity"] = json!(true);
+    c.control(reqwest::Method::PUT, "/_sim/faults", faults)
+        .await;
+    let resp = c
+        .http
+        .post(c.sim.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(common::form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "fleet-demo"),
+            ("client_secret", "fleet-demo-secret"),
+            ("scope", "OR.Jobs.Read"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    // the control API itself is never faulted
+    assert_eq!(c.stats().await["faults"]["error"], 2);
+}
