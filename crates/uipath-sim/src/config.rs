@@ -161,18 +161,17 @@ impl SimConfig {
                 }
             }
         }
-        if self.rate_limit.requests > 0 && self.rate_limit.window_ms == 0 {
-            return Err("rate_limit.window_ms must be > 0 when rate_limit.requests > 0".into());
-        }
+        self.rate_limit
+            .validate()
+            .map_err(|e| format!("rate_limit.{e}"))?;
         for (k, rl) in &self.tenant_rate_limits {
             if !k.contains('/') {
                 return Err(format!(
                     "tenant_rate_limits: key '{k}' must be 'org/tenant'"
                 ));
             }
-            if rl.requests > 0 && rl.window_ms == 0 {
-                return Err(format!("tenant_rate_limits.{k}.window_ms must be > 0"));
-            }
+            rl.validate()
+                .map_err(|e| format!("tenant_rate_limits.{k}.{e}"))?;
         }
         self.data.validate().map_err(|e| format!("data: {e}"))?;
         for org in &self.orgs {

@@ -98,14 +98,18 @@ impl FaultConfig {
             return false;
         }
         let path_ok = self.paths.is_empty() || self.paths.iter().any(|p| path.contains(p.as_str()));
-        let lower = path.to_ascii_lowercase();
-        let tenant_ok = self.tenants.is_empty()
-            || self
-                .tenants
-                .iter()
-                .any(|t| lower.starts_with(&format!("/{}/", t.to_ascii_lowercase())));
-        path_ok && tenant_ok
+        path_ok && in_tenants(path, &self.tenants)
     }
+}
+
+/// True when `path` addresses one of `tenants` (`org/tenant`, case-insensitive) or the list
+/// is empty (every tenant).
+fn in_tenants(path: &str, tenants: &[String]) -> bool {
+    let lower = path.to_ascii_lowercase();
+    tenants.is_empty()
+        || tenants
+            .iter()
+            .any(|t| lower.starts_with(&format!("/{}/", t.to_ascii_lowercase())))
 }
 
 /// True for the identity server's paths (cloud, organization-scoped and standalone forms).
@@ -176,13 +180,7 @@ impl Faults {
         if Instant::now() >= storm.until {
             return None;
         }
-        let lower = path.to_ascii_lowercase();
-        let hit = storm.tenants.is_empty()
-            || storm
-                .tenants
-                .iter()
-                .any(|t| lower.starts_with(&format!("/{}/", t.to_ascii_lowercase())));
-        hit.then_some(storm.retry_after_secs)
+        in_tenants(path, &storm.tenants).then_some(storm.retry_after_secs)
     }
 
     /// The next uniform draw in `[0, 1)` from the seeded sequence.

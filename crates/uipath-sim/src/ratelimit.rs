@@ -32,6 +32,16 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl RateLimitConfig {
+    /// A budget needs a window unless it is disabled (`requests = 0`).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.requests > 0 && self.window_ms == 0 {
+            return Err("window_ms must be > 0 when requests > 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// The decision for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {

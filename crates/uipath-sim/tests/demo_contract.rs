@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{form, Client};
+use common::Client;
 use serde_json::Value;
 use sha2::Digest;
 use uipath_sim::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LOGIN_CLIENT_ID};
@@ -14,16 +14,6 @@ use uipath_sim::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LOGIN_CLIENT_I
 /// The registered redirect is `http://127.0.0.1:8765/callback`; a CLI login listens on a
 /// port the OS picks, which loopback redirects allow (RFC 8252 §7.3).
 const REDIRECT: &str = "http://127.0.0.1:49731/callback";
-
-async fn token_request(c: &Client, pairs: &[(&str, &str)]) -> reqwest::Response {
-    c.http
-        .post(c.sim.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(pairs))
-        .send()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn login_with_pkce_then_read_data_service_and_rotate() {
@@ -56,17 +46,15 @@ async fn login_with_pkce_then_read_data_service_and_rotate() {
     assert_eq!(params["state"], "xyz");
     let code = params["code"].clone();
 
-    let resp = token_request(
-        &c,
-        &[
+    let resp = c
+        .token_request(&[
             ("grant_type", "authorization_code"),
             ("client_id", DEMO_LOGIN_CLIENT_ID),
             ("code", &code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", verifier),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(resp.status(), 200);
     let tokens: Value = resp.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
@@ -93,14 +81,11 @@ async fn login_with_pkce_then_read_data_service_and_rotate() {
     let refresh_with = |rt: String| {
         let c = &c;
         async move {
-            token_request(
-                c,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", DEMO_LOGIN_CLIENT_ID),
-                    ("refresh_token", &rt),
-                ],
-            )
+            c.token_request(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", DEMO_LOGIN_CLIENT_ID),
+                ("refresh_token", &rt),
+            ])
             .await
         }
     };
@@ -127,16 +112,14 @@ async fn login_with_pkce_then_read_data_service_and_rotate() {
 #[tokio::test]
 async fn client_credentials_cannot_reach_data_service() {
     let c = Client::demo().await;
-    let resp = token_request(
-        &c,
-        &[
+    let resp = c
+        .token_request(&[
             ("grant_type", "client_credentials"),
             ("client_id", DEMO_CLIENT_ID),
             ("client_secret", DEMO_CLIENT_SECRET),
             ("scope", "DataService.Data.Read"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         resp.json::<Value>().await.unwrap()["error"],

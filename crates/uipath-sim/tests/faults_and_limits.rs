@@ -296,18 +296,13 @@ async fn faults_configured_at_start_apply_and_can_reach_the_token_endpoint() {
     c.control(reqwest::Method::PUT, "/_sim/faults", faults)
         .await;
     let resp = c
-        .http
-        .post(c.sim.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(common::form(&[
+        .token_request(&[
             ("grant_type", "client_credentials"),
             ("client_id", "fleet-demo"),
             ("client_secret", "fleet-demo-secret"),
             ("scope", "OR.Jobs.Read"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+        ])
+        .await;
     assert_eq!(resp.status(), 502);
     // the control API itself is never faulted
     assert_eq!(c.stats().await["faults"]["error"], 2);

@@ -216,6 +216,15 @@ impl TenantData {
     pub fn folder_by_id(&self, id: i64) -> Option<usize> {
         self.folders.iter().position(|f| f.id == id)
     }
+
+    /// Index of the folder with this fully qualified name (case-insensitive, surrounding
+    /// spaces and slashes ignored, as Orchestrator's `X-UIPATH-FolderPath` is read).
+    pub fn folder_by_path(&self, path: &str) -> Option<usize> {
+        let path = path.trim().trim_matches('/');
+        self.folders
+            .iter()
+            .position(|f| f.fully_qualified_name.eq_ignore_ascii_case(path))
+    }
 }
 
 fn midnight_ms(date: NaiveDate) -> i64 {

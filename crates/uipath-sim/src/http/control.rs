@@ -151,16 +151,9 @@ async fn get_rate_limit(State(sim): Sim) -> Response {
     Json(sim.limiter.config()).into_response()
 }
 
-fn check_rate(config: &RateLimitConfig) -> Result<(), Response> {
-    if config.requests > 0 && config.window_ms == 0 {
-        return Err(bad_request("window_ms must be > 0 when requests > 0"));
-    }
-    Ok(())
-}
-
 async fn put_rate_limit(State(sim): Sim, Json(config): Json<RateLimitConfig>) -> Response {
-    if let Err(r) = check_rate(&config) {
-        return r;
+    if let Err(e) = config.validate() {
+        return bad_request(e);
     }
     sim.limiter.set_config(config);
     Json(config).into_response()
@@ -171,8 +164,8 @@ async fn put_tenant_rate_limit(
     Path((org, tenant)): Path<(String, String)>,
     Json(config): Json<RateLimitConfig>,
 ) -> Response {
-    if let Err(r) = check_rate(&config) {
-        return r;
+    if let Err(e) = config.validate() {
+        return bad_request(e);
     }
     sim.limiter.set_override(&format!("{org}/{tenant}"), config);
     Json(config).into_response()
@@ -265,12 +258,7 @@ fn change(
         let Some(name) = req.folder.as_deref() else {
             return bad_request(format!("folder is required for {}", def.name));
         };
-        match t
-            .data
-            .folders
-            .iter()
-            .position(|f| f.fully_qualified_name.eq_ignore_ascii_case(name))
-        {
+        match t.data.folder_by_path(name) {
             Some(p) => p,
             None => return bad_request(format!("folder '{name}' does not exist")),
         }

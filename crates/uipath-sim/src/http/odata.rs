@@ -305,15 +305,17 @@ fn resolve_folder(
     let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let folders = &tenant.data.folders;
     let found = if let Some(id) = header_str("x-uipath-organizationunitid") {
-        let id: Option<i64> = id.trim().parse().ok();
-        folders.iter().position(|f| Some(f.id) == id)
+        id.trim()
+            .parse()
+            .ok()
+            .and_then(|id| tenant.data.folder_by_id(id))
     } else if let Some(key) = header_str("x-uipath-folderkey") {
         let key = uuid::Uuid::parse_str(key.trim()).ok();
         folders.iter().position(|f| Some(f.key) == key)
     } else if let Some(path) = header_str("x-uipath-folderpath") {
-        find_path(folders, path)
+        tenant.data.folder_by_path(path)
     } else if let Some(encoded) = header_str("x-uipath-folderpath-encoded") {
-        decode_utf16_base64(encoded).and_then(|p| find_path(folders, &p))
+        decode_utf16_base64(encoded).and_then(|p| tenant.data.folder_by_path(&p))
     } else {
         return Err(odata_error(
             StatusCode::BAD_REQUEST,
@@ -329,13 +331,6 @@ fn resolve_folder(
             1100,
         )),
     }
-}
-
-fn find_path(folders: &[crate::data::FolderInfo], path: &str) -> Option<usize> {
-    let path = path.trim().trim_matches('/');
-    folders
-        .iter()
-        .position(|f| f.fully_qualified_name.eq_ignore_ascii_case(path))
 }
 
 /// `X-UIPATH-FolderPath-Encoded` is the path as UTF-16LE, then Base64.

@@ -40,20 +40,26 @@ impl Client {
             .await
     }
 
-    pub async fn token_for(&self, client_id: &str, secret: &str, scope: &str) -> String {
-        let resp = self
-            .http
+    /// POSTs a form-encoded token request to the cloud token endpoint.
+    pub async fn token_request(&self, pairs: &[(&str, &str)]) -> reqwest::Response {
+        self.http
             .post(self.sim.token_url())
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[
+            .body(form(pairs))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token_for(&self, client_id: &str, secret: &str, scope: &str) -> String {
+        let resp = self
+            .token_request(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", client_id),
                 ("client_secret", secret),
                 ("scope", scope),
-            ]))
-            .send()
-            .await
-            .unwrap();
+            ])
+            .await;
         assert_eq!(
             resp.status(),
             200,
