@@ -1,0 +1,29 @@
+//! The vocabulary shared by every uipath-fleet crate, and the narrow traits behind which
+//! the backends hide.
+//!
+//! This crate is pure: it does no IO and imports neither lapin nor redis. Backends
+//! implement the traits elsewhere (`fleet-redis`, `fleet-memory`), and the rest of the
+//! fleet holds them as `Arc<dyn Trait>`.
+//!
+//! - [`secret`]: a `Secret` newtype that never prints its contents.
+//! - [`seal`]: authenticated encryption of tokens kept at rest.
+//! - [`dataset`]: the UiPath datasets the fleet can copy and how each is paged.
+//! - [`token`]: the fleet-wide OAuth token cache contract ([`TokenCache`]).
+//! - [`ratelimit`]: the fleet-wide rate limiter contract ([`RateLimiter`]) and budgets.
+//! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
+//!   script's tests and the documentation of its behaviour.
+
+pub mod dataset;
+pub mod gcra;
+pub mod ratelimit;
+pub mod seal;
+pub mod secret;
+pub mod token;
+
+pub use ratelimit::{
+    Budget, BucketKey, Decision, EndpointFamily, LimiterConfig, LimiterError, PermitRequest,
+    Priority, RateLimiter,
+};
+pub use seal::{SealError, Sealer, SealingKey};
+pub use secret::Secret;
+pub use token::{AccessToken, CacheError, LockToken, TokenCache, TokenKey};
