@@ -1,0 +1,5 @@
+//! SKELETON (helper fills in).
+
+/// Placeholder.
+#[derive(Debug)]
+pub struct UipathClient;
