@@ -1,1 +1,21 @@
-//! SKELETON (helper fills in).
+//! In-process twins of the fleet's shared backends, for the embedded mode (coordinator and
+//! workers in one process) and for tests.
+//!
+//! - [`MemoryTokenCache`] implements [`fleet_core::TokenCache`]: access tokens and refresh
+//!   locks in memory; refresh tokens in memory or, with
+//!   [`MemoryTokenCache::persistent`], in a JSON file that survives restarts and that a
+//!   separate `uipath-fleet login` process can write.
+//! - [`MemoryRateLimiter`] implements [`fleet_core::RateLimiter`] with one `governor`
+//!   GCRA limiter per bucket, on tokio's clock (so `tokio::time::pause()` drives it).
+//!
+//! Both are `Clone`, and clones share state: hand one clone to every worker of the
+//! process. Both pass the shared backend contract suites in `fleet_testkit::contract`,
+//! the same suites the Redis backends pass. What they cannot do is span processes: a
+//! fleet of more than one process needs `fleet-redis`.
+
+mod rate_limiter;
+mod token_cache;
+mod token_file;
+
+pub use rate_limiter::MemoryRateLimiter;
+pub use token_cache::MemoryTokenCache;

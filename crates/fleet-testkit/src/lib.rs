@@ -39,9 +39,13 @@
 //! # }
 //! ```
 //!
+//! [`contract`] holds the suites every `TokenCache` and `RateLimiter` backend must pass,
+//! written once against `fleet-core`'s traits and run by each backend's tests.
+//!
 //! This crate must not depend on `lapin` or `redis` (only `fleet-amqp` and `fleet-redis`
 //! may); the checks in [`probe`] speak the two handshakes over a plain TCP socket.
 
+pub mod contract;
 pub mod prefix;
 pub mod probe;
 pub mod urls;
