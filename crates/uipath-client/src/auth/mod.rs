@@ -1,13 +1,29 @@
-//! Auth flows behind a fleet-wide token cache. (SKELETON: the helper implementing auth
-//! replaces these bodies; the signatures are the contract with `client.rs`.)
+//! Auth flows behind a fleet-wide token cache.
+//!
+//! - [`TokenProvider`] (`provider`): bearer tokens for one source, shared by every worker
+//!   through a [`fleet_core::TokenCache`] with single-flight refresh.
+//! - `flow`: client credentials, rotating refresh tokens, standalone ROPC and personal
+//!   access tokens — what each sends and what the identity server's refusals mean.
+//! - `identity`: the HTTP exchanges with the identity server and their classification.
+//! - [`login()`] (`login`, `callback`, `pkce`): the one-time authorization code + PKCE
+//!   login that stores a refresh token for the refresh-token flow.
+//! - [`Clock`]: where "now" comes from, so tests can move time.
 
-use std::sync::Arc;
+mod callback;
+mod clock;
+mod flow;
+mod identity;
+mod login;
+mod pkce;
+mod provider;
+mod shared;
+
 use std::time::Duration;
 
-use fleet_core::{AccessToken, TokenCache, TokenKey};
-
-use crate::error::ClientError;
-use crate::source::SourceConfig;
+pub use clock::{unix_now_ms, Clock, ManualClock, SystemClock};
+pub use flow::family_key;
+pub use login::{login, LoginOptions, LoginOutcome};
+pub use provider::TokenProvider;
 
 /// Tuning of the token protocol.
 #[derive(Debug, Clone)]
@@ -30,37 +46,5 @@ impl Default for TokenOptions {
             poll_interval: Duration::from_millis(75),
             request_timeout: Duration::from_secs(30),
         }
-    }
-}
-
-/// Hands out bearer tokens for one source, shared through the cache by every worker.
-#[derive(Debug)]
-pub struct TokenProvider {
-    _cache: Arc<dyn TokenCache>,
-    key: TokenKey,
-}
-
-impl TokenProvider {
-    pub fn new(
-        _source: &SourceConfig,
-        _cache: Arc<dyn TokenCache>,
-        _http: reqwest::Client,
-        _options: TokenOptions,
-    ) -> Result<Self, ClientError> {
-        todo!("auth helper")
-    }
-
-    /// A token good for at least `refresh_ahead` (or the freshest the issuer gives).
-    pub async fn bearer(&self) -> Result<AccessToken, ClientError> {
-        todo!("auth helper")
-    }
-
-    /// After a 401 with `token`: remove exactly that token from the shared cache.
-    pub async fn invalidate(&self, _token: &AccessToken) -> Result<(), ClientError> {
-        todo!("auth helper")
-    }
-
-    pub fn key(&self) -> &TokenKey {
-        &self.key
     }
 }

@@ -1,0 +1,338 @@
+//! The four ways a source authenticates, and how each gets a new access token.
+//!
+//! [`Flow::fetch`] is called only by the holder of the refresh lock on the flow's key
+//! (see [`super::TokenProvider`]), which is what makes spending a rotating refresh token
+//! safe: one spender at a time, fleet-wide.
+//!
+//! | flow | key | request |
+//! |---|---|---|
+//! | client credentials | (token URL, client id, scopes) | `grant_type=client_credentials` |
+//! | refresh token | (token URL, client id) — the *family* key | `grant_type=refresh_token`, rotated by CAS |
+//! | ROPC (standalone) | (Authenticate URL, user name) | JSON `Account/Authenticate`, 30-minute token |
+//! | personal access token | (token URL, `pat:` + fingerprint) | none: a static bearer |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_core::{AccessToken, Secret, TokenCache, TokenKey};
+use url::Url;
+
+use super::clock::Clock;
+use super::identity::{post_form, post_ropc, retrying, Granted, TokenFailure};
+use crate::error::ClientError;
+use crate::source::{AuthConfig, Deployment, SourceConfig};
+
+/// UiPath's access-token lifetime, assumed until a response says otherwise.
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Standalone `Account/Authenticate` tokens last 30 minutes and the answer does not say.
+pub(crate) const ROPC_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// A source's credentials and where to present them.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    ClientCredentials {
+        url: Url,
+        client_id: String,
+        secret: Secret,
+        scopes: Vec<String>,
+    },
+    RefreshToken {
+        url: Url,
+        client_id: String,
+        secret: Option<Secret>,
+    },
+    Ropc {
+        url: Url,
+        tenancy: String,
+        username: String,
+        password: Secret,
+    },
+    /// A static bearer: never fetched, never shared through the cache.
+    Pat { token: AccessToken },
+}
+
+/// What a fetch needs besides the flow's own credentials. Owned, so a fetch can run in
+/// its own task.
+pub(crate) struct FetchContext {
+    pub http: reqwest::Client,
+    pub clock: Arc<dyn Clock>,
+    pub cache: Arc<dyn TokenCache>,
+    pub key: TokenKey,
+    /// Timeout of one request to the identity server.
+    pub request_timeout: Duration,
+}
+
+/// Splits configured scopes ("A B" or ["A", "B"]) into single scopes.
+pub(crate) fn split_scopes(scopes: &[String]) -> Vec<String> {
+    scopes
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Flow {
+    /// The flow of `source` and the cache key its tokens live under.
+    pub fn from_source(source: &SourceConfig) -> (Flow, TokenKey) {
+        let token_url = source.token_url();
+        match &source.auth {
+            AuthConfig::ClientCredentials {
+                client_id,
+                client_secret,
+                scopes,
+            } => {
+                let scopes = split_scopes(scopes);
+                let key = TokenKey::new(token_url.as_str(), client_id.as_str(), &scopes);
+                let flow = Flow::ClientCredentials {
+                    url: token_url,
+                    client_id: client_id.clone(),
+                    secret: client_secret.clone(),
+                    scopes: key.scopes.clone(),
+                };
+                (flow, key)
+            }
+            AuthConfig::RefreshToken {
+                client_id,
+                client_secret,
+                ..
+            } => {
+                let key = family_key(source);
+                let flow = Flow::RefreshToken {
+                    url: token_url,
+                    client_id: client_id.clone(),
+                    secret: client_secret.clone(),
+                };
+                (flow, key)
+            }
+            AuthConfig::Ropc { username, password } => {
+                let url = source.ropc_url();
+                let tenancy = match &source.deployment {
+                    Deployment::Standalone { tenancy_name, .. } => tenancy_name.clone(),
+                    Deployment::Cloud { tenant, .. } => tenant.clone(),
+                };
+                let key = TokenKey::new(url.as_str(), username.as_str(), Vec::<String>::new());
+                let flow = Flow::Ropc {
+                    url,
+                    tenancy,
+                    username: username.clone(),
+                    password: password.clone(),
+                };
+                (flow, key)
+            }
+            AuthConfig::PersonalAccessToken { token } => {
+                let principal = format!("pat:{}", fleet_core::token::fingerprint(token));
+                let key = TokenKey::new(token_url.as_str(), principal, Vec::<String>::new());
+                let flow = Flow::Pat {
+                    token: AccessToken {
+                        token: token.clone(),
+                        // The admin-set expiry is not known to the client: a 401 tells.
+                        expires_at_ms: u64::MAX,
+                    },
+                };
+                (flow, key)
+            }
+        }
+    }
+
+    /// How long this flow's tokens are assumed to live when neither the token nor a
+    /// response says.
+    pub fn default_lifetime(&self) -> Duration {
+        match self {
+            Flow::Ropc { .. } => ROPC_LIFETIME,
+            _ => DEFAULT_LIFETIME,
+        }
+    }
+
+    /// The client id (or user name) errors name.
+    fn principal(&self) -> &str {
+        match self {
+            Flow::ClientCredentials { client_id, .. } | Flow::RefreshToken { client_id, .. } => {
+                client_id
+            }
+            Flow::Ropc { username, .. } => username,
+            Flow::Pat { .. } => "personal access token",
+        }
+    }
+
+    /// A new access token from the identity server. The caller holds the refresh lock on
+    /// `cx.key` for longer than this can take.
+    pub async fn fetch(&self, cx: &FetchContext) -> Result<AccessToken, ClientError> {
+        match self {
+            Flow::ClientCredentials {
+                url,
+                client_id,
+                secret,
+                scopes,
+            } => {
+                let scope = scopes.join(" ");
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", secret.expose()),
+                    ("scope", scope.as_str()),
+                ];
+                let granted = retrying("client_credentials", || {
+                    post_form(&cx.http, cx.clock.as_ref(), url, &form, cx.request_timeout)
+                })
+                .await
+                .map_err(|f| self.oauth_error(f, &scope))?;
+                Ok(access_token(&granted, DEFAULT_LIFETIME))
+            }
+            Flow::RefreshToken {
+                url,
+                client_id,
+                secret,
+            } => self.refresh(cx, url, client_id, secret.as_ref()).await,
+            Flow::Ropc {
+                url,
+                tenancy,
+                username,
+                password,
+            } => {
+                let granted = retrying("ropc", || {
+                    post_ropc(
+                        &cx.http,
+                        cx.clock.as_ref(),
+                        url,
+                        tenancy,
+                        username,
+                        password,
+                        cx.request_timeout,
+                    )
+                })
+                .await
+                .map_err(|f| self.oauth_error(f, ""))?;
+                Ok(access_token(&granted, ROPC_LIFETIME))
+            }
+            Flow::Pat { token } => Ok(token.clone()),
+        }
+    }
+
+    /// Spends the family's refresh token and stores its successor before anything else.
+    async fn refresh(
+        &self,
+        cx: &FetchContext,
+        url: &Url,
+        client_id: &str,
+        secret: Option<&Secret>,
+    ) -> Result<AccessToken, ClientError> {
+        let login_required = |reason: &str| ClientError::LoginRequired {
+            client_id: client_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let Some(spent) = cx.cache.refresh_token(&cx.key).await? else {
+            return Err(login_required("none stored"));
+        };
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", spent.expose()),
+        ];
+        if let Some(secret) = secret {
+            form.push(("client_secret", secret.expose()));
+        }
+        // Retrying a transport failure is safe enough: if the lost request had reached the
+        // server, `spent` is already spent and the family is lost whatever we do next
+        // (the replay gets invalid_grant, which ends in "log in again" below).
+        let result = retrying("refresh_token", || {
+            post_form(&cx.http, cx.clock.as_ref(), url, &form, cx.request_timeout)
+        })
+        .await;
+        let granted = match result {
+            Ok(granted) => granted,
+            Err(TokenFailure::OAuth { error, .. }) if error == "invalid_grant" => {
+                // Revoked, expired or already spent: nobody can use it again. Deleting it
+                // (if still the one we read) makes every later caller fail fast with
+                // "none stored" instead of replaying it.
+                let discarded = cx.cache.discard_refresh_token(&cx.key, &spent).await?;
+                tracing::warn!(key = %cx.key, discarded, "refresh token rejected (invalid_grant); login required");
+                return Err(login_required(
+                    "the identity server rejected the stored refresh token: revoked, expired or already used",
+                ));
+            }
+            Err(failure) => return Err(self.oauth_error(failure, "")),
+        };
+        match &granted.refresh_token {
+            Some(next) => {
+                if !rotate(cx, &spent, next).await? {
+                    // Only a new login replaces a token under our lock; its token is newer.
+                    tracing::warn!(key = %cx.key, "the stored refresh token changed during a refresh (a new login?); keeping the newer one");
+                }
+            }
+            None => {
+                tracing::debug!(key = %cx.key, "the identity server did not rotate the refresh token")
+            }
+        }
+        Ok(access_token(&granted, DEFAULT_LIFETIME))
+    }
+
+    /// What an identity-server refusal means for this flow (`invalid_grant` of a refresh
+    /// token is handled before, since it must also discard the token).
+    fn oauth_error(&self, failure: TokenFailure, scopes: &str) -> ClientError {
+        let (error, description) = match failure {
+            TokenFailure::Other(e) => return e,
+            TokenFailure::OAuth { error, description } => (error, description),
+        };
+        let client_id = self.principal().to_owned();
+        match error.as_str() {
+            "invalid_client" => ClientError::InvalidClient { client_id },
+            "unauthorized_client" if matches!(self, Flow::ClientCredentials { .. }) => {
+                ClientError::UnauthorizedClient {
+                    client_id,
+                    scopes: scopes.to_owned(),
+                }
+            }
+            "invalid_scope" => ClientError::InvalidScope {
+                scopes: scopes.to_owned(),
+                detail: TokenFailure::detail(&description),
+            },
+            _ => ClientError::TokenRejected {
+                detail: TokenFailure::detail(&description),
+                error,
+            },
+        }
+    }
+}
+
+/// The key refresh tokens of a refresh-token source live under (and its access tokens:
+/// one login, one token).
+pub fn family_key(source: &SourceConfig) -> TokenKey {
+    let client_id = match &source.auth {
+        AuthConfig::RefreshToken { client_id, .. }
+        | AuthConfig::ClientCredentials { client_id, .. } => client_id.as_str(),
+        AuthConfig::Ropc { username, .. } => username.as_str(),
+        AuthConfig::PersonalAccessToken { .. } => "",
+    };
+    TokenKey::new(source.token_url().as_str(), client_id, Vec::<String>::new())
+}
+
+/// The cached form of a granted token: expiry counted from when the request was sent.
+pub(crate) fn access_token(granted: &Granted, default_lifetime: Duration) -> AccessToken {
+    let lifetime_ms = granted
+        .expires_in
+        .map_or(default_lifetime.as_millis() as u64, |s| {
+            s.saturating_mul(1000)
+        });
+    AccessToken {
+        token: granted.access_token.clone(),
+        expires_at_ms: granted.sent_at_ms.saturating_add(lifetime_ms),
+    }
+}
+
+/// Stores the successor of `spent`, retrying a cache hiccup: losing the new refresh token
+/// would leave the spent one stored, and replaying it revokes the whole family.
+async fn rotate(cx: &FetchContext, spent: &Secret, next: &Secret) -> Result<bool, ClientError> {
+    use backon::{ExponentialBuilder, Retryable as _};
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_times(4)
+        .with_jitter();
+    let stored = (|| cx.cache.rotate_refresh_token(&cx.key, spent, next))
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(|e| matches!(e, fleet_core::CacheError::Backend(_)))
+        .notify(|e, after| tracing::warn!(error = %e, ?after, "storing the rotated refresh token failed; retrying"))
+        .await?;
+    Ok(stored)
+}
