@@ -94,7 +94,9 @@ pub enum ClientError {
     #[error("{path}: malformed response: {detail}")]
     Malformed { path: String, detail: String },
 
-    #[error("{dataset}: the slice holds more than the API's paging window of {window} rows; split it")]
+    #[error(
+        "{dataset}: the slice holds more than the API's paging window of {window} rows; split it"
+    )]
     WindowExceeded { dataset: String, window: u32 },
 
     #[error("gave up after {attempts} attempts: {last}")]
@@ -137,11 +139,15 @@ impl ClientError {
                 after: Some(*retry_after),
             },
             Deferred { retry_in, .. } => Disposition::Defer { after: *retry_in },
-            Server { .. } | Transport { .. } | Malformed { .. } => Disposition::Retry { after: None },
+            Server { .. } | Transport { .. } | Malformed { .. } => {
+                Disposition::Retry { after: None }
+            }
             WindowExceeded { .. } => Disposition::Split,
             // A page that stays malformed after retries is a bad page, not bad luck.
             Exhausted { last, .. } => match last.disposition() {
-                Disposition::Retry { .. } if matches!(**last, Malformed { .. }) => Disposition::GiveUp,
+                Disposition::Retry { .. } if matches!(**last, Malformed { .. }) => {
+                    Disposition::GiveUp
+                }
                 other => other,
             },
             // A backend hiccup (Redis reconnecting) is transient.
@@ -188,20 +194,64 @@ mod tests {
     #[test]
     fn dispositions() {
         let p = || "/odata/Jobs".to_string();
-        assert_eq!(ClientError::Forbidden { path: p(), message: "x".into() }.disposition(), Disposition::GiveUp);
-        assert_eq!(ClientError::Unauthorized { path: p(), message: "x".into() }.disposition(), Disposition::RefreshAndRetry);
         assert_eq!(
-            ClientError::Throttled { path: p(), retry_after: Duration::from_secs(3) }.disposition(),
-            Disposition::Retry { after: Some(Duration::from_secs(3)) }
+            ClientError::Forbidden {
+                path: p(),
+                message: "x".into()
+            }
+            .disposition(),
+            Disposition::GiveUp
         );
-        let malformed = ClientError::Malformed { path: p(), detail: "eof".into() };
+        assert_eq!(
+            ClientError::Unauthorized {
+                path: p(),
+                message: "x".into()
+            }
+            .disposition(),
+            Disposition::RefreshAndRetry
+        );
+        assert_eq!(
+            ClientError::Throttled {
+                path: p(),
+                retry_after: Duration::from_secs(3)
+            }
+            .disposition(),
+            Disposition::Retry {
+                after: Some(Duration::from_secs(3))
+            }
+        );
+        let malformed = ClientError::Malformed {
+            path: p(),
+            detail: "eof".into(),
+        };
         assert_eq!(malformed.disposition(), Disposition::Retry { after: None });
-        let exhausted = ClientError::Exhausted { attempts: 4, last: Box::new(malformed) };
+        let exhausted = ClientError::Exhausted {
+            attempts: 4,
+            last: Box::new(malformed),
+        };
         assert_eq!(exhausted.disposition(), Disposition::GiveUp);
-        let exhausted = ClientError::Exhausted { attempts: 4, last: Box::new(ClientError::Server { path: p(), status: 503 }) };
+        let exhausted = ClientError::Exhausted {
+            attempts: 4,
+            last: Box::new(ClientError::Server {
+                path: p(),
+                status: 503,
+            }),
+        };
         assert_eq!(exhausted.disposition(), Disposition::Retry { after: None });
-        assert_eq!(ClientError::WindowExceeded { dataset: "robot-logs".into(), window: 10_000 }.disposition(), Disposition::Split);
-        let e = ClientError::BadRequest { path: p(), status: 400, error_code: Some(1009), message: "take".into() };
+        assert_eq!(
+            ClientError::WindowExceeded {
+                dataset: "robot-logs".into(),
+                window: 10_000
+            }
+            .disposition(),
+            Disposition::Split
+        );
+        let e = ClientError::BadRequest {
+            path: p(),
+            status: 400,
+            error_code: Some(1009),
+            message: "take".into(),
+        };
         assert!(e.to_string().contains("errorCode 1009"), "{e}");
     }
 }

@@ -131,7 +131,9 @@ impl SourceConfig {
                     return Err(format!("sources.{name}.deployment.organization: must be the organization's logical name"));
                 }
                 if tenant.trim().is_empty() || tenant.contains('/') {
-                    return Err(format!("sources.{name}.deployment.tenant: must be the tenant's logical name"));
+                    return Err(format!(
+                        "sources.{name}.deployment.tenant: must be the tenant's logical name"
+                    ));
                 }
                 base_url
             }
@@ -149,12 +151,17 @@ impl SourceConfig {
                 scopes,
             } => {
                 if client_id.is_empty() || client_secret.is_empty() {
-                    return Err(format!("sources.{name}.auth: client_id and client_secret are required"));
+                    return Err(format!(
+                        "sources.{name}.auth: client_id and client_secret are required"
+                    ));
                 }
                 if scopes.is_empty() {
                     return Err(format!("sources.{name}.auth.scopes: list the application scopes, e.g. [\"OR.Jobs.Read\", \"OR.Folders.Read\"]"));
                 }
-                if let Some(s) = scopes.iter().find(|s| s.eq_ignore_ascii_case("offline_access")) {
+                if let Some(s) = scopes
+                    .iter()
+                    .find(|s| s.eq_ignore_ascii_case("offline_access"))
+                {
                     return Err(format!("sources.{name}.auth.scopes: `{s}` is only for the login flow; the identity server rejects it with invalid_scope for client credentials"));
                 }
                 if let Some(s) = scopes.iter().find(|s| s.starts_with("DataService.")) {
@@ -168,7 +175,9 @@ impl SourceConfig {
                     return Err(format!("sources.{name}.auth.client_id: required"));
                 }
                 if scopes.is_empty() {
-                    return Err(format!("sources.{name}.auth.scopes: list the user scopes to ask for at login"));
+                    return Err(format!(
+                        "sources.{name}.auth.scopes: list the user scopes to ask for at login"
+                    ));
                 }
             }
             AuthConfig::PersonalAccessToken { token } => {
@@ -190,7 +199,9 @@ impl SourceConfig {
 
     fn base(&self) -> &Url {
         match &self.deployment {
-            Deployment::Cloud { base_url, .. } | Deployment::Standalone { base_url, .. } => base_url,
+            Deployment::Cloud { base_url, .. } | Deployment::Standalone { base_url, .. } => {
+                base_url
+            }
         }
     }
 
@@ -253,8 +264,16 @@ impl SourceConfig {
     /// The tenant as UiPath's rate budget counts it: `host/org/tenant` (cloud) or
     /// `host/tenancy` (standalone). Used as the limiter's bucket tenant.
     pub fn tenant_key(&self) -> String {
-        let host = self.base().host_str().unwrap_or_default().to_ascii_lowercase();
-        let port = self.base().port().map(|p| format!(":{p}")).unwrap_or_default();
+        let host = self
+            .base()
+            .host_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let port = self
+            .base()
+            .port()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
         match &self.deployment {
             Deployment::Cloud {
                 organization,
@@ -346,17 +365,30 @@ mod tests {
         };
         s.validate().unwrap();
         assert_eq!(s.orchestrator_url().as_str(), "http://127.0.0.1:9000/");
-        assert_eq!(s.token_url().as_str(), "http://127.0.0.1:9000/identity/connect/token");
-        assert_eq!(s.ropc_url().as_str(), "http://127.0.0.1:9000/api/Account/Authenticate");
+        assert_eq!(
+            s.token_url().as_str(),
+            "http://127.0.0.1:9000/identity/connect/token"
+        );
+        assert_eq!(
+            s.ropc_url().as_str(),
+            "http://127.0.0.1:9000/api/Account/Authenticate"
+        );
         assert_eq!(s.dataservice_url(), None);
         assert_eq!(s.tenant_key(), "127.0.0.1:9000/default");
     }
 
     #[test]
     fn classic_mistakes_are_named() {
-        let e = cloud(cc(&["OR.Jobs.Read", "offline_access"])).validate().unwrap_err();
-        assert!(e.contains("offline_access") && e.contains("invalid_scope"), "{e}");
-        let e = cloud(cc(&["DataService.Data.Read"])).validate().unwrap_err();
+        let e = cloud(cc(&["OR.Jobs.Read", "offline_access"]))
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.contains("offline_access") && e.contains("invalid_scope"),
+            "{e}"
+        );
+        let e = cloud(cc(&["DataService.Data.Read"]))
+            .validate()
+            .unwrap_err();
         assert!(e.contains("uipath-fleet login"), "{e}");
         let e = cloud(AuthConfig::Ropc {
             username: "u".into(),

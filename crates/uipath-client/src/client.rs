@@ -1,5 +1,0 @@
-//! SKELETON (helper fills in).
-
-/// Placeholder.
-#[derive(Debug)]
-pub struct UipathClient;

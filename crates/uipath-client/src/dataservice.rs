@@ -1,1 +1,0 @@
-//! SKELETON (helper fills in).
