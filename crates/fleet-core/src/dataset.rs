@@ -57,20 +57,62 @@ static DATASETS: [DatasetDef; 13] = [
     DatasetDef {
         family: EndpointFamily::QueueItems,
         max_page: 100,
-        ..def("queue-items", "QueueItems", true, "OR.Queues", Some("CreationTime"))
+        ..def(
+            "queue-items",
+            "QueueItems",
+            true,
+            "OR.Queues",
+            Some("CreationTime"),
+        )
     },
-    def("queue-item-events", "QueueItemEvents", true, "OR.Queues", Some("Timestamp")),
-    def("queue-definitions", "QueueDefinitions", true, "OR.Queues", Some("CreationTime")),
-    def("releases", "Releases", true, "OR.Execution", Some("CreationTime")),
-    def("process-schedules", "ProcessSchedules", true, "OR.Jobs", None),
+    def(
+        "queue-item-events",
+        "QueueItemEvents",
+        true,
+        "OR.Queues",
+        Some("Timestamp"),
+    ),
+    def(
+        "queue-definitions",
+        "QueueDefinitions",
+        true,
+        "OR.Queues",
+        Some("CreationTime"),
+    ),
+    def(
+        "releases",
+        "Releases",
+        true,
+        "OR.Execution",
+        Some("CreationTime"),
+    ),
+    def(
+        "process-schedules",
+        "ProcessSchedules",
+        true,
+        "OR.Jobs",
+        None,
+    ),
     def("robots", "Robots", true, "OR.Robots", Some("CreationTime")),
     def("sessions", "Sessions", true, "OR.Robots", None),
     DatasetDef {
         id_field: None,
         window: Some(10_000),
-        ..def("robot-logs", "RobotLogs", true, "OR.Monitoring", Some("TimeStamp"))
+        ..def(
+            "robot-logs",
+            "RobotLogs",
+            true,
+            "OR.Monitoring",
+            Some("TimeStamp"),
+        )
     },
-    def("audit-logs", "AuditLogs", false, "OR.Audit", Some("ExecutionTime")),
+    def(
+        "audit-logs",
+        "AuditLogs",
+        false,
+        "OR.Audit",
+        Some("ExecutionTime"),
+    ),
     def("machines", "Machines", false, "OR.Machines", None),
     def("folders", "Folders", false, "OR.Folders", None),
     def("users", "Users", false, "OR.Users", Some("CreationTime")),
@@ -96,7 +138,10 @@ mod tests {
     fn catalog_follows_the_fact_sheet() {
         assert_eq!(all().len(), 13);
         assert_eq!(by_name("QueueItems").unwrap().max_page, 100);
-        assert_eq!(by_name("queue-items").unwrap().family, EndpointFamily::QueueItems);
+        assert_eq!(
+            by_name("queue-items").unwrap().family,
+            EndpointFamily::QueueItems
+        );
         assert_eq!(by_name("JOBS").unwrap().family, EndpointFamily::Jobs);
         let logs = by_name("robot-logs").unwrap();
         assert_eq!((logs.id_field, logs.window), (None, Some(10_000)));

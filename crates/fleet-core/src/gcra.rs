@@ -110,7 +110,8 @@ mod tests {
         let mut tat = None;
         let mut waits = vec![];
         for _ in 0..4 {
-            let Reservation::Granted { wait_ns, new_tats } = reserve(&[(tat, g)], 0, None, u64::MAX)
+            let Reservation::Granted { wait_ns, new_tats } =
+                reserve(&[(tat, g)], 0, None, u64::MAX)
             else {
                 unreachable!()
             };
@@ -141,9 +142,12 @@ mod tests {
     fn two_buckets_reserve_at_the_later_time_in_both() {
         let fast = Gcra::new(10.0, 1000 * MS, 1);
         let slow = Gcra::new(2.0, 1000 * MS, 1);
-        let Reservation::Granted { wait_ns, new_tats } =
-            reserve(&[(Some(0), fast), (Some(400 * MS), slow)], 0, None, u64::MAX)
-        else {
+        let Reservation::Granted { wait_ns, new_tats } = reserve(
+            &[(Some(0), fast), (Some(400 * MS), slow)],
+            0,
+            None,
+            u64::MAX,
+        ) else {
             unreachable!()
         };
         assert_eq!(wait_ns, 400 * MS);

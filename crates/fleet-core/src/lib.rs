@@ -21,7 +21,7 @@ pub mod secret;
 pub mod token;
 
 pub use ratelimit::{
-    Budget, BucketKey, Decision, EndpointFamily, LimiterConfig, LimiterError, PermitRequest,
+    BucketKey, Budget, Decision, EndpointFamily, LimiterConfig, LimiterError, PermitRequest,
     Priority, RateLimiter,
 };
 pub use seal::{SealError, Sealer, SealingKey};

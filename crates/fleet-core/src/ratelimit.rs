@@ -187,10 +187,17 @@ impl LimiterConfig {
                 self.backfill_share
             ));
         }
-        let all = std::iter::once(("default".to_owned(), &self.default))
-            .chain(self.tenants.iter().map(|(t, b)| (format!("tenants.{t}"), b)));
+        let all = std::iter::once(("default".to_owned(), &self.default)).chain(
+            self.tenants
+                .iter()
+                .map(|(t, b)| (format!("tenants.{t}"), b)),
+        );
         for (name, fb) in all {
-            for (fam, b) in [("jobs", fb.jobs), ("queue_items", fb.queue_items), ("other", fb.other)] {
+            for (fam, b) in [
+                ("jobs", fb.jobs),
+                ("queue_items", fb.queue_items),
+                ("other", fb.other),
+            ] {
                 let Some(b) = b else { continue };
                 if b.requests == 0 || b.period_ms == 0 || b.burst == 0 {
                     return Err(format!(
@@ -287,7 +294,10 @@ mod tests {
         c.validate().unwrap();
         let jobs = BucketKey::new("t", EndpointFamily::Jobs);
         assert_eq!(c.budget(&jobs), Some(Budget::per_minute(100)));
-        assert!(c.plan(&BucketKey::new("t", EndpointFamily::Other), Priority::Sync).buckets.is_empty());
+        assert!(c
+            .plan(&BucketKey::new("t", EndpointFamily::Other), Priority::Sync)
+            .buckets
+            .is_empty());
         let sync = c.plan(&jobs, Priority::Sync);
         assert_eq!(sync.buckets.len(), 1);
         // 97 per minute: one every 618.6 ms.
@@ -313,7 +323,10 @@ mod tests {
             c.budget(&BucketKey::new("slow", EndpointFamily::Jobs)),
             Some(Budget::per_minute(5))
         );
-        assert_eq!(c.budget(&BucketKey::new("slow", EndpointFamily::QueueItems)), None);
+        assert_eq!(
+            c.budget(&BucketKey::new("slow", EndpointFamily::QueueItems)),
+            None
+        );
         c.validate().unwrap();
         c.headroom = 1.5;
         assert!(c.validate().unwrap_err().contains("headroom"));

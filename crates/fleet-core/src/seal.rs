@@ -53,7 +53,8 @@ impl SealingKey {
         if bytes.len() != 32 {
             return Err(SealError::BadKey(bytes.len()));
         }
-        let cipher = XChaCha20Poly1305::new_from_slice(bytes).map_err(|_| SealError::BadKey(bytes.len()))?;
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(bytes).map_err(|_| SealError::BadKey(bytes.len()))?;
         Ok(SealingKey(cipher))
     }
 
@@ -167,7 +168,10 @@ mod tests {
         let stored = key(7).seal("k1", &Secret::new("t"));
         assert_eq!(key(8).open("k1", &stored), Err(SealError::WrongKey));
         assert_eq!(key(7).open("k2", &stored), Err(SealError::WrongKey));
-        assert_eq!(Sealer::plain().open("k1", &stored), Err(SealError::KeyMissing));
+        assert_eq!(
+            Sealer::plain().open("k1", &stored),
+            Err(SealError::KeyMissing)
+        );
         let plain = Sealer::plain().seal("k1", &Secret::new("t"));
         assert_eq!(plain, "v1.plain.t");
         assert_eq!(Sealer::plain().open("k1", &plain).unwrap().expose(), "t");

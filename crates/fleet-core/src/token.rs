@@ -152,8 +152,11 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
     /// Takes the refresh lock on `key` for `ttl` if nobody holds it. `Some` means the
     /// caller is now the one refresher and must `put` (or give up) and then `unlock`;
     /// `None` means another caller holds it. A lock lapses by itself after `ttl`.
-    async fn try_lock(&self, key: &TokenKey, ttl: Duration)
-        -> Result<Option<LockToken>, CacheError>;
+    async fn try_lock(
+        &self,
+        key: &TokenKey,
+        ttl: Duration,
+    ) -> Result<Option<LockToken>, CacheError>;
 
     /// Releases a lock taken by `try_lock`. Releasing a lapsed lock, or one someone else
     /// has taken since, does nothing (compare-and-delete on the lock value).
@@ -197,8 +200,11 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
     /// Deletes the refresh token of `key.family()` if it is still `spent` (the identity
     /// server rejected it: the family is revoked or expired). Everyone then sees "no
     /// refresh token" and stops with the operator-facing error, instead of retrying.
-    async fn discard_refresh_token(&self, key: &TokenKey, spent: &Secret)
-        -> Result<bool, CacheError>;
+    async fn discard_refresh_token(
+        &self,
+        key: &TokenKey,
+        spent: &Secret,
+    ) -> Result<bool, CacheError>;
 }
 
 #[cfg(test)]
@@ -214,7 +220,10 @@ mod tests {
         assert_eq!(a.id().len(), 32);
         assert_ne!(a.id(), a.family().id());
         assert_eq!(a.family(), TokenKey::new("u", "c", Vec::<String>::new()));
-        assert_ne!(TokenKey::new("u", "c2", ["A"]).id(), TokenKey::new("u", "c", ["A"]).id());
+        assert_ne!(
+            TokenKey::new("u", "c2", ["A"]).id(),
+            TokenKey::new("u", "c", ["A"]).id()
+        );
     }
 
     #[test]
