@@ -20,17 +20,21 @@
 //! Runs: `cargo bench -p uipath-client --bench fleet`; without `--bench` a short smoke pass
 //! (fewer workers and windows); `--list` prints nothing.
 
+#[path = "../tests/auth_common/mod.rs"]
+mod auth_common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auth_common::{client_credentials, cloud_source};
 use fleet_core::{dataset, Budget, LimiterConfig, Priority, RateLimiter, Sealer, TokenCache};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
 use fleet_redis::{RedisRateLimiter, RedisTokenCache};
 use uipath_client::auth::TokenOptions;
 use uipath_client::client::ClientOptions;
 use uipath_client::odata::{Cursor, SliceSpec};
-use uipath_client::{AuthConfig, Deployment, SourceConfig, UipathClient};
-use uipath_sim::config::{SimConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT};
+use uipath_client::{SourceConfig, UipathClient};
+use uipath_sim::config::SimConfig;
 use uipath_sim::ratelimit::RateLimitConfig;
 use uipath_sim::server::RunningSim;
 
@@ -87,21 +91,7 @@ fn lifetime() -> Duration {
 }
 
 fn source(sim: &RunningSim, scopes: &[&str]) -> SourceConfig {
-    SourceConfig {
-        name: "bench".into(),
-        deployment: Deployment::Cloud {
-            base_url: url::Url::parse(&sim.base_url()).unwrap(),
-            organization: DEMO_ORG.into(),
-            tenant: DEMO_TENANT.into(),
-        },
-        auth: AuthConfig::ClientCredentials {
-            client_id: DEMO_CLIENT_ID.into(),
-            client_secret: DEMO_CLIENT_SECRET.into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        },
-        token_url: None,
-        timeout_secs: 30,
-    }
+    cloud_source(sim, client_credentials(scopes))
 }
 
 fn options() -> ClientOptions {

@@ -10,6 +10,8 @@
 #[path = "auth_common/mod.rs"]
 mod auth_common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ use uipath_client::auth::TokenOptions;
 use uipath_client::client::ClientOptions;
 use uipath_client::dataservice::{DataServiceSlice, DsCursor};
 use uipath_client::odata::{Cursor, SliceSpec};
-use uipath_client::{SourceConfig, UipathClient};
+use uipath_client::{AuthConfig, ClientError, SourceConfig, UipathClient};
 use uipath_sim::config::SimConfig;
 use uipath_sim::ratelimit::RateLimitConfig;
 use uipath_sim::server::RunningSim;
@@ -69,6 +71,54 @@ async fn worker(
     UipathClient::new(source.clone(), cache, limiter, options).expect("client")
 }
 
+/// A simulator and `n` workers reading it, all sharing one Redis prefix.
+struct Fleet {
+    sim: RunningSim,
+    source: SourceConfig,
+    redis: String,
+    prefix: String,
+    workers: Vec<UipathClient>,
+}
+
+async fn fleet(
+    test: &str,
+    rate: RateLimitConfig,
+    auth: AuthConfig,
+    n: usize,
+    limits: LimiterConfig,
+) -> Fleet {
+    let redis = require_redis().await;
+    let prefix = unique_prefix(test);
+    let sim = RunningSim::start(sim_config(rate)).await.unwrap();
+    let source = cloud_source(&sim, auth);
+    let mut workers = Vec::new();
+    for _ in 0..n {
+        workers.push(worker(&redis, &prefix, &source, limits.clone()).await);
+    }
+    Fleet {
+        sim,
+        source,
+        redis,
+        prefix,
+        workers,
+    }
+}
+
+type Call = Pin<Box<dyn Future<Output = Result<(), ClientError>> + Send>>;
+
+/// One worker's unit of work for [`hammer`]: read the first page of `spec`.
+fn read_first_page(spec: SliceSpec) -> impl Fn(UipathClient) -> Call + Clone + Send + 'static {
+    move |client| {
+        let spec = spec.clone();
+        Box::pin(async move {
+            client
+                .fetch_page(&spec, &Cursor::Start, Priority::Sync)
+                .await
+                .map(drop)
+        })
+    }
+}
+
 fn sim_config(rate: RateLimitConfig) -> SimConfig {
     let mut config = SimConfig::default();
     config.identity.access_token_ttl_secs = TTL_SECS;
@@ -110,7 +160,7 @@ fn endpoint_count(sim: &RunningSim, endpoint: &str, status: u16) -> u64 {
 async fn hammer<F, Fut>(workers: Vec<UipathClient>, until: Instant, one_request: F) -> u64
 where
     F: Fn(UipathClient) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), uipath_client::ClientError>> + Send,
+    Fut: Future<Output = Result<(), ClientError>> + Send,
 {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, client) in workers.into_iter().enumerate() {
@@ -137,32 +187,20 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_workers_get_one_token_grant_per_lifetime_and_never_a_401() {
-    let redis = require_redis().await;
-    let prefix = unique_prefix("fleet_one_grant_per_lifetime");
-    let sim = RunningSim::start(sim_config(unlimited())).await.unwrap();
-    let source = cloud_source(
-        &sim,
+    let Fleet { sim, workers, .. } = fleet(
+        "fleet_one_grant_per_lifetime",
+        unlimited(),
         client_credentials(&["OR.Folders.Read", "OR.Machines.Read"]),
-    );
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        workers.push(worker(&redis, &prefix, &source, LimiterConfig::default()).await);
-    }
+        WORKERS,
+        LimiterConfig::default(),
+    )
+    .await;
     // Three lifetimes of use (grants at ~0 s, ~3 s, ~6 s), stopping half a lifetime
     // before a fourth would be due.
     let lifetime = Duration::from_secs(TTL_SECS) - AHEAD;
     let until = Instant::now() + lifetime * 3 - lifetime / 2;
     let spec = SliceSpec::new(dataset::by_name("machines").unwrap()).page_size(5);
-    let calls = hammer(workers, until, move |client| {
-        let spec = spec.clone();
-        async move {
-            client
-                .fetch_page(&spec, &Cursor::Start, Priority::Sync)
-                .await
-                .map(drop)
-        }
-    })
-    .await;
+    let calls = hammer(workers, until, read_first_page(spec)).await;
     assert!(calls > 500, "the workers kept busy ({calls} calls)");
     assert_eq!(
         grants(&sim, "client_credentials"),
@@ -179,31 +217,17 @@ async fn sixteen_workers_get_one_token_grant_per_lifetime_and_never_a_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_replaced_once_for_the_whole_fleet() {
-    let redis = require_redis().await;
-    let prefix = unique_prefix("fleet_revoked_token");
-    let sim = RunningSim::start(sim_config(unlimited())).await.unwrap();
-    let source = cloud_source(&sim, client_credentials(&["OR.Machines.Read"]));
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        workers.push(worker(&redis, &prefix, &source, LimiterConfig::default()).await);
-    }
+    let Fleet { sim, workers, .. } = fleet(
+        "fleet_revoked_token",
+        unlimited(),
+        client_credentials(&["OR.Machines.Read"]),
+        WORKERS,
+        LimiterConfig::default(),
+    )
+    .await;
     let spec = SliceSpec::new(dataset::by_name("machines").unwrap()).page_size(5);
-    let run = {
-        let spec = spec.clone();
-        tokio::spawn(hammer(
-            workers,
-            Instant::now() + Duration::from_millis(2500),
-            move |client| {
-                let spec = spec.clone();
-                async move {
-                    client
-                        .fetch_page(&spec, &Cursor::Start, Priority::Sync)
-                        .await
-                        .map(drop)
-                }
-            },
-        ))
-    };
+    let until = Instant::now() + Duration::from_millis(2500);
+    let run = tokio::spawn(hammer(workers, until, read_first_page(spec)));
     wait_until(
         "the first grant",
         Duration::from_secs(5),
@@ -233,14 +257,22 @@ async fn a_revoked_token_is_replaced_once_for_the_whole_fleet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_workers_rotate_one_refresh_token_without_ever_reusing_it() {
-    let redis = require_redis().await;
-    let prefix = unique_prefix("fleet_refresh_rotation");
-    let sim = RunningSim::start(sim_config(unlimited())).await.unwrap();
-    let source = cloud_source(
-        &sim,
+    let Fleet {
+        sim,
+        source,
+        redis,
+        prefix,
+        workers,
+    } = fleet(
+        "fleet_refresh_rotation",
+        unlimited(),
         refresh_token_auth(&["DataService.Data.Read", "DataService.Schema.Read"]),
-    );
-    // The one-time login, storing the refresh token where the fleet reads it.
+        WORKERS,
+        LimiterConfig::default(),
+    )
+    .await;
+    // The one-time login, storing the refresh token where the fleet reads it (building
+    // the workers sent nothing, so they first see it on their first call).
     let seed: Arc<dyn TokenCache> = Arc::new(
         RedisTokenCache::connect(&redis, &prefix, Sealer::plain())
             .await
@@ -248,10 +280,6 @@ async fn sixteen_workers_rotate_one_refresh_token_without_ever_reusing_it() {
     );
     browser_login(&source, seed).await.expect("login");
     assert_eq!(grants(&sim, "authorization_code"), 1);
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        workers.push(worker(&redis, &prefix, &source, LimiterConfig::default()).await);
-    }
     let lifetime = Duration::from_secs(TTL_SECS) - AHEAD;
     let until = Instant::now() + lifetime * 3 - lifetime / 2;
     let slice = DataServiceSlice::new("Customer").page_size(20);
@@ -281,6 +309,14 @@ async fn sixteen_workers_rotate_one_refresh_token_without_ever_reusing_it() {
 const BUDGET: u32 = 40;
 const WINDOW_MS: u64 = 1000;
 
+/// The simulator's rolling budget matching [`fleet_limits`].
+fn budgeted() -> RateLimitConfig {
+    RateLimitConfig {
+        requests: BUDGET,
+        window_ms: WINDOW_MS,
+    }
+}
+
 fn fleet_limits() -> LimiterConfig {
     let mut limits = LimiterConfig::default();
     limits.default.jobs = Some(Budget {
@@ -300,36 +336,19 @@ async fn jobs_spec(client: &UipathClient) -> SliceSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_workers_use_the_budget_without_a_single_429() {
-    let redis = require_redis().await;
-    let prefix = unique_prefix("fleet_budget_use");
-    let sim = RunningSim::start(sim_config(RateLimitConfig {
-        requests: BUDGET,
-        window_ms: WINDOW_MS,
-    }))
-    .await
-    .unwrap();
-    let source = cloud_source(
-        &sim,
+    let Fleet { sim, workers, .. } = fleet(
+        "fleet_budget_use",
+        budgeted(),
         client_credentials(&["OR.Jobs.Read", "OR.Folders.Read"]),
-    );
-    let mut workers = Vec::new();
-    for _ in 0..8 {
-        workers.push(worker(&redis, &prefix, &source, fleet_limits()).await);
-    }
+        8,
+        fleet_limits(),
+    )
+    .await;
     let spec = jobs_spec(&workers[0]).await;
     let windows = 12;
     let start = Instant::now();
     let until = start + Duration::from_millis(WINDOW_MS * windows);
-    let calls = hammer(workers, until, move |client| {
-        let spec = spec.clone();
-        async move {
-            client
-                .fetch_page(&spec, &Cursor::Start, Priority::Sync)
-                .await
-                .map(drop)
-        }
-    })
-    .await;
+    let calls = hammer(workers, until, read_first_page(spec)).await;
     let elapsed = start.elapsed().as_secs_f64();
     let budget = f64::from(BUDGET) * elapsed / (WINDOW_MS as f64 / 1000.0);
     let admitted = endpoint_count(&sim, "odata/Jobs", 200);
@@ -345,40 +364,27 @@ async fn eight_workers_use_the_budget_without_a_single_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_429_pauses_all_eight_workers() {
-    let redis = require_redis().await;
-    let prefix = unique_prefix("fleet_forced_429");
-    let sim = RunningSim::start(sim_config(RateLimitConfig {
-        requests: BUDGET,
-        window_ms: WINDOW_MS,
-    }))
-    .await
-    .unwrap();
-    let source = cloud_source(
-        &sim,
+    let Fleet {
+        sim,
+        source,
+        redis,
+        prefix,
+        workers,
+    } = fleet(
+        "fleet_forced_429",
+        budgeted(),
         client_credentials(&["OR.Jobs.Read", "OR.Folders.Read"]),
-    );
-    let mut workers = Vec::new();
-    for _ in 0..8 {
-        workers.push(worker(&redis, &prefix, &source, fleet_limits()).await);
-    }
+        8,
+        fleet_limits(),
+    )
+    .await;
     let spec = jobs_spec(&workers[0]).await;
     let observer = RedisRateLimiter::connect(&redis, &prefix, fleet_limits())
         .await
         .unwrap();
     let bucket = fleet_core::BucketKey::new(source.tenant_key(), fleet_core::EndpointFamily::Jobs);
-    let run = tokio::spawn(hammer(
-        workers,
-        Instant::now() + Duration::from_secs(7),
-        move |client| {
-            let spec = spec.clone();
-            async move {
-                client
-                    .fetch_page(&spec, &Cursor::Start, Priority::Sync)
-                    .await
-                    .map(drop)
-            }
-        },
-    ));
+    let until = Instant::now() + Duration::from_secs(7);
+    let run = tokio::spawn(hammer(workers, until, read_first_page(spec)));
     wait_until(
         "the workers to be busy",
         Duration::from_secs(10),
@@ -406,11 +412,15 @@ async fn a_forced_429_pauses_all_eight_workers() {
     .unwrap();
     let first_429 = Instant::now();
     // The worker that met it sets the shared pause as soon as the answer reaches it.
-    let mut paused = None;
-    while paused.is_none() && first_429.elapsed() < Duration::from_secs(1) {
-        paused = observer.paused_for(&bucket).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(
+        "the shared pause",
+        Duration::from_secs(1),
+        Duration::from_millis(5),
+        || async { observer.paused_for(&bucket).await.map(|p| p.is_some()) },
+    )
+    .await
+    .unwrap();
+    let paused = observer.paused_for(&bucket).await.unwrap();
     assert!(
         paused.is_some_and(|p| p > Duration::from_secs(2)),
         "the 429 paused the tenant's Jobs budget for every worker: {paused:?}"
