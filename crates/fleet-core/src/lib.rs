@@ -10,15 +10,23 @@
 //! - [`dataset`]: the UiPath datasets the fleet can copy and how each is paged.
 //! - [`token`]: the fleet-wide OAuth token cache contract ([`TokenCache`]).
 //! - [`ratelimit`]: the fleet-wide rate limiter contract ([`RateLimiter`]) and budgets.
+//! - [`broker`]: the message broker contract ([`Broker`]) and topology.
+//! - [`ledger`]: requests, slices, progress, sync watermarks, leases ([`Ledger`]).
+//! - [`plan`]: requests parsed and cut into UTC-aligned slices with deterministic ids.
+//! - [`wire`]: the versioned message formats (jobs, records, events).
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
 //!   script's tests and the documentation of its behaviour.
 
+pub mod broker;
 pub mod dataset;
 pub mod gcra;
+pub mod ledger;
+pub mod plan;
 pub mod ratelimit;
 pub mod seal;
 pub mod secret;
 pub mod token;
+pub mod wire;
 
 pub use ratelimit::{
     BucketKey, Budget, Decision, EndpointFamily, LimiterConfig, LimiterError, PermitRequest,
@@ -27,3 +35,5 @@ pub use ratelimit::{
 pub use seal::{SealError, Sealer, SealingKey};
 pub use secret::Secret;
 pub use token::{AccessToken, CacheError, LockToken, TokenCache, TokenKey};
+pub use broker::{Broker, BrokerError, Delivery, Destination, Outgoing};
+pub use ledger::{Ledger, LedgerError};

@@ -13,9 +13,13 @@
 //! the same suites the Redis backends pass. What they cannot do is span processes: a
 //! fleet of more than one process needs `fleet-redis`.
 
+mod broker;
+mod ledger;
 mod rate_limiter;
 mod token_cache;
 mod token_file;
 
+pub use broker::MemoryBroker;
+pub use ledger::FileLedger;
 pub use rate_limiter::MemoryRateLimiter;
 pub use token_cache::MemoryTokenCache;

@@ -26,10 +26,12 @@
 //! ```
 
 pub mod conn;
+pub mod ledger;
 pub mod limiter;
 mod scripts;
 pub mod token_cache;
 
 pub use conn::connect_manager;
+pub use ledger::RedisLedger;
 pub use limiter::RedisRateLimiter;
 pub use token_cache::RedisTokenCache;

@@ -47,11 +47,15 @@
 //! The suites must run in a tokio runtime that is *not* paused: the Redis backend's
 //! clock is Redis's. Either flavour works; `#[tokio::test]` is enough.
 
+mod broker;
+mod ledger;
 mod rate_limiter;
 mod token_cache;
 
 use std::time::Duration;
 
+pub use broker::broker_contract;
+pub use ledger::ledger_contract;
 pub use rate_limiter::{limiter_config, rate_limiter_contract};
 pub use token_cache::token_cache_contract;
 

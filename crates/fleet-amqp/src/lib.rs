@@ -1,0 +1,1 @@
+//! The fleet's [`Broker`](fleet_core::Broker) on RabbitMQ (placeholder, being written).

@@ -1,0 +1,384 @@
+//! The ledger: what was asked, what was planned, what is done. Shared by the
+//! coordinator (writes requests and plans, reads progress, advances sync watermarks) and
+//! the workers (claim slices, checkpoint pages, complete or fail them).
+//!
+//! Implementations: `fleet_redis::RedisLedger` (the fleet), `fleet_memory::FileLedger`
+//! (embedded mode; state in a local file, or in memory only). Both pass
+//! `fleet_testkit::contract::ledger_contract`.
+//!
+//! # Guarantees every implementation gives
+//!
+//! - **Idempotent planning.** [`Ledger::add_slices`] inserts only slices it does not
+//!   know; re-adding a slice (same id) changes nothing, whatever its state. Slice ids are
+//!   deterministic (see `plan::slice_id`), so planning a request twice, or restarting
+//!   halfway, never duplicates a slice.
+//! - **One transition at a time.** Each [`Ledger::transition`] is atomic and checked
+//!   against the slice's current state (see [`Transition`] for which moves are legal);
+//!   an illegal move changes nothing and reports the state found. Progress counters move
+//!   in the same atomic step, so they always equal a recount of the slices.
+//! - **Watermarks only move forward, and only over completed slices.**
+//! - **Leases are exclusive** while unexpired: at most one holder per name.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{FolderRef, Lane};
+
+/// What a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    Backfill,
+    Sync,
+}
+
+impl RequestKind {
+    pub fn lane(self) -> Lane {
+        match self {
+            RequestKind::Backfill => Lane::Backfill,
+            RequestKind::Sync => Lane::Sync,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestState {
+    /// Accepted; slices are being planned and published.
+    Planning,
+    /// Every slice is planned (backfill), or the schedule is active (sync).
+    Running,
+    /// Every slice reached a terminal state and none failed.
+    Completed,
+    /// Every slice reached a terminal state and some failed (see the dead-letter queue).
+    Failed,
+    /// Cancelled by a user: queued slices are dropped, running ones stop at their next
+    /// page, syncs plan no more windows.
+    Cancelled,
+}
+
+impl RequestState {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RequestState::Completed | RequestState::Failed | RequestState::Cancelled
+        )
+    }
+}
+
+/// A request as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Deterministic from the normalized request (see `plan::request_id`).
+    pub id: String,
+    pub kind: RequestKind,
+    pub state: RequestState,
+    pub created_at: DateTime<Utc>,
+    /// The normalized request as accepted (JSON of `plan::BackfillRequest` or
+    /// `plan::SyncRequest`).
+    pub spec: serde_json::Value,
+    /// Decisions taken once and then fixed (e.g. slice widths picked from a `$count`
+    /// probe), so that re-planning produces the very same slices. JSON owned by the
+    /// planner; `None` until decided. See [`Ledger::fix_plan`].
+    #[serde(default)]
+    pub plan: Option<serde_json::Value>,
+    /// Set once every slice of a backfill is added and published.
+    #[serde(default)]
+    pub planned: bool,
+    /// A human-readable message about the last problem (planning error, ...).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SliceState {
+    /// In the ledger, job not yet confirmed on the broker.
+    Planned,
+    /// Job confirmed on the broker, waiting for a worker (or waiting for a retry).
+    Queued,
+    /// A worker is reading it.
+    Running,
+    Completed,
+    /// Given up (dead-lettered); the reason is in `last_error`.
+    Failed,
+    /// Replaced by children covering the same range.
+    Split,
+    Cancelled,
+}
+
+impl SliceState {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SliceState::Completed | SliceState::Failed | SliceState::Split | SliceState::Cancelled
+        )
+    }
+    pub const ALL: [SliceState; 7] = [
+        SliceState::Planned,
+        SliceState::Queued,
+        SliceState::Running,
+        SliceState::Completed,
+        SliceState::Failed,
+        SliceState::Split,
+        SliceState::Cancelled,
+    ];
+}
+
+/// One slice as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliceRecord {
+    pub id: String,
+    pub request_id: String,
+    pub lane: Lane,
+    pub source: String,
+    pub dataset: String,
+    #[serde(default)]
+    pub folder: Option<FolderRef>,
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub select: Vec<String>,
+    /// For sync windows: the stream (`source/dataset/folder`) whose watermark this slice
+    /// holds back. Children of a split inherit it.
+    #[serde(default)]
+    pub stream: Option<String>,
+    #[serde(default)]
+    pub parent: Option<String>,
+    pub state: SliceState,
+    /// Records published so far (checkpointed).
+    #[serde(default)]
+    pub records: u64,
+    #[serde(default)]
+    pub pages: u64,
+    /// Times a worker started it.
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The worker's resume point (an opaque serialized page cursor).
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Counts of a request's slices by state, and records so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub planned: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub split: u64,
+    pub cancelled: u64,
+    pub records: u64,
+}
+
+impl Progress {
+    /// Slices that count toward the request (split parents are replaced by their children).
+    pub fn total(&self) -> u64 {
+        self.planned + self.queued + self.running + self.completed + self.failed + self.cancelled
+    }
+    /// Slices in a terminal state (completed, failed, cancelled).
+    pub fn done(&self) -> u64 {
+        self.completed + self.failed + self.cancelled
+    }
+    pub fn count(&self, state: SliceState) -> u64 {
+        match state {
+            SliceState::Planned => self.planned,
+            SliceState::Queued => self.queued,
+            SliceState::Running => self.running,
+            SliceState::Completed => self.completed,
+            SliceState::Failed => self.failed,
+            SliceState::Split => self.split,
+            SliceState::Cancelled => self.cancelled,
+        }
+    }
+}
+
+/// A state change of one slice. Legal moves (anything else is refused, changing nothing):
+///
+/// | transition   | from                      | to        | also                              |
+/// |--------------|---------------------------|-----------|-----------------------------------|
+/// | `Queued`     | Planned                   | Queued    |                                   |
+/// | `Start`      | Planned, Queued, Running  | Running   | attempts += 1                     |
+/// | `Checkpoint` | Running                   | Running   | cursor saved, records/pages added |
+/// | `Retry`      | Running, Queued           | Queued    | last_error set                    |
+/// | `Complete`   | Running                   | Completed | records/pages added               |
+/// | `Fail`       | Planned, Queued, Running  | Failed    | last_error set                    |
+/// | `Split`      | Running, Queued           | Split     | children added (state Queued)     |
+/// | `Cancel`     | Planned, Queued, Running  | Cancelled |                                   |
+/// | `Requeue`    | Failed                    | Queued    | for a dead-letter replay          |
+///
+/// `Start` from Running is allowed because a worker that died mid-slice leaves it
+/// Running and its job is redelivered to another worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Queued,
+    Start,
+    Checkpoint {
+        cursor: String,
+        records: u64,
+        pages: u64,
+    },
+    Retry {
+        error: String,
+    },
+    Complete {
+        records: u64,
+        pages: u64,
+    },
+    Fail {
+        error: String,
+    },
+    /// The children must belong to the same request and cover the parent's range.
+    Split {
+        children: Vec<SliceRecord>,
+    },
+    Cancel,
+    Requeue,
+}
+
+/// What a transition did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Whether the transition was legal and applied.
+    pub applied: bool,
+    /// The slice after the call (unchanged when refused). `None` if the slice is unknown.
+    pub slice: Option<SliceRecord>,
+    /// The request's progress after the call.
+    pub progress: Progress,
+}
+
+/// The planning state of one sync stream (`source/dataset/folder`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// End of the last planned window.
+    pub planned_to: Option<DateTime<Utc>>,
+    /// Everything before this is completed (all windows up to here are completed).
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger backend: {0}")]
+    Backend(String),
+    #[error("ledger data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unknown request {0}")]
+    UnknownRequest(String),
+}
+
+#[async_trait]
+pub trait Ledger: Send + Sync + 'static {
+    // ---- requests ----
+
+    /// Store a request if no request has this id. Returns `false` (and changes nothing)
+    /// if it already exists.
+    async fn create_request(&self, request: &RequestRecord) -> Result<bool, LedgerError>;
+
+    async fn get_request(&self, id: &str) -> Result<Option<RequestRecord>, LedgerError>;
+
+    /// Requests, newest first.
+    async fn list_requests(&self, limit: usize) -> Result<Vec<RequestRecord>, LedgerError>;
+
+    /// Fix the planning decisions of a request: the first call stores `plan`, later
+    /// calls return the stored one unchanged. Returns what is stored.
+    async fn fix_plan(
+        &self,
+        id: &str,
+        plan: &serde_json::Value,
+    ) -> Result<serde_json::Value, LedgerError>;
+
+    /// Set state, `planned` and `note` of a request. A terminal state is never left
+    /// (a cancelled request stays cancelled); returns the state now stored.
+    async fn update_request(
+        &self,
+        id: &str,
+        state: RequestState,
+        planned: bool,
+        note: Option<&str>,
+    ) -> Result<RequestState, LedgerError>;
+
+    /// Cancel a request: its state becomes Cancelled and every non-terminal slice is
+    /// cancelled. Returns the number of slices cancelled.
+    async fn cancel_request(&self, id: &str) -> Result<u64, LedgerError>;
+
+    // ---- slices ----
+
+    /// Insert the slices that are not known yet, in state `Planned` (the given state is
+    /// ignored), counting them into their request's progress; known slices are left
+    /// untouched. Returns the ids, in input order, of the given slices that are in state
+    /// `Planned` after the call: the new ones and any an interrupted earlier plan left
+    /// unpublished. Those are exactly the jobs the planner must publish (then move them to
+    /// `Queued`). Slices with a `stream` are also queued on their stream (see
+    /// [`Ledger::advance_watermark`]).
+    async fn add_slices(&self, slices: &[SliceRecord]) -> Result<Vec<String>, LedgerError>;
+
+    async fn get_slice(&self, id: &str) -> Result<Option<SliceRecord>, LedgerError>;
+
+    /// A request's slices in id order, after `after` (exclusive), at most `limit`,
+    /// optionally only those in `state`.
+    async fn list_slices(
+        &self,
+        request_id: &str,
+        state: Option<SliceState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SliceRecord>, LedgerError>;
+
+    /// Apply one state change atomically (see [`Transition`]).
+    async fn transition(&self, id: &str, transition: Transition) -> Result<Outcome, LedgerError>;
+
+    /// A request's slice counts by state and records so far.
+    async fn progress(&self, request_id: &str) -> Result<Progress, LedgerError>;
+
+    // ---- sync streams ----
+
+    async fn stream(&self, request_id: &str, stream: &str) -> Result<StreamState, LedgerError>;
+
+    /// Plan the next window of a sync stream, atomically: only if the stream's
+    /// `planned_to` is still `expected` (compare-and-set, so two coordinators cannot both
+    /// plan it), add `slices` (as [`Ledger::add_slices`]) and set `planned_to = to`.
+    /// Returns the ids now `Planned` (as `add_slices`), or `None` if `planned_to` had
+    /// moved and nothing was done.
+    async fn plan_window(
+        &self,
+        request_id: &str,
+        stream: &str,
+        expected: Option<DateTime<Utc>>,
+        to: DateTime<Utc>,
+        slices: &[SliceRecord],
+    ) -> Result<Option<Vec<String>>, LedgerError>;
+
+    /// Advance a stream's watermark over its completed slices, oldest first, stopping at
+    /// the first slice that is not completed (failed, running, queued...). A split slice
+    /// is replaced by its children. With no slice pending, the watermark is `planned_to`.
+    /// Returns the watermark now stored.
+    async fn advance_watermark(
+        &self,
+        request_id: &str,
+        stream: &str,
+    ) -> Result<Option<DateTime<Utc>>, LedgerError>;
+
+    // ---- leases ----
+
+    /// Take or renew the lease `name` for `holder` for `ttl`. Returns `true` if `holder`
+    /// holds it now. While held and unexpired, nobody else gets it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, LedgerError>;
+
+    /// Give a lease up if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), LedgerError>;
+
+    /// Whether the backend is reachable right now (for `/readyz`).
+    async fn ready(&self) -> bool;
+}

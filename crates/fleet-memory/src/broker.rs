@@ -1,0 +1,2 @@
+//! In-process broker (placeholder, being written).
+pub struct MemoryBroker;

@@ -1,0 +1,2 @@
+//! File-backed ledger (placeholder, being written).
+pub struct FileLedger;

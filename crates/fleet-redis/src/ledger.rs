@@ -1,0 +1,2 @@
+//! Redis ledger (placeholder, being written).
+pub struct RedisLedger;
