@@ -9,7 +9,8 @@
 //!   crashing on it, over and over) is dead-lettered instead of looping forever.
 //! - **Delayed retry** — [`Destination::Retry`] parks a job for a delay and then puts it
 //!   back on its lane. Nobody sleeps on it and it holds no consumer slot. Backends may
-//!   round the delay *up* (RabbitMQ uses fixed tiers), never down.
+//!   round the delay *up* to a tier (RabbitMQ uses fixed delay queues), capped at the
+//!   longest tier (one hour); a caller that needs longer defers again.
 //! - **Dead letters** — one durable queue. Jobs land there when rejected
 //!   ([`Delivery::reject`]), over their delivery limit, or published there explicitly
 //!   with a reason in [`crate::wire::headers::REASON`].

@@ -321,6 +321,16 @@ pub trait Ledger: Send + Sync + 'static {
 
     async fn get_slice(&self, id: &str) -> Result<Option<SliceRecord>, LedgerError>;
 
+    /// Move each slice that is `Planned` to `Queued` (the planner's step after the
+    /// broker confirmed their jobs); others are left alone. Equivalent to
+    /// `transition(id, Transition::Queued)` per id; backends do it in one round trip.
+    async fn mark_queued(&self, ids: &[String]) -> Result<(), LedgerError> {
+        for id in ids {
+            self.transition(id, Transition::Queued).await?;
+        }
+        Ok(())
+    }
+
     /// A request's slices in id order, after `after` (exclusive), at most `limit`,
     /// optionally only those in `state`.
     async fn list_slices(

@@ -156,25 +156,38 @@ pub fn job_for(slice: &SliceRecord) -> SliceJob {
     }
 }
 
-/// Every slice of a backfill unit over `[from, to)`, lazily, in time order.
-pub fn backfill_slices<'a>(
+/// Every slice of a unit over `[from, to)`, lazily, in time order: cut by the unit's
+/// width, or — for datasets without a time field, which are read whole — one slice whose
+/// range only names the snapshot (the worker does not filter on it). `stream` is set on
+/// every slice (sync windows).
+pub fn unit_slices<'a>(
     request_id: &'a str,
+    lane: Lane,
     unit: &'a PlanUnit,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    stream: Option<String>,
     now: DateTime<Utc>,
-) -> Box<dyn Iterator<Item = SliceRecord> + 'a> {
+) -> Box<dyn Iterator<Item = SliceRecord> + Send + 'a> {
     match unit.width {
         None => Box::new(std::iter::once(slice_record(
             request_id,
-            Lane::Backfill,
+            lane,
             unit,
-            None,
-            None,
+            Some((from, to)),
+            stream,
             now,
         ))),
         Some(w) => Box::new(w.cut(from, to).map(move |r| {
-            slice_record(request_id, Lane::Backfill, unit, Some(r), None, now)
+            slice_record(request_id, lane, unit, Some(r), stream.clone(), now)
         })),
+    }
+}
+
+/// How many slices [`unit_slices`] yields, without building them.
+pub fn unit_slice_count(unit: &PlanUnit, from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    match unit.width {
+        None => 1,
+        Some(w) => w.count(from, to),
     }
 }
