@@ -11,6 +11,8 @@
 //! - [`token_cache`]: [`RedisTokenCache`], access tokens, refresh locks, rotating refresh
 //!   tokens, all sealed at rest.
 //! - [`limiter`]: [`RedisRateLimiter`], a GCRA with reservations and shared 429 pauses.
+//! - [`ledger`]: [`RedisLedger`], the fleet's [`Ledger`](fleet_core::Ledger): requests,
+//!   slices, progress, sync watermarks and leases, every check-and-update one Lua script.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {

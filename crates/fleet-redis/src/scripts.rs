@@ -61,3 +61,95 @@ pub(crate) static GCRA_RESERVE: LazyLock<Script> =
 /// pausing at once end with the longer pause, never the shorter.
 pub(crate) static PAUSE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/pause.lua")));
+
+// ---- The ledger (`crate::ledger`). Each is `ledger_common.lua` (key names, the one
+// way a slice changes state, insert-if-absent) followed by the script proper, so
+// counters and indexes move in the same atomic step as the slices they count.
+
+/// Create-if-absent of a request (and its place in the newest-first index).
+pub(crate) static LEDGER_CREATE_REQUEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_create_request.lua")
+    ))
+});
+
+/// First writer wins: a request's plan, once stored, is returned to every later caller.
+pub(crate) static LEDGER_FIX_PLAN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_fix_plan.lua")
+    ))
+});
+
+/// A request's state, planned flag and note, unless it is terminal (never left).
+pub(crate) static LEDGER_UPDATE_REQUEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_update_request.lua")
+    ))
+});
+
+/// The first step of a cancel: the request becomes Cancelled, so no slice can join it
+/// unnoticed while the chunks run.
+pub(crate) static LEDGER_CANCEL_REQUEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_cancel_request.lua")
+    ))
+});
+
+/// One bounded chunk of a cancel, so that no script runs long over a big request.
+pub(crate) static LEDGER_CANCEL_CHUNK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_cancel_chunk.lua")
+    ))
+});
+
+/// Insert-if-absent of a batch of slices: planning twice never duplicates a slice.
+pub(crate) static LEDGER_ADD_SLICES: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_add_slices.lua")
+    ))
+});
+
+/// The transition table: a move is checked against the slice's current state and
+/// applied (with counters, split children and the stream) or refused, in one step.
+pub(crate) static LEDGER_TRANSITION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_transition.lua")
+    ))
+});
+
+/// Compare-and-set of a stream's planned_to with its window's slices: of two
+/// coordinators planning one window, one plans it.
+pub(crate) static LEDGER_PLAN_WINDOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_plan_window.lua")
+    ))
+});
+
+/// The watermark walk: forward only, over completed slices only.
+pub(crate) static LEDGER_ADVANCE_WATERMARK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_advance_watermark.lua")
+    ))
+});
+
+/// A page of slices read in one step (ids and records from the same instant).
+pub(crate) static LEDGER_LIST_SLICES: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_list_slices.lua")
+    ))
+});
+
+/// Take or renew a lease: set if free or ours, so a lease is exclusive while unexpired.
+/// (Release is [`UNLOCK`]: compare-and-delete by holder.)
+pub(crate) static LEDGER_LEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/ledger_lease.lua")));

@@ -1,0 +1,336 @@
+//! The ledger's rules, as pure functions from the current [`State`] to the [`Effect`]s
+//! of one mutation: the transition table, insert-if-absent, first-writer-wins plans,
+//! terminal request states, the stream compare-and-set and the watermark walk.
+//!
+//! They read and never write, so the caller can journal the effects before applying
+//! them: a mutation that cannot be written is not applied. They mirror the Redis
+//! ledger's Lua scripts rule for rule; both pass the same contract suite.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use fleet_core::ledger::{
+    LedgerError, RequestRecord, RequestState, SliceRecord, SliceState, StreamState, Transition,
+};
+
+use super::state::{Effect, State};
+
+/// How many slices one step of `cancel_request` cancels, so that cancelling a request
+/// of 100k slices never holds the ledger's lock (or writes a journal line) for long.
+pub(super) const CANCEL_CHUNK: usize = 500;
+
+fn known<'a>(state: &'a State, id: &str) -> Result<&'a RequestRecord, LedgerError> {
+    state
+        .request(id)
+        .ok_or_else(|| LedgerError::UnknownRequest(id.to_owned()))
+}
+
+pub(super) fn create_request(state: &State, record: &RequestRecord) -> (bool, Vec<Effect>) {
+    if state.request(&record.id).is_some() {
+        return (false, Vec::new());
+    }
+    let effect = Effect::Request {
+        record: record.clone(),
+    };
+    (true, vec![effect])
+}
+
+pub(super) fn fix_plan(
+    state: &State,
+    id: &str,
+    plan: &serde_json::Value,
+) -> Result<(serde_json::Value, Vec<Effect>), LedgerError> {
+    let request = known(state, id)?;
+    if let Some(stored) = &request.plan {
+        return Ok((stored.clone(), Vec::new()));
+    }
+    let mut record = request.clone();
+    record.plan = Some(plan.clone());
+    Ok((plan.clone(), vec![Effect::Request { record }]))
+}
+
+pub(super) fn update_request(
+    state: &State,
+    id: &str,
+    to: RequestState,
+    planned: bool,
+    note: Option<&str>,
+) -> Result<(RequestState, Vec<Effect>), LedgerError> {
+    let request = known(state, id)?;
+    // A terminal request is left exactly as it is: its state, and the planned flag and
+    // note that go with it.
+    if request.state.is_terminal() {
+        return Ok((request.state, Vec::new()));
+    }
+    let mut record = request.clone();
+    record.state = to;
+    record.planned = planned;
+    record.note = note.map(str::to_owned);
+    Ok((to, vec![Effect::Request { record }]))
+}
+
+/// The first step of a cancel: the request becomes Cancelled (unless already terminal),
+/// so every slice added from now on arrives cancelled and the chunks that follow cannot
+/// miss one.
+pub(super) fn cancel_request(state: &State, id: &str) -> Result<Vec<Effect>, LedgerError> {
+    let request = known(state, id)?;
+    if request.state.is_terminal() {
+        return Ok(Vec::new());
+    }
+    let mut record = request.clone();
+    record.state = RequestState::Cancelled;
+    Ok(vec![Effect::Request { record }])
+}
+
+/// Up to [`CANCEL_CHUNK`] of the request's non-terminal slices, cancelled.
+pub(super) fn cancel_chunk(state: &State, id: &str, now: DateTime<Utc>) -> Vec<Effect> {
+    [SliceState::Planned, SliceState::Queued, SliceState::Running]
+        .into_iter()
+        .flat_map(|s| state.slice_ids(id, Some(s), None))
+        .take(CANCEL_CHUNK)
+        .filter_map(|sid| state.slice(sid))
+        .map(|s| Effect::Slice {
+            record: Box::new(SliceRecord {
+                state: SliceState::Cancelled,
+                updated_at: now,
+                ..s.clone()
+            }),
+        })
+        .collect()
+}
+
+/// Insert-if-absent. Returns the ids (input order, each once) that are Planned after
+/// the call. A slice joining a cancelled request arrives Cancelled.
+pub(super) fn add_slices(
+    state: &State,
+    slices: &[SliceRecord],
+) -> Result<(Vec<String>, Vec<Effect>), LedgerError> {
+    for s in slices {
+        known(state, &s.request_id)?;
+    }
+    let mut effects = Vec::new();
+    let mut planned = Vec::new();
+    let mut seen = HashSet::new();
+    for s in slices {
+        if !seen.insert(s.id.as_str()) {
+            continue;
+        }
+        let now_state = match state.slice(&s.id) {
+            Some(existing) => existing.state,
+            None => {
+                let cancelled = known(state, &s.request_id)?.state == RequestState::Cancelled;
+                let initial = if cancelled {
+                    SliceState::Cancelled
+                } else {
+                    SliceState::Planned
+                };
+                insert(&mut effects, s.clone(), initial);
+                initial
+            }
+        };
+        if now_state == SliceState::Planned {
+            planned.push(s.id.clone());
+        }
+    }
+    Ok((planned, effects))
+}
+
+/// The effects of inserting a new slice: the record, and its place on its stream.
+fn insert(effects: &mut Vec<Effect>, mut record: SliceRecord, state: SliceState) {
+    record.state = state;
+    if let Some(stream) = &record.stream {
+        effects.push(Effect::Pending {
+            request: record.request_id.clone(),
+            stream: stream.clone(),
+            from: record.from,
+            id: record.id.clone(),
+            queued: true,
+        });
+    }
+    effects.push(Effect::Slice {
+        record: Box::new(record),
+    });
+}
+
+/// The table in [`Transition`]'s docs: the state a move goes to from `from`, or `None`
+/// if it is illegal there.
+fn target(t: &Transition, from: SliceState) -> Option<SliceState> {
+    use SliceState::*;
+    match t {
+        Transition::Queued => matches!(from, Planned).then_some(Queued),
+        Transition::Start => matches!(from, Planned | Queued | Running).then_some(Running),
+        Transition::Checkpoint { .. } => matches!(from, Running).then_some(Running),
+        Transition::Retry { .. } => matches!(from, Running | Queued).then_some(Queued),
+        Transition::Complete { .. } => matches!(from, Running).then_some(Completed),
+        Transition::Fail { .. } => matches!(from, Planned | Queued | Running).then_some(Failed),
+        Transition::Split { .. } => matches!(from, Running | Queued).then_some(Split),
+        Transition::Cancel => matches!(from, Planned | Queued | Running).then_some(Cancelled),
+        Transition::Requeue => matches!(from, Failed).then_some(Queued),
+    }
+}
+
+/// `None` for an unknown slice; otherwise whether the move is applied, and its effects.
+pub(super) fn transition(
+    state: &State,
+    id: &str,
+    t: Transition,
+    now: DateTime<Utc>,
+) -> Option<(bool, Vec<Effect>)> {
+    let current = state.slice(id)?;
+    let Some(to) = target(&t, current.state) else {
+        return Some((false, Vec::new()));
+    };
+    let mut next = current.clone();
+    next.state = to;
+    next.updated_at = now;
+    let mut effects = Vec::new();
+    match t {
+        Transition::Start => next.attempts = next.attempts.saturating_add(1),
+        Transition::Checkpoint {
+            cursor,
+            records,
+            pages,
+        } => {
+            next.checkpoint = Some(cursor);
+            next.records = next.records.saturating_add(records);
+            next.pages = next.pages.saturating_add(pages);
+        }
+        Transition::Complete { records, pages } => {
+            next.records = next.records.saturating_add(records);
+            next.pages = next.pages.saturating_add(pages);
+        }
+        Transition::Retry { error } | Transition::Fail { error } => next.last_error = Some(error),
+        Transition::Split { children } => {
+            // The children must be of the parent's request and not the parent itself;
+            // anything else is refused like an illegal move.
+            let valid = !children.is_empty()
+                && children
+                    .iter()
+                    .all(|c| c.request_id == current.request_id && c.id != current.id);
+            if !valid {
+                return Some((false, Vec::new()));
+            }
+            let cancelled = state
+                .request(&current.request_id)
+                .is_some_and(|r| r.state == RequestState::Cancelled);
+            let child_state = if cancelled {
+                SliceState::Cancelled
+            } else {
+                SliceState::Queued
+            };
+            if let Some(stream) = &current.stream {
+                effects.push(Effect::Pending {
+                    request: current.request_id.clone(),
+                    stream: stream.clone(),
+                    from: current.from,
+                    id: current.id.clone(),
+                    queued: false,
+                });
+            }
+            let mut seen = HashSet::new();
+            for mut child in children {
+                if state.slice(&child.id).is_some() || !seen.insert(child.id.clone()) {
+                    continue;
+                }
+                child.stream = current.stream.clone();
+                child.parent = Some(current.id.clone());
+                insert(&mut effects, child, child_state);
+            }
+        }
+        Transition::Queued | Transition::Cancel | Transition::Requeue => {}
+    }
+    effects.push(Effect::Slice {
+        record: Box::new(next),
+    });
+    Some((true, effects))
+}
+
+/// `None` if `planned_to` is not `expected`.
+pub(super) fn plan_window(
+    state: &State,
+    request: &str,
+    stream: &str,
+    expected: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+    slices: &[SliceRecord],
+) -> Result<(Option<Vec<String>>, Vec<Effect>), LedgerError> {
+    known(state, request)?;
+    let current = state
+        .stream(request, stream)
+        .map(|e| e.state)
+        .unwrap_or_default();
+    if current.planned_to != expected {
+        return Ok((None, Vec::new()));
+    }
+    // The window's slices hold back this stream's watermark, whatever they say.
+    let slices: Vec<SliceRecord> = slices
+        .iter()
+        .map(|s| SliceRecord {
+            stream: Some(stream.to_owned()),
+            ..s.clone()
+        })
+        .collect();
+    let (ids, mut effects) = add_slices(state, &slices)?;
+    effects.push(Effect::Stream {
+        request: request.to_owned(),
+        stream: stream.to_owned(),
+        state: StreamState {
+            planned_to: Some(to),
+            ..current
+        },
+    });
+    Ok((Some(ids), effects))
+}
+
+/// Walk the pending slices oldest first: pop Completed (the watermark reaches its `to`)
+/// and Split (its children are pending themselves), stop at anything else; with nothing
+/// pending the watermark is `planned_to`. It never moves backwards.
+pub(super) fn advance_watermark(
+    state: &State,
+    request: &str,
+    stream: &str,
+) -> (Option<DateTime<Utc>>, Vec<Effect>) {
+    let Some(entry) = state.stream(request, stream) else {
+        return (None, Vec::new());
+    };
+    let mut watermark = entry.state.watermark;
+    let raise = |w: &mut Option<DateTime<Utc>>, t: Option<DateTime<Utc>>| {
+        if t > *w {
+            *w = t;
+        }
+    };
+    let mut effects = Vec::new();
+    let mut drained = true;
+    for (from, id) in &entry.pending {
+        let slice = state.slice(id);
+        match slice.map(|s| s.state) {
+            Some(SliceState::Completed) => raise(&mut watermark, slice.and_then(|s| s.to)),
+            Some(SliceState::Split) => {}
+            _ => {
+                drained = false;
+                break;
+            }
+        }
+        effects.push(Effect::Pending {
+            request: request.to_owned(),
+            stream: stream.to_owned(),
+            from: *from,
+            id: id.clone(),
+            queued: false,
+        });
+    }
+    if drained {
+        raise(&mut watermark, entry.state.planned_to);
+    }
+    if watermark != entry.state.watermark {
+        effects.push(Effect::Stream {
+            request: request.to_owned(),
+            stream: stream.to_owned(),
+            state: StreamState {
+                watermark,
+                ..entry.state
+            },
+        });
+    }
+    (watermark, effects)
+}

@@ -1,0 +1,459 @@
+//! Slices: add_slices, get_slice, list_slices, and the transition table.
+
+use chrono::{Duration as TimeDelta, Utc};
+use fleet_core::ledger::{Ledger, Progress, RequestKind, SliceRecord, SliceState, Transition};
+
+use super::{all_slices, apply, assert_counts, Run};
+
+pub(super) async fn add_slices_is_idempotent(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    let id = run.new_request(a, "add", RequestKind::Backfill).await;
+    let mut slices: Vec<SliceRecord> = (0..10).map(|n| run.slice(&id, n)).collect();
+    // Variety for the round trip: no folder, no select, no range, a parent, records.
+    slices[1].folder = None;
+    slices[2].select = Vec::new();
+    (slices[3].from, slices[3].to) = (None, None);
+    slices[4].parent = Some("elsewhere".into());
+    slices[5].records = 12;
+    slices[5].pages = 2;
+    slices[5].attempts = 1;
+    slices[5].last_error = Some(String::new());
+    slices[5].checkpoint = Some("{\"skip\":100}".into());
+    slices[6].lane = fleet_core::wire::Lane::Sync;
+    let ids: Vec<String> = slices.iter().map(|s| s.id.clone()).collect();
+
+    assert_eq!(
+        a.add_slices(&slices).await.unwrap(),
+        ids,
+        "add_slices: new slices are returned, in input order"
+    );
+    for s in &slices {
+        let stored = b.get_slice(&s.id).await.unwrap();
+        let expected = SliceRecord {
+            state: SliceState::Planned,
+            ..s.clone()
+        };
+        assert_eq!(
+            stored,
+            Some(expected),
+            "add_slices: a slice reads back exactly as added (in state Planned)"
+        );
+    }
+    let p = assert_counts(b, &id, "add_slices").await;
+    assert_eq!((p.planned, p.total(), p.records), (10, 10, 12));
+
+    assert_eq!(
+        b.add_slices(&slices).await.unwrap(),
+        ids,
+        "add_slices: slices still Planned are returned again (an interrupted plan)"
+    );
+    for n in [0, 4, 9] {
+        apply(a, &ids[n], Transition::Queued).await;
+    }
+    apply(a, &ids[5], Transition::Start).await;
+    let mut changed = slices.clone();
+    for s in &mut changed {
+        s.select = vec!["Other".into()];
+        s.records = 99;
+    }
+    changed.reverse();
+    let expected: Vec<String> = [8, 7, 6, 3, 2, 1].iter().map(|&n| ids[n].clone()).collect();
+    assert_eq!(
+        b.add_slices(&changed).await.unwrap(),
+        expected,
+        "add_slices: only the slices still Planned are returned, in input order"
+    );
+    assert_eq!(
+        a.get_slice(&ids[2]).await.unwrap().unwrap().select,
+        Vec::<String>::new(),
+        "add_slices: a known slice is never changed"
+    );
+    let p = assert_counts(a, &id, "re-adding known slices").await;
+    assert_eq!(
+        (p.planned, p.queued, p.running, p.records),
+        (6, 3, 1, 12),
+        "add_slices: re-adding counts nothing twice"
+    );
+
+    let dup = vec![run.slice(&id, 20), run.slice(&id, 21), run.slice(&id, 20)];
+    assert_eq!(
+        a.add_slices(&dup).await.unwrap(),
+        vec![dup[0].id.clone(), dup[1].id.clone()],
+        "add_slices: an id given twice is inserted and returned once"
+    );
+    assert!(b.add_slices(&[]).await.unwrap().is_empty());
+    assert_eq!(
+        assert_counts(b, &id, "a batch with a duplicate")
+            .await
+            .planned,
+        8
+    );
+}
+
+/// The states a move is legal from, and where it goes: the table in `Transition`'s
+/// docs, written out again here so that a backend cannot agree with itself.
+fn legal(t: &Transition, from: SliceState) -> Option<SliceState> {
+    use SliceState::*;
+    let (sources, to): (&[SliceState], SliceState) = match t {
+        Transition::Queued => (&[Planned], Queued),
+        Transition::Start => (&[Planned, Queued, Running], Running),
+        Transition::Checkpoint { .. } => (&[Running], Running),
+        Transition::Retry { .. } => (&[Running, Queued], Queued),
+        Transition::Complete { .. } => (&[Running], Completed),
+        Transition::Fail { .. } => (&[Planned, Queued, Running], Failed),
+        Transition::Split { .. } => (&[Running, Queued], Split),
+        Transition::Cancel => (&[Planned, Queued, Running], Cancelled),
+        Transition::Requeue => (&[Failed], Queued),
+    };
+    sources.contains(&from).then_some(to)
+}
+
+/// Moves a freshly added slice into `state` by legal moves.
+async fn put_in(run: &Run, l: &dyn Ledger, slice: &SliceRecord, state: SliceState) {
+    l.add_slices(std::slice::from_ref(slice)).await.unwrap();
+    let id = &slice.id;
+    match state {
+        SliceState::Planned => {}
+        SliceState::Queued => drop(apply(l, id, Transition::Queued).await),
+        SliceState::Running => drop(apply(l, id, Transition::Start).await),
+        SliceState::Completed => {
+            apply(l, id, Transition::Start).await;
+            apply(
+                l,
+                id,
+                Transition::Complete {
+                    records: 3,
+                    pages: 1,
+                },
+            )
+            .await;
+        }
+        SliceState::Failed => drop(
+            apply(
+                l,
+                id,
+                Transition::Fail {
+                    error: "setup".into(),
+                },
+            )
+            .await,
+        ),
+        SliceState::Split => {
+            apply(l, id, Transition::Start).await;
+            let child = run.slice_between(
+                &slice.request_id,
+                &format!("{}-setup", id),
+                slice.from.unwrap(),
+                slice.to.unwrap(),
+            );
+            apply(
+                l,
+                id,
+                Transition::Split {
+                    children: vec![child],
+                },
+            )
+            .await;
+        }
+        SliceState::Cancelled => drop(apply(l, id, Transition::Cancel).await),
+    }
+    assert_eq!(l.get_slice(id).await.unwrap().unwrap().state, state);
+}
+
+/// Every move from every state: the legal ones apply with their side effects, the
+/// others are refused and change nothing; counters equal a recount after each.
+pub(super) async fn every_transition_follows_the_table(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    let id = run.new_request(a, "table", RequestKind::Backfill).await;
+    let mut n = 0u32;
+    for from in SliceState::ALL {
+        for (name, t) in moves(run, &id) {
+            n += 1;
+            let slice = run.slice(&id, n);
+            put_in(run, a, &slice, from).await;
+            let before = b.get_slice(&slice.id).await.unwrap().unwrap();
+            let progress_before = b.progress(&id).await.unwrap();
+            let t = match t {
+                // Children named after their parent, so every case has its own.
+                Transition::Split { children } => Transition::Split {
+                    children: children
+                        .into_iter()
+                        .map(|mut c| {
+                            c.id = format!("{}-{}", slice.id, c.id);
+                            c
+                        })
+                        .collect(),
+                },
+                other => other,
+            };
+            let called_at = Utc::now();
+            let out = b.transition(&slice.id, t.clone()).await.unwrap();
+            let after = out
+                .slice
+                .clone()
+                .expect("transition: a known slice is returned");
+            assert_eq!(
+                out.progress,
+                a.progress(&id).await.unwrap(),
+                "transition: the outcome carries the progress after the call"
+            );
+            let what = format!("{name} from {from:?}");
+            let progress = assert_counts(a, &id, &what).await;
+            let Some(to) = legal(&t, from) else {
+                assert!(
+                    !out.applied,
+                    "transition: {what} is illegal and must be refused"
+                );
+                assert_eq!(
+                    after, before,
+                    "transition: refused {what} must change nothing"
+                );
+                assert_eq!(
+                    progress, progress_before,
+                    "transition: refused {what} must count nothing"
+                );
+                continue;
+            };
+            assert!(out.applied, "transition: {what} is legal and must apply");
+            assert!(
+                after.updated_at >= called_at - TimeDelta::seconds(1),
+                "transition: {what} sets updated_at to now"
+            );
+            let mut expected = SliceRecord {
+                state: to,
+                updated_at: after.updated_at,
+                ..before.clone()
+            };
+            match &t {
+                Transition::Start => expected.attempts += 1,
+                Transition::Checkpoint {
+                    cursor,
+                    records,
+                    pages,
+                } => {
+                    expected.checkpoint = Some(cursor.clone());
+                    expected.records += records;
+                    expected.pages += pages;
+                }
+                Transition::Complete { records, pages } => {
+                    expected.records += records;
+                    expected.pages += pages;
+                }
+                Transition::Retry { error } | Transition::Fail { error } => {
+                    expected.last_error = Some(error.clone());
+                }
+                Transition::Split { children } => {
+                    for c in children {
+                        let child = a.get_slice(&c.id).await.unwrap();
+                        assert_eq!(
+                            child,
+                            Some(SliceRecord {
+                                state: SliceState::Queued,
+                                parent: Some(slice.id.clone()),
+                                ..c.clone()
+                            }),
+                            "transition: {what} adds its children, Queued, with their parent"
+                        );
+                    }
+                    assert_eq!(
+                        progress.queued,
+                        progress_before.queued + children.len() as u64
+                            - u64::from(from == SliceState::Queued),
+                        "transition: {what} counts its children"
+                    );
+                }
+                Transition::Queued | Transition::Cancel | Transition::Requeue => {}
+            }
+            assert_eq!(
+                after, expected,
+                "transition: {what} changes exactly its fields"
+            );
+            assert_eq!(
+                a.get_slice(&slice.id).await.unwrap(),
+                Some(after),
+                "transition: the returned slice is the stored one"
+            );
+        }
+    }
+    let unknown = a
+        .transition(&run.request_id("no-such-slice"), Transition::Start)
+        .await
+        .unwrap();
+    assert_eq!(
+        (unknown.applied, unknown.slice, unknown.progress),
+        (false, None, Progress::default()),
+        "transition: an unknown slice is refused and reported as None"
+    );
+}
+
+/// One of each transition, with distinctive arguments.
+fn moves(run: &Run, request: &str) -> Vec<(&'static str, Transition)> {
+    vec![
+        ("Queued", Transition::Queued),
+        ("Start", Transition::Start),
+        (
+            "Checkpoint",
+            Transition::Checkpoint {
+                cursor: "{\"after\":42}".into(),
+                records: 5,
+                pages: 2,
+            },
+        ),
+        (
+            "Retry",
+            Transition::Retry {
+                error: "429 too many requests".into(),
+            },
+        ),
+        (
+            "Complete",
+            Transition::Complete {
+                records: 7,
+                pages: 3,
+            },
+        ),
+        (
+            "Fail",
+            Transition::Fail {
+                error: "400 bad request".into(),
+            },
+        ),
+        (
+            "Split",
+            Transition::Split {
+                children: vec![
+                    run.slice_between(request, "a", run.at(0), run.at(30)),
+                    run.slice_between(request, "b", run.at(30), run.at(60)),
+                ],
+            },
+        ),
+        ("Cancel", Transition::Cancel),
+        ("Requeue", Transition::Requeue),
+    ]
+}
+
+/// Split children must be of the parent's request and not the parent; known children
+/// are left alone.
+pub(super) async fn splits_are_checked(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    let id = run.new_request(a, "split", RequestKind::Backfill).await;
+    let other = run
+        .new_request(a, "split-other", RequestKind::Backfill)
+        .await;
+    let parent = run.slice(&id, 0);
+    a.add_slices(std::slice::from_ref(&parent)).await.unwrap();
+    apply(a, &parent.id, Transition::Start).await;
+    let before = a.get_slice(&parent.id).await.unwrap();
+    for (why, children) in [
+        ("no children", vec![]),
+        ("a child of another request", vec![run.slice(&other, 1)]),
+        ("the parent as its own child", vec![parent.clone()]),
+    ] {
+        let out = b
+            .transition(&parent.id, Transition::Split { children })
+            .await
+            .unwrap();
+        assert!(!out.applied, "transition: a split with {why} is refused");
+        assert_eq!(
+            out.slice, before,
+            "transition: a refused split ({why}) changes nothing"
+        );
+    }
+    assert_eq!(a.get_slice(&run.slice(&other, 1).id).await.unwrap(), None);
+
+    // A child that already exists is kept as it is (and not counted again).
+    let known = run.slice(&id, 1);
+    a.add_slices(std::slice::from_ref(&known)).await.unwrap();
+    let fresh = run.slice(&id, 2);
+    apply(
+        b,
+        &parent.id,
+        Transition::Split {
+            children: vec![known.clone(), fresh.clone()],
+        },
+    )
+    .await;
+    assert_eq!(
+        a.get_slice(&known.id).await.unwrap().unwrap().state,
+        SliceState::Planned
+    );
+    assert_eq!(
+        a.get_slice(&fresh.id).await.unwrap().unwrap().state,
+        SliceState::Queued
+    );
+    let p = assert_counts(a, &id, "a split with a known child").await;
+    assert_eq!((p.split, p.planned, p.queued, p.total()), (1, 1, 1, 2));
+}
+
+pub(super) async fn list_slices_pages_by_id(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    let id = run.new_request(a, "list", RequestKind::Backfill).await;
+    let neighbour = run
+        .new_request(a, "list-neighbour", RequestKind::Backfill)
+        .await;
+    // Added in reverse: listing order is by id, not by insertion.
+    let slices: Vec<_> = (0..25).rev().map(|n| run.slice(&id, n)).collect();
+    a.add_slices(&slices).await.unwrap();
+    a.add_slices(&[run.slice(&neighbour, 0)]).await.unwrap();
+    let mut ids: Vec<String> = slices.iter().map(|s| s.id.clone()).collect();
+    ids.sort();
+    let queued: Vec<String> = ids.iter().step_by(4).cloned().collect();
+    for q in &queued {
+        apply(b, q, Transition::Queued).await;
+    }
+
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = b
+            .list_slices(&id, None, seen.last().map(String::as_str), 10)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        sizes.push(page.len());
+        seen.extend(page.into_iter().map(|s| s.id));
+    }
+    assert_eq!(
+        sizes,
+        vec![10, 10, 5],
+        "list_slices: pages of at most `limit`"
+    );
+    assert_eq!(
+        seen, ids,
+        "list_slices: every slice of the request once, in id order"
+    );
+
+    let mut filtered = Vec::new();
+    loop {
+        let page = a
+            .list_slices(
+                &id,
+                Some(SliceState::Queued),
+                filtered.last().map(String::as_str),
+                3,
+            )
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.iter().all(|s| s.state == SliceState::Queued));
+        filtered.extend(page.into_iter().map(|s| s.id));
+    }
+    assert_eq!(filtered, queued, "list_slices: the state filter pages too");
+
+    // `after` need not be an id that exists.
+    let after = format!("{}~", ids[11]);
+    let page = a.list_slices(&id, None, Some(&after), 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec![ids[12].as_str(), ids[13].as_str()],
+        "list_slices: after is exclusive and need not exist"
+    );
+    assert!(a.list_slices(&id, None, None, 0).await.unwrap().is_empty());
+    assert!(a
+        .list_slices(&id, Some(SliceState::Failed), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(all_slices(b, &neighbour, None).await.len(), 1);
+}
