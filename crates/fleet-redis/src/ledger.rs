@@ -53,8 +53,8 @@ use redis::{FromRedisValue, RedisError, Script};
 use crate::conn::{connect_manager, describe};
 use crate::scripts::{
     LEDGER_ADD_SLICES, LEDGER_ADVANCE_WATERMARK, LEDGER_CANCEL_CHUNK, LEDGER_CANCEL_REQUEST,
-    LEDGER_CREATE_REQUEST, LEDGER_FIX_PLAN, LEDGER_LEASE, LEDGER_LIST_SLICES, LEDGER_PLAN_WINDOW,
-    LEDGER_TRANSITION, LEDGER_UPDATE_REQUEST, UNLOCK,
+    LEDGER_CREATE_REQUEST, LEDGER_FIX_PLAN, LEDGER_LEASE, LEDGER_LIST_SLICES, LEDGER_MARK_QUEUED,
+    LEDGER_PLAN_WINDOW, LEDGER_TRANSITION, LEDGER_UPDATE_REQUEST, UNLOCK,
 };
 use codec::{fields, opt, push_slice, ts, Fields};
 
@@ -372,6 +372,18 @@ impl Ledger for RedisLedger {
             }
         }
         Ok(out)
+    }
+
+    async fn mark_queued(&self, ids: &[String]) -> Result<(), LedgerError> {
+        for chunk in ids.chunks(ADD_CHUNK) {
+            let mut args = Vec::with_capacity(chunk.len() + 1);
+            args.push(ts(Utc::now()));
+            args.extend(chunk.iter().cloned());
+            let _moved: i64 = self
+                .run("marking slices queued", &LEDGER_MARK_QUEUED, &args)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn transition(&self, id: &str, transition: Transition) -> Result<Outcome, LedgerError> {

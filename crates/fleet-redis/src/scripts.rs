@@ -153,3 +153,12 @@ pub(crate) static LEDGER_LIST_SLICES: LazyLock<Script> = LazyLock::new(|| {
 /// (Release is [`UNLOCK`]: compare-and-delete by holder.)
 pub(crate) static LEDGER_LEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/ledger_lease.lua")));
+
+/// The planner's batch move Planned -> Queued, one round trip per batch instead of one
+/// per slice.
+pub(crate) static LEDGER_MARK_QUEUED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_mark_queued.lua")
+    ))
+});

@@ -457,3 +457,45 @@ pub(super) async fn list_slices_pages_by_id(run: &Run, a: &dyn Ledger, b: &dyn L
         .is_empty());
     assert_eq!(all_slices(b, &neighbour, None).await.len(), 1);
 }
+
+pub(super) async fn mark_queued_moves_only_planned_slices(
+    run: &Run,
+    a: &dyn Ledger,
+    b: &dyn Ledger,
+) {
+    let id = run
+        .new_request(a, "mark-queued", RequestKind::Backfill)
+        .await;
+    let slices: Vec<SliceRecord> = (0..6).map(|n| run.slice(&id, n)).collect();
+    let ids: Vec<String> = slices.iter().map(|s| s.id.clone()).collect();
+    a.add_slices(&slices).await.unwrap();
+    apply(a, &ids[1], Transition::Start).await;
+    apply(a, &ids[2], Transition::Cancel).await;
+    let mut with_unknown = ids.clone();
+    with_unknown.push(format!("{id}-no-such-slice"));
+    b.mark_queued(&with_unknown).await.unwrap();
+    let states: Vec<SliceState> = {
+        let mut out = Vec::new();
+        for s in &ids {
+            out.push(a.get_slice(s).await.unwrap().unwrap().state);
+        }
+        out
+    };
+    use SliceState::*;
+    assert_eq!(
+        states,
+        vec![Queued, Running, Cancelled, Queued, Queued, Queued],
+        "mark_queued: Planned slices become Queued, others are left alone"
+    );
+    let p = assert_counts(b, &id, "mark_queued").await;
+    assert_eq!((p.queued, p.running, p.cancelled, p.planned), (4, 1, 1, 0));
+    // Again: nothing changes.
+    a.mark_queued(&ids).await.unwrap();
+    let p = assert_counts(b, &id, "mark_queued twice").await;
+    assert_eq!(p.queued, 4, "mark_queued: idempotent");
+    assert_eq!(
+        a.add_slices(&slices).await.unwrap(),
+        Vec::<String>::new(),
+        "add_slices: queued slices are not returned"
+    );
+}
