@@ -231,6 +231,10 @@ impl Ledger for RedisLedger {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|e| backend("listing requests", e))?;
+        if ids.is_empty() {
+            // redis-rs refuses an empty pipeline.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.cmd("HGETALL").arg(self.key(&["req", id]));
