@@ -1,0 +1,202 @@
+//! The route handlers: thin adapters from HTTP to [`Coordinator`] operations.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fleet_core::dataset;
+use fleet_core::plan::RequestError;
+use serde::Deserialize;
+use serde_json::json;
+use uipath_client::{AuthConfig, Deployment};
+
+use super::ApiError;
+use crate::service::{Coordinator, PreviewInput, ServiceError};
+
+type ApiResult = Result<Response, ApiError>;
+
+pub async fn submit_backfill(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
+    let (request, created) = c.submit_backfill(&body).await?;
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let view = c.request(&request.id).await?;
+    Ok((
+        status,
+        [(header::LOCATION, format!("/v1/requests/{}", request.id))],
+        Json(view),
+    )
+        .into_response())
+}
+
+pub async fn submit_sync(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
+    let (request, created) = c.submit_sync(&body).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let view = c.request(&request.id).await?;
+    Ok((
+        status,
+        [(header::LOCATION, format!("/v1/requests/{}", request.id))],
+        Json(view),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<usize>,
+}
+
+pub async fn list_requests(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
+    Ok(Json(json!({ "requests": c.requests(limit).await? })).into_response())
+}
+
+pub async fn get_request(State(c): State<Coordinator>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(c.request(&id).await?).into_response())
+}
+
+pub async fn cancel_request(State(c): State<Coordinator>, Path(id): Path<String>) -> ApiResult {
+    let (view, cancelled) = c.cancel(&id).await?;
+    Ok(Json(json!({ "cancelled_slices": cancelled, "request": view })).into_response())
+}
+
+pub async fn sources(State(c): State<Coordinator>) -> ApiResult {
+    let list: Vec<_> = c
+        .sources()
+        .iter()
+        .map(|(name, client)| {
+            let s = client.source();
+            let (kind, location) = match &s.deployment {
+                Deployment::Cloud {
+                    organization,
+                    tenant,
+                    ..
+                } => (
+                    "cloud",
+                    json!({ "organization": organization, "tenant": tenant }),
+                ),
+                Deployment::Standalone { tenancy_name, .. } => {
+                    ("standalone", json!({ "tenancy_name": tenancy_name }))
+                }
+            };
+            let auth = match &s.auth {
+                AuthConfig::ClientCredentials { .. } => "client-credentials",
+                AuthConfig::RefreshToken { .. } => "refresh-token",
+                AuthConfig::PersonalAccessToken { .. } => "personal-access-token",
+                AuthConfig::Ropc { .. } => "ropc",
+            };
+            json!({
+                "name": name,
+                "deployment": kind,
+                "orchestrator_url": s.orchestrator_url().as_str(),
+                "location": location,
+                "auth": auth,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sources": list })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DatasetsQuery {
+    source: Option<String>,
+}
+
+pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuery>) -> ApiResult {
+    let orchestrator: Vec<_> = dataset::all()
+        .iter()
+        .map(|d| {
+            json!({
+                "name": d.slug,
+                "entity": d.entity,
+                "folder_scoped": d.folder_scoped,
+                "scope": format!("{}.Read", d.scope),
+                "time_field": d.time_field,
+                "key_field": d.id_field,
+                "max_page": d.max_page,
+                "paging_window": d.window,
+            })
+        })
+        .collect();
+    let mut body = json!({ "datasets": orchestrator });
+    if let Some(source) = q.source {
+        if c.sources().get(&source).is_none() {
+            return Err(ServiceError::Request(RequestError::Fields(vec![
+                fleet_core::plan::FieldError {
+                    field: "source".into(),
+                    message: format!("unknown source `{source}`"),
+                },
+            ]))
+            .into());
+        }
+        let entities = c
+            .sources()
+            .entities(&source)
+            .await
+            .map_err(|error| ServiceError::Source {
+                error,
+                hint: Some("Data Service needs the login flow (`uipath-fleet login`) and DataService.Schema.Read".into()),
+            })?;
+        body["dataservice"] = json!(entities
+            .iter()
+            .map(|e| json!({
+                "name": format!("dataservice/{}", e.name),
+                "display_name": e.display_name,
+                "records": e.record_count,
+                "fields": e.fields.iter().map(|f| json!({"name": f.name, "type": f.sql_type, "system": f.is_system})).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>());
+    }
+    Ok(Json(body).into_response())
+}
+
+pub async fn preview(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
+    let input: PreviewInput = parse_preview(&body)?;
+    Ok(Json(c.preview(input).await?).into_response())
+}
+
+/// Parse the preview body, naming the field serde stumbled on.
+fn parse_preview(body: &[u8]) -> Result<PreviewInput, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::from(ServiceError::Request(RequestError::Syntax(e.to_string()))))?;
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        // serde names the field in its message (`unknown field `x``, `missing field `y``,
+        // `invalid type ... for key `z``); lift it out so clients get a field to point at.
+        let field = message
+            .split('`')
+            .nth(1)
+            .filter(|f| !f.contains(' '))
+            .unwrap_or("body")
+            .to_owned();
+        ApiError::from(ServiceError::Request(RequestError::Fields(vec![
+            fleet_core::plan::FieldError { field, message },
+        ])))
+    })
+}
+
+pub async fn readyz(State(c): State<Coordinator>) -> Response {
+    let (ledger, broker) = c.readiness().await;
+    let status = if ledger && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({ "ledger": ledger, "broker": broker }))).into_response()
+}
+
+pub async fn metrics(State(c): State<Coordinator>) -> Response {
+    c.refresh_depths().await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        c.metrics().render(),
+    )
+        .into_response()
+}

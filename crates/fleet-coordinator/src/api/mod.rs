@@ -1,0 +1,163 @@
+//! The HTTP API (axum). Routes, and the rules every route follows:
+//!
+//! - `/v1/*` needs `Authorization: Bearer <api_token>` when a token is configured (401
+//!   otherwise, with `WWW-Authenticate`); `/healthz`, `/readyz` and `/metrics` are open
+//!   so probes and scrapers need no secret.
+//! - Errors are JSON `{"error": "...", "fields": [{"field", "message"}], "hint": "..."}`:
+//!   400 for a body that is not JSON, 422 for fields that are wrong (each named), 404 for
+//!   an unknown request, 502 when a UiPath source failed, 503 when the ledger or broker
+//!   is unreachable.
+//!
+//! | route                       | does                                               |
+//! |-----------------------------|----------------------------------------------------|
+//! | `POST /v1/backfills`        | submit a backfill (202 new, 200 identical earlier) |
+//! | `POST /v1/syncs`            | submit a sync (201 new, 200 identical earlier)     |
+//! | `GET /v1/requests`          | requests, newest first, with progress (`?limit=`)  |
+//! | `GET /v1/requests/{id}`     | one request, progress, sync streams                |
+//! | `DELETE /v1/requests/{id}`  | cancel                                             |
+//! | `GET /v1/sources`           | configured sources (no secrets)                    |
+//! | `GET /v1/datasets`          | datasets; `?source=` adds its Data Service entities|
+//! | `POST /v1/preview`          | a few records of a dataset and range               |
+//! | `GET /healthz` `/readyz` `/metrics` | liveness, readiness, Prometheus       |
+
+mod handlers;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleet_core::plan::{FieldError, RequestError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::service::{Coordinator, ServiceError};
+
+/// The API's router over a coordinator.
+pub fn router(coordinator: Coordinator) -> Router {
+    let v1 = Router::new()
+        .route("/v1/backfills", post(handlers::submit_backfill))
+        .route("/v1/syncs", post(handlers::submit_sync))
+        .route("/v1/requests", get(handlers::list_requests))
+        .route(
+            "/v1/requests/{id}",
+            get(handlers::get_request).delete(handlers::cancel_request),
+        )
+        .route("/v1/sources", get(handlers::sources))
+        .route("/v1/datasets", get(handlers::datasets))
+        .route("/v1/preview", post(handlers::preview))
+        .route_layer(middleware::from_fn_with_state(
+            coordinator.clone(),
+            require_token,
+        ));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
+        .layer(middleware::from_fn_with_state(
+            coordinator.clone(),
+            count_calls,
+        ))
+        .with_state(coordinator)
+}
+
+/// 401 unless the request carries the configured bearer token. Digests are compared so
+/// the comparison time does not depend on how much of the token matched.
+async fn require_token(State(c): State<Coordinator>, request: Request, next: Next) -> Response {
+    let Some(expected) = &c.config().api_token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let ok = given.is_some_and(|g| {
+        Sha256::digest(g.as_bytes()) == Sha256::digest(expected.expose().as_bytes())
+    });
+    if ok {
+        return next.run(request).await;
+    }
+    let mut response = ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        error: "missing or wrong bearer token: send `Authorization: Bearer <api token>`".into(),
+        fields: Vec::new(),
+        hint: None,
+    }
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"uipath-fleet\""),
+    );
+    response
+}
+
+/// Count every call by route template (never the raw path: ids would explode the label
+/// set) and status.
+async fn count_calls(State(c): State<Coordinator>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    c.metrics()
+        .api_requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// An error response.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub error: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        let (status, fields, hint) = match &e {
+            ServiceError::Request(RequestError::Syntax(_)) => {
+                (StatusCode::BAD_REQUEST, Vec::new(), None)
+            }
+            ServiceError::Request(RequestError::Fields(f)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, f.clone(), None)
+            }
+            ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, Vec::new(), None),
+            ServiceError::Source { hint, .. } => {
+                (StatusCode::BAD_GATEWAY, Vec::new(), hint.clone())
+            }
+            ServiceError::Ledger(_) | ServiceError::Broker(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Vec::new(), None)
+            }
+            ServiceError::Config(_) | ServiceError::Io(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, Vec::new(), None)
+            }
+        };
+        let error = match &e {
+            ServiceError::Request(RequestError::Fields(_)) => "invalid request".to_owned(),
+            other => other.to_string(),
+        };
+        ApiError {
+            status,
+            error,
+            fields,
+            hint,
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! What one replica does at a time: the holder of the `schedules` lease runs sync ticks,
+//! advances watermarks, finishes requests whose slices are all done, resumes plans that
+//! an earlier process left half-done, and republishes sync jobs whose publish never got
+//! confirmed. The lease is renewed every tick and lapses after `lease_ttl`, so when the
+//! leader dies another replica takes over within that time.
+//!
+//! Holding the lease is an optimisation, not what makes this safe: a window is planned
+//! with a compare-and-set on the stream's `planned_to` and its slices have deterministic
+//! ids, so two replicas that both believed they led would still plan each window once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fleet_core::broker::{Destination, Outgoing};
+use fleet_core::ledger::{RequestKind, RequestRecord, RequestState, SliceRecord, SliceState};
+use fleet_core::plan::{self, schedule, PlanUnit, SyncRequest, Width};
+use fleet_core::wire::{Event, EventBody, Lane};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::planner::{PlanError, Planner};
+
+/// The lease name the leader holds.
+pub const SCHEDULE_LEASE: &str = "schedules";
+
+/// How many requests a tick looks at (newest first).
+const SCAN_LIMIT: usize = 1_000;
+
+/// Background planning runs of this process, so a request is planned by one task at a
+/// time here (the plan lease covers other replicas).
+#[derive(Clone, Default)]
+pub struct PlanRuns {
+    running: Arc<Mutex<HashSet<String>>>,
+    /// Earliest time to retry a plan that failed transiently.
+    retry_at: Arc<Mutex<HashMap<String, Instant>>>,
+    tracker: TaskTracker,
+}
+
+impl PlanRuns {
+    /// Plan `id` in the background unless it is being planned here already or is waiting
+    /// out a retry delay.
+    pub fn spawn(&self, planner: &Planner, id: &str) {
+        if let Some(at) = self.retry_at.lock().expect("not poisoned").get(id) {
+            if Instant::now() < *at {
+                return;
+            }
+        }
+        if !self
+            .running
+            .lock()
+            .expect("not poisoned")
+            .insert(id.to_owned())
+        {
+            return;
+        }
+        let (planner, id, runs) = (planner.clone(), id.to_owned(), self.clone());
+        self.tracker.spawn(async move {
+            let result = planner.plan_backfill(&id).await;
+            runs.running.lock().expect("not poisoned").remove(&id);
+            match result {
+                Ok(()) => {
+                    runs.retry_at.lock().expect("not poisoned").remove(&id);
+                }
+                Err(PlanError::Busy(_)) => {}
+                Err(e) if e.is_transient() => {
+                    warn!(request = %id, error = %e, "planning interrupted; will resume");
+                    runs.retry_at
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id.clone(), Instant::now() + Duration::from_secs(5));
+                    let note = e.to_string();
+                    let _ = planner
+                        .ledger
+                        .update_request(&id, RequestState::Planning, false, Some(&note))
+                        .await;
+                }
+                Err(e) => {
+                    warn!(request = %id, error = %e, "planning failed");
+                    let note = e.to_string();
+                    if let Err(e) = planner
+                        .ledger
+                        .update_request(&id, RequestState::Failed, false, Some(&note))
+                        .await
+                    {
+                        warn!(request = %id, error = %e, "could not record the planning failure");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Wait for the running plans to stop (they stop at their next batch after shutdown
+    /// is requested only if the process exits; a plan is safe to interrupt anywhere).
+    pub async fn close(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    pub fn is_running(&self, id: &str) -> bool {
+        self.running.lock().expect("not poisoned").contains(id)
+    }
+}
+
+/// The leader loop and its per-process caches.
+pub struct Leader {
+    planner: Planner,
+    runs: PlanRuns,
+    /// Sync units (folders discovered) per request, re-read after `folder_ttl`.
+    units: Mutex<HashMap<String, (Instant, Vec<PlanUnit>)>>,
+}
+
+impl Leader {
+    pub fn new(planner: Planner, runs: PlanRuns) -> Leader {
+        Leader {
+            planner,
+            runs,
+            units: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Run until `shutdown`: take or renew the lease every tick and, while holding it,
+    /// do one round of leader work. Releases the lease on the way out.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let cfg = self.planner.config.clone();
+        let mut leading = false;
+        loop {
+            match self
+                .planner
+                .ledger
+                .try_lease(SCHEDULE_LEASE, &cfg.replica, cfg.lease_ttl)
+                .await
+            {
+                Ok(now_leading) => {
+                    if now_leading != leading {
+                        info!(replica = %cfg.replica, leading = now_leading, "schedule lease changed hands");
+                    }
+                    leading = now_leading;
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot reach the ledger for the schedule lease");
+                    leading = false;
+                }
+            }
+            self.planner.metrics.leader.set(i64::from(leading));
+            if leading {
+                if let Err(e) = self.tick().await {
+                    warn!(error = %e, "leader tick failed; next tick retries");
+                } else {
+                    self.planner
+                        .metrics
+                        .last_tick
+                        .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(cfg.tick) => {}
+            }
+        }
+        if leading {
+            let _ = self
+                .planner
+                .ledger
+                .release_lease(SCHEDULE_LEASE, &cfg.replica)
+                .await;
+            self.planner.metrics.leader.set(0);
+        }
+    }
+
+    /// One round of leader work over the non-terminal requests.
+    pub async fn tick(&self) -> Result<(), PlanError> {
+        let requests = self.planner.ledger.list_requests(SCAN_LIMIT).await?;
+        for request in requests.into_iter().filter(|r| !r.state.is_terminal()) {
+            let outcome = match request.kind {
+                RequestKind::Backfill => self.backfill_tick(&request).await,
+                RequestKind::Sync => self.sync_tick(&request).await,
+            };
+            if let Err(e) = outcome {
+                warn!(request = %request.id, error = %e, "leader work on request failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn backfill_tick(&self, request: &RequestRecord) -> Result<(), PlanError> {
+        if !request.planned {
+            // Accepted but not fully planned: a plan run died with its process, or is
+            // running here now (then this is a no-op).
+            self.runs.spawn(&self.planner, &request.id);
+            return Ok(());
+        }
+        let progress = self.planner.ledger.progress(&request.id).await?;
+        if progress.done() < progress.total() {
+            return Ok(());
+        }
+        let state = if progress.failed == 0 {
+            RequestState::Completed
+        } else {
+            RequestState::Failed
+        };
+        self.finish(request, state, progress).await
+    }
+
+    async fn finish(
+        &self,
+        request: &RequestRecord,
+        state: RequestState,
+        progress: fleet_core::ledger::Progress,
+    ) -> Result<(), PlanError> {
+        let stored = self
+            .planner
+            .ledger
+            .update_request(&request.id, state, true, None)
+            .await?;
+        if stored != state {
+            return Ok(());
+        }
+        info!(request = %request.id, ?state, slices = progress.total(), records = progress.records, "request finished");
+        self.planner
+            .metrics
+            .requests_finished
+            .with_label_values(&[state_label(state)])
+            .inc();
+        let event = Event::new(EventBody::RequestCompleted {
+            request_id: request.id.clone(),
+            slices: progress.total(),
+            failed: progress.failed,
+            records: progress.records,
+        });
+        let message = Outgoing::new(
+            Destination::Events {
+                routing_key: event.body.routing_key().into(),
+            },
+            format!("{}/completed", request.id),
+            event.to_bytes(),
+        );
+        self.planner.broker.publish(vec![message]).await?;
+        Ok(())
+    }
+
+    /// The units of a sync, from cache or freshly discovered (new folders join).
+    async fn sync_units(
+        &self,
+        request: &RequestRecord,
+        spec: &SyncRequest,
+    ) -> Result<Vec<PlanUnit>, PlanError> {
+        let ttl = self.planner.config.folder_ttl;
+        if let Some((at, units)) = self.units.lock().expect("not poisoned").get(&request.id) {
+            if at.elapsed() < ttl {
+                return Ok(units.clone());
+            }
+        }
+        let units = self
+            .planner
+            .decide_units(
+                &spec.sources,
+                &spec.datasets,
+                &spec.select,
+                Some(spec.slice_width.unwrap_or(Width::Days(1))),
+                None,
+            )
+            .await?;
+        self.units
+            .lock()
+            .expect("not poisoned")
+            .insert(request.id.clone(), (Instant::now(), units.clone()));
+        Ok(units)
+    }
+
+    /// Plan the due window of every stream of a sync, advance watermarks, and republish
+    /// jobs whose publish never got confirmed.
+    async fn sync_tick(&self, request: &RequestRecord) -> Result<(), PlanError> {
+        let ledger = &self.planner.ledger;
+        let spec: SyncRequest = serde_json::from_value(request.spec.clone()).map_err(|e| {
+            fleet_core::LedgerError::Corrupt(format!("request {}: {e}", request.id))
+        })?;
+        let start = spec.start.unwrap_or(request.created_at);
+        let lookback = chrono::Duration::seconds(spec.lookback_secs as i64);
+        let settle = chrono::Duration::seconds(spec.settle_secs as i64);
+        let units = self.sync_units(request, &spec).await?;
+        let now = self.planner.config.clock.now();
+        for unit in &units {
+            let stream = unit.stream();
+            let state = ledger.stream(&request.id, &stream).await?;
+            if let Some((from, to)) = schedule::next_window(
+                &spec.schedule,
+                start,
+                state.planned_to,
+                lookback,
+                settle,
+                now,
+            ) {
+                let slices: Vec<SliceRecord> = plan::unit_slices(
+                    &request.id,
+                    Lane::Sync,
+                    unit,
+                    from,
+                    to,
+                    Some(stream.clone()),
+                    now,
+                )
+                .collect();
+                match ledger
+                    .plan_window(&request.id, &stream, state.planned_to, to, &slices)
+                    .await?
+                {
+                    Some(ids) => {
+                        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+                        let publish: Vec<&SliceRecord> = slices
+                            .iter()
+                            .filter(|s| wanted.contains(s.id.as_str()))
+                            .collect();
+                        self.planner.publish_jobs(&publish).await?;
+                        ledger.mark_queued(&ids).await?;
+                        self.planner
+                            .metrics
+                            .windows_planned
+                            .with_label_values(&[unit.source.as_str()])
+                            .inc();
+                        debug!(request = %request.id, %stream, %from, %to, slices = ids.len(), "sync window planned");
+                    }
+                    None => debug!(request = %request.id, %stream, "window planned elsewhere"),
+                }
+            }
+            ledger.advance_watermark(&request.id, &stream).await?;
+        }
+        self.republish_stale(request).await
+    }
+
+    /// Sync slices left `Planned` past `stale_planned` were added by a run that died
+    /// before the broker confirmed their jobs: publish them again.
+    async fn republish_stale(&self, request: &RequestRecord) -> Result<(), PlanError> {
+        // Wall-clock time, like the ledger's `updated_at` stamps (not the schedule clock).
+        let cutoff = Utc::now()
+            - chrono::Duration::from_std(self.planner.config.stale_planned)
+                .unwrap_or(chrono::Duration::seconds(30));
+        let stale: Vec<SliceRecord> = self
+            .planner
+            .ledger
+            .list_slices(&request.id, Some(SliceState::Planned), None, 1_000)
+            .await?
+            .into_iter()
+            .filter(|s| s.updated_at < cutoff)
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        info!(request = %request.id, slices = stale.len(), "republishing unconfirmed sync jobs");
+        let refs: Vec<&SliceRecord> = stale.iter().collect();
+        self.planner.publish_jobs(&refs).await?;
+        let ids: Vec<String> = stale.into_iter().map(|s| s.id).collect();
+        self.planner.ledger.mark_queued(&ids).await?;
+        Ok(())
+    }
+
+    /// Stream names and states of a sync (for the API), from the cached units.
+    pub async fn streams(
+        &self,
+        request: &RequestRecord,
+    ) -> Result<Vec<(String, fleet_core::ledger::StreamState)>, PlanError> {
+        let spec: SyncRequest = serde_json::from_value(request.spec.clone()).map_err(|e| {
+            fleet_core::LedgerError::Corrupt(format!("request {}: {e}", request.id))
+        })?;
+        let units = self.sync_units(request, &spec).await?;
+        let mut out = Vec::with_capacity(units.len());
+        for unit in units {
+            let stream = unit.stream();
+            let state = self.planner.ledger.stream(&request.id, &stream).await?;
+            out.push((stream, state));
+        }
+        Ok(out)
+    }
+}
+
+pub fn state_label(state: RequestState) -> &'static str {
+    match state {
+        RequestState::Planning => "planning",
+        RequestState::Running => "running",
+        RequestState::Completed => "completed",
+        RequestState::Failed => "failed",
+        RequestState::Cancelled => "cancelled",
+    }
+}

@@ -1,0 +1,28 @@
+//! The coordinator: turns "backfill these datasets from A to B" and "keep these datasets
+//! in sync every 15 minutes" into slice jobs on the broker, and reports progress.
+//!
+//! - [`sources`]: the configured UiPath sources and what planning asks of them (folders,
+//!   `$count` probes, Data Service entities, previews).
+//! - [`planner`]: a request's units decided once (folders × datasets, widths from a
+//!   probe), fixed in the ledger, then cut into slices that are added to the ledger and
+//!   published in confirmed batches. Re-running it is harmless (deterministic ids).
+//! - [`leader`]: what only one replica does at a time, under a lease in the ledger:
+//!   sync ticks, watermarks, finishing requests, resuming interrupted plans.
+//! - [`api`]: the HTTP API (axum), bearer-token auth, errors naming the field.
+//! - [`metrics`]: every metric the coordinator exports, defined once.
+//! - [`service`]: [`Coordinator`], wiring it together; `run(listener, shutdown)`.
+//!
+//! It keeps no state of its own: everything is in the ledger and on the broker, so any
+//! replica can serve the API and a restarted one carries on where the last one stopped.
+
+pub mod api;
+pub mod config;
+pub mod leader;
+pub mod metrics;
+pub mod planner;
+pub mod service;
+pub mod sources;
+
+pub use config::{Clock, CoordinatorConfig};
+pub use service::Coordinator;
+pub use sources::Sources;

@@ -1,0 +1,397 @@
+//! Planning: a request's units decided once, then cut into slices that are recorded and
+//! published.
+//!
+//! # Why re-planning never duplicates work
+//!
+//! 1. Units (source × dataset × folder, with a slice width) are decided on the first run
+//!    — folders listed, widths picked from `$count` probes — and fixed in the ledger with
+//!    [`Ledger::fix_plan`]: first writer wins. A later run (a resubmission, a restart, a
+//!    second replica) reads the fixed units back, so new data or new folders cannot
+//!    change the cut.
+//! 2. Slices are cut deterministically from the units (`plan::unit_slices`), and their ids
+//!    are hashes of (request, source, dataset, folder, from, to).
+//! 3. [`Ledger::add_slices`] inserts only unknown ids and returns those still `Planned`,
+//!    i.e. never confirmed on the broker. Only those are published, and they become
+//!    `Queued` once the broker confirmed them.
+//!
+//! A crash between the broker's confirm and `mark_queued` leaves a batch `Planned` that
+//! is already on the queue; the next run publishes it again. That duplicates *messages*
+//! (at most one batch), never *work*: a worker claims a slice in the ledger before
+//! reading it and drops a job whose slice is already done. Runs on one request are
+//! serialized by a lease (`plan:<id>`), so two replicas do not plan it at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use fleet_core::broker::{Destination, Outgoing};
+use fleet_core::ledger::{RequestState, SliceRecord};
+use fleet_core::plan::{self, BackfillRequest, Plan, PlanUnit, Width};
+use fleet_core::wire::{headers, FolderRef, Lane};
+use fleet_core::{Broker, BrokerError, Ledger, LedgerError};
+use futures::stream::{self, TryStreamExt};
+use tracing::{info, warn};
+use uipath_client::ClientError;
+
+use crate::config::CoordinatorConfig;
+use crate::metrics::Metrics;
+use crate::sources::{DatasetRef, Sources};
+
+/// Why a planning run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A source refused or failed a planning call (folders, probe).
+    #[error("source {source_name}, {what}: {error}")]
+    Source {
+        source_name: String,
+        what: String,
+        #[source]
+        error: ClientError,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The request cannot be planned as asked (e.g. too many slices once widths are known).
+    #[error("{0}")]
+    Invalid(String),
+    /// Another replica is planning this request right now.
+    #[error("request {0} is being planned by another replica")]
+    Busy(String),
+}
+
+impl PlanError {
+    /// Whether running the plan again later may succeed (the leader retries those).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PlanError::Source { error, .. } => {
+                !matches!(error.disposition(), uipath_client::Disposition::GiveUp)
+            }
+            PlanError::Ledger(_) | PlanError::Busy(_) => true,
+            PlanError::Broker(e) => e.is_transient(),
+            PlanError::Invalid(_) => false,
+        }
+    }
+
+    /// A short kind for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PlanError::Source { .. } => "source",
+            PlanError::Ledger(_) => "ledger",
+            PlanError::Broker(_) => "broker",
+            PlanError::Invalid(_) => "invalid",
+            PlanError::Busy(_) => "busy",
+        }
+    }
+}
+
+/// The planning half of the coordinator. Cheap to clone.
+#[derive(Clone)]
+pub struct Planner {
+    pub(crate) ledger: Arc<dyn Ledger>,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) sources: Sources,
+    pub(crate) config: Arc<CoordinatorConfig>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Planner {
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        broker: Arc<dyn Broker>,
+        sources: Sources,
+        config: Arc<CoordinatorConfig>,
+        metrics: Metrics,
+    ) -> Planner {
+        Planner {
+            ledger,
+            broker,
+            sources,
+            config,
+            metrics,
+        }
+    }
+
+    /// Decide the units of a request: every (source, dataset) — per folder for
+    /// folder-scoped datasets — with its width: the request's, or one picked from a
+    /// `$count` probe of the unit's range (untimed datasets have none).
+    pub async fn decide_units(
+        &self,
+        sources: &[String],
+        datasets: &[String],
+        select: &std::collections::BTreeMap<String, Vec<String>>,
+        width: Option<Width>,
+        range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<Vec<PlanUnit>, PlanError> {
+        let mut units = Vec::new();
+        for source in sources {
+            let mut folders: Option<Vec<FolderRef>> = None;
+            for name in datasets {
+                let dataset = DatasetRef::parse(name)
+                    .ok_or_else(|| PlanError::Invalid(format!("unknown dataset {name}")))?;
+                let scoped: Vec<Option<FolderRef>> = if dataset.folder_scoped() {
+                    if folders.is_none() {
+                        folders = Some(self.sources.folders(source).await.map_err(|error| {
+                            PlanError::Source {
+                                source_name: source.clone(),
+                                what: "listing folders".into(),
+                                error,
+                            }
+                        })?);
+                    }
+                    folders.iter().flatten().cloned().map(Some).collect()
+                } else {
+                    vec![None]
+                };
+                for folder in scoped {
+                    units.push(PlanUnit {
+                        source: source.clone(),
+                        dataset: name.clone(),
+                        folder,
+                        width: if dataset.timed() { width } else { None },
+                        select: select.get(name).cloned().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        // Probe the timed units without a width, a few at a time (the probes share the
+        // tenant's budget with every worker).
+        let Some((from, to)) = range else {
+            return Ok(units);
+        };
+        let target = self.config.target_records_per_slice;
+        stream::iter(units.into_iter().map(Ok))
+            .map_ok(|mut unit| async move {
+                let dataset = DatasetRef::parse(&unit.dataset).expect("checked above");
+                if unit.width.is_none() && dataset.timed() {
+                    let count = self
+                        .sources
+                        .count(&unit.source, &dataset, unit.folder.as_ref(), from, to)
+                        .await
+                        .map_err(|error| PlanError::Source {
+                            source_name: unit.source.clone(),
+                            what: format!(
+                                "counting {}{}",
+                                unit.dataset,
+                                unit.folder
+                                    .as_ref()
+                                    .map(|f| format!(" in folder {}", f.path))
+                                    .unwrap_or_default()
+                            ),
+                            error,
+                        })?;
+                    unit.width = Some(Width::auto(count, from, to, target));
+                }
+                Ok::<_, PlanError>(unit)
+            })
+            .try_buffered(self.config.probe_concurrency.max(1))
+            .try_collect()
+            .await
+    }
+
+    /// Plan a backfill: fix its units, add and publish every slice not yet published,
+    /// then mark the request planned. Safe to run again at any point.
+    pub async fn plan_backfill(&self, id: &str) -> Result<(), PlanError> {
+        let started = Instant::now();
+        let lease = format!("plan:{id}");
+        if !self
+            .ledger
+            .try_lease(&lease, &self.config.replica, self.config.plan_lease_ttl)
+            .await?
+        {
+            return Err(PlanError::Busy(id.to_owned()));
+        }
+        let result = self.plan_backfill_leased(id, &lease).await;
+        if let Err(e) = self
+            .ledger
+            .release_lease(&lease, &self.config.replica)
+            .await
+        {
+            warn!(request = id, error = %e, "could not release the plan lease; it lapses by itself");
+        }
+        match &result {
+            Ok(()) => self
+                .metrics
+                .plan_seconds
+                .with_label_values(&["backfill"])
+                .observe(started.elapsed().as_secs_f64()),
+            Err(e) => self
+                .metrics
+                .planning_errors
+                .with_label_values(&[e.kind()])
+                .inc(),
+        }
+        result
+    }
+
+    async fn plan_backfill_leased(&self, id: &str, lease: &str) -> Result<(), PlanError> {
+        let Some(request) = self.ledger.get_request(id).await? else {
+            return Err(LedgerError::UnknownRequest(id.to_owned()).into());
+        };
+        if request.planned || request.state.is_terminal() {
+            return Ok(());
+        }
+        let spec: BackfillRequest = serde_json::from_value(request.spec.clone())
+            .map_err(|e| LedgerError::Corrupt(format!("request {id}: {e}")))?;
+        let plan = self.fixed_plan(id, request.plan.clone(), &spec).await?;
+
+        let total: u64 = plan
+            .units
+            .iter()
+            .map(|u| plan::unit_slice_count(u, spec.from, spec.to))
+            .sum();
+        if total > self.config.max_slices {
+            return Err(PlanError::Invalid(format!(
+                "the plan would have {total} slices, more than the limit of {}; give a wider slice_width or a shorter range",
+                self.config.max_slices
+            )));
+        }
+        info!(
+            request = id,
+            units = plan.units.len(),
+            slices = total,
+            "planning backfill"
+        );
+
+        let now = self.config.clock.now();
+        let mut published = 0u64;
+        let mut batches = 0u64;
+        for unit in &plan.units {
+            let mut slices =
+                plan::unit_slices(id, Lane::Backfill, unit, spec.from, spec.to, None, now);
+            loop {
+                let batch: Vec<SliceRecord> = slices.by_ref().take(self.config.batch).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                batches += 1;
+                // Every few batches: renew the lease and notice a cancellation.
+                if batches % 16 == 0 {
+                    self.ledger
+                        .try_lease(lease, &self.config.replica, self.config.plan_lease_ttl)
+                        .await?;
+                    if self.cancelled(id).await? {
+                        return self.after_cancel(id).await;
+                    }
+                }
+                published += self.add_and_publish(&batch).await?;
+            }
+        }
+        if self.cancelled(id).await? {
+            return self.after_cancel(id).await;
+        }
+        self.ledger
+            .update_request(id, RequestState::Running, true, None)
+            .await?;
+        info!(request = id, slices = total, published, "backfill planned");
+        Ok(())
+    }
+
+    /// The request's fixed plan, deciding it first if no run has yet.
+    async fn fixed_plan(
+        &self,
+        id: &str,
+        stored: Option<serde_json::Value>,
+        spec: &BackfillRequest,
+    ) -> Result<Plan, PlanError> {
+        let value = match stored {
+            Some(v) => v,
+            None => {
+                let units = self
+                    .decide_units(
+                        &spec.sources,
+                        &spec.datasets,
+                        &spec.select,
+                        spec.slice_width,
+                        Some((spec.from, spec.to)),
+                    )
+                    .await?;
+                let plan = serde_json::to_value(Plan { units }).expect("plain struct");
+                self.ledger.fix_plan(id, &plan).await?
+            }
+        };
+        serde_json::from_value(value)
+            .map_err(|e| LedgerError::Corrupt(format!("plan of {id}: {e}")).into())
+    }
+
+    async fn cancelled(&self, id: &str) -> Result<bool, PlanError> {
+        Ok(matches!(
+            self.ledger.get_request(id).await?.map(|r| r.state),
+            Some(RequestState::Cancelled)
+        ))
+    }
+
+    /// A cancel may have swept the slices before this run added its last batch: sweep
+    /// again so nothing of a cancelled request stays queued.
+    async fn after_cancel(&self, id: &str) -> Result<(), PlanError> {
+        self.ledger.cancel_request(id).await?;
+        info!(request = id, "planning stopped: request cancelled");
+        Ok(())
+    }
+
+    /// Add a batch of slices to the ledger and publish the ones never confirmed; returns
+    /// how many were published.
+    pub async fn add_and_publish(&self, batch: &[SliceRecord]) -> Result<u64, PlanError> {
+        let to_publish = self.ledger.add_slices(batch).await?;
+        if to_publish.is_empty() {
+            return Ok(0);
+        }
+        let wanted: std::collections::HashSet<&str> =
+            to_publish.iter().map(String::as_str).collect();
+        let slices: Vec<&SliceRecord> = batch
+            .iter()
+            .filter(|s| wanted.contains(s.id.as_str()))
+            .collect();
+        self.publish_jobs(&slices).await?;
+        self.ledger.mark_queued(&to_publish).await?;
+        Ok(to_publish.len() as u64)
+    }
+
+    /// Publish the jobs of `slices` and wait for the broker's confirms, retrying a failed
+    /// batch a few times (the broker reconnects meanwhile). Duplicates are possible after
+    /// a failure, loss is not.
+    pub async fn publish_jobs(&self, slices: &[&SliceRecord]) -> Result<(), PlanError> {
+        let messages: Vec<Outgoing> = slices.iter().map(|s| job_message(s)).collect();
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.broker.publish(messages.clone()).await {
+                Ok(()) => break,
+                Err(e) if e.is_transient() && attempt < 6 => {
+                    warn!(error = %e, attempt, "publishing slice jobs failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for lane in Lane::ALL {
+            let n = slices.iter().filter(|s| s.lane == lane).count() as u64;
+            self.metrics
+                .slices_published
+                .with_label_values(&[lane.as_str()])
+                .inc_by(n);
+        }
+        Ok(())
+    }
+}
+
+/// The broker message of a slice's job: message id = slice id, headers naming it.
+pub fn job_message(slice: &SliceRecord) -> Outgoing {
+    let job = plan::job_for(slice);
+    let mut out = Outgoing::new(
+        Destination::Jobs(slice.lane),
+        slice.id.clone(),
+        job.to_bytes(),
+    )
+    .header(headers::SOURCE, slice.source.clone())
+    .header(headers::DATASET, slice.dataset.clone())
+    .header(headers::SLICE, slice.id.clone())
+    .header(headers::REQUEST, slice.request_id.clone())
+    .header(headers::VERSION, fleet_core::wire::WIRE_VERSION.to_string());
+    if let Some(f) = &slice.folder {
+        out = out.header(headers::FOLDER, f.path.clone());
+    }
+    out
+}
