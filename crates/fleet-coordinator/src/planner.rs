@@ -16,7 +16,7 @@
 //!
 //! A crash between the broker's confirm and `mark_queued` leaves a batch `Planned` that
 //! is already on the queue; the next run publishes it again. That duplicates *messages*
-//! (at most one batch), never *work*: a worker claims a slice in the ledger before
+//! (at most the batches in flight, [`PIPELINE`] × `batch`), never *work*: a worker claims a slice in the ledger before
 //! reading it and drops a job whose slice is already done. Runs on one request are
 //! serialized by a lease (`plan:<id>`), so two replicas do not plan it at once.
 
@@ -29,7 +29,7 @@ use fleet_core::ledger::{RequestState, SliceRecord};
 use fleet_core::plan::{self, BackfillRequest, Plan, PlanUnit, Width};
 use fleet_core::wire::{headers, FolderRef, Lane};
 use fleet_core::{Broker, BrokerError, Ledger, LedgerError};
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
 use uipath_client::ClientError;
 
@@ -84,6 +84,9 @@ impl PlanError {
         }
     }
 }
+
+/// Batches a planning run keeps in flight.
+const PIPELINE: usize = 3;
 
 /// The planning half of the coordinator. Cheap to clone.
 #[derive(Clone)]
@@ -256,26 +259,61 @@ impl Planner {
         let now = self.config.clock.now();
         let mut published = 0u64;
         let mut batches = 0u64;
-        for unit in &plan.units {
-            let mut slices =
-                plan::unit_slices(id, Lane::Backfill, unit, spec.from, spec.to, None, now);
-            loop {
-                let batch: Vec<SliceRecord> = slices.by_ref().take(self.config.batch).collect();
-                if batch.is_empty() {
-                    break;
+        // A few batches in flight at once: one is being added to the ledger while another
+        // waits for its confirms. Batches are independent (each is published, then marked
+        // queued, on its own), so their order does not matter.
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut units = plan.units.iter();
+        let mut current: Option<Box<dyn Iterator<Item = SliceRecord> + Send + '_>> = None;
+        loop {
+            // The next batch, across unit boundaries.
+            let size = self.config.batch.max(1);
+            let mut batch: Vec<SliceRecord> = Vec::with_capacity(size);
+            while batch.len() < size {
+                let slices = match current.as_mut() {
+                    Some(slices) => slices,
+                    None => match units.next() {
+                        Some(unit) => current.insert(plan::unit_slices(
+                            id,
+                            Lane::Backfill,
+                            unit,
+                            spec.from,
+                            spec.to,
+                            None,
+                            now,
+                        )),
+                        None => break,
+                    },
+                };
+                let want = size - batch.len();
+                let before = batch.len();
+                batch.extend(slices.by_ref().take(want));
+                if batch.len() - before < want {
+                    current = None;
                 }
-                batches += 1;
-                // Every few batches: renew the lease and notice a cancellation.
-                if batches % 16 == 0 {
-                    self.ledger
-                        .try_lease(lease, &self.config.replica, self.config.plan_lease_ttl)
-                        .await?;
-                    if self.cancelled(id).await? {
-                        return self.after_cancel(id).await;
-                    }
-                }
-                published += self.add_and_publish(&batch).await?;
             }
+            if batch.is_empty() {
+                break;
+            }
+            batches += 1;
+            // Every few batches: renew the lease and notice a cancellation.
+            if batches % 16 == 0 {
+                self.ledger
+                    .try_lease(lease, &self.config.replica, self.config.plan_lease_ttl)
+                    .await?;
+                if self.cancelled(id).await? {
+                    return self.after_cancel(id).await;
+                }
+            }
+            in_flight.push(async move { self.add_and_publish(&batch).await });
+            if in_flight.len() >= PIPELINE {
+                if let Some(done) = in_flight.next().await {
+                    published += done?;
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            published += done?;
         }
         if self.cancelled(id).await? {
             return self.after_cancel(id).await;

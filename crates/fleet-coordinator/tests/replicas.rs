@@ -160,7 +160,8 @@ fn a_coordinator_killed_mid_plan_is_resumed_by_the_next_without_duplicates() {
     assert!(slices.iter().all(|s| s.state == SliceState::Queued));
 
     // Every slice's job is on the queue. A job can be there twice only if the kill fell
-    // between the broker's confirm and the ledger update: at most one batch.
+    // between the broker's confirm and the ledger update: at most the batches in flight
+    // (3 of 500).
     let jobs = rt.block_on(drain_jobs(&backends.amqp, Duration::from_secs(1)));
     let mut seen: HashMap<&str, u32> = HashMap::new();
     for j in &jobs {
