@@ -7,6 +7,11 @@
 //!   separate `uipath-fleet login` process can write.
 //! - [`MemoryRateLimiter`] implements [`fleet_core::RateLimiter`] with one `governor`
 //!   GCRA limiter per bucket, on tokio's clock (so `tokio::time::pause()` drives it).
+//! - [`MemoryBroker`] implements [`fleet_core::Broker`]: job lanes (sync first), exact
+//!   retry delays on tokio's clock, dead letters, delivery limit, topic routing of
+//!   records and events to in-process subscriptions.
+//! - [`FileLedger`] implements [`fleet_core::Ledger`] in memory, or in a journal file
+//!   that survives restarts and is locked to one process at a time.
 //!
 //! Both are `Clone`, and clones share state: hand one clone to every worker of the
 //! process. Both pass the shared backend contract suites in `fleet_testkit::contract`,
