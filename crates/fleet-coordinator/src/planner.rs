@@ -297,7 +297,7 @@ impl Planner {
             }
             batches += 1;
             // Every few batches: renew the lease and notice a cancellation.
-            if batches % 16 == 0 {
+            if batches.is_multiple_of(16) {
                 self.ledger
                     .try_lease(lease, &self.config.replica, self.config.plan_lease_ttl)
                     .await?;

@@ -245,7 +245,7 @@ fn two_replicas_plan_each_sync_window_once_and_survive_the_leader_dying() {
     // The ledger: per stream, windows follow each other without gap or overlap from the
     // sync's start, each planned once.
     let slices = rt.block_on(all_slices(&backends.ledger, &id));
-    let mut streams: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>> = BTreeMap::new();
+    let mut streams: BTreeMap<String, Vec<Range>> = BTreeMap::new();
     for s in &slices {
         streams
             .entry(s.stream.clone().unwrap())

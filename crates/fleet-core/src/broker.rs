@@ -28,8 +28,10 @@
 //!   deduplicate by message id.
 //! - **Consuming**: a delivery stays owned by its consumer until acked, rejected or
 //!   requeued. If the consumer dies (process killed, connection lost) it is redelivered
-//!   with `redelivered = true`. Acking can fail after a reconnect; the message then comes
-//!   again, which at-least-once consumers already handle.
+//!   with `redelivered = true`. A [`Delivery`] dropped without being settled is requeued
+//!   the same way. Settling after a reconnect cannot reach the old channel: it is logged
+//!   and returns `Ok`, and the message comes again, which at-least-once consumers
+//!   already handle.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -227,8 +229,10 @@ pub trait Broker: Send + Sync + 'static {
     async fn next_job(&self, wait: Duration) -> Result<Option<Delivery>, BrokerError>;
 
     /// Declare (idempotently) and consume a subscription queue.
-    async fn subscribe(&self, subscription: Subscription)
-        -> Result<Box<dyn Subscriber>, BrokerError>;
+    async fn subscribe(
+        &self,
+        subscription: Subscription,
+    ) -> Result<Box<dyn Subscriber>, BrokerError>;
 
     /// Ready-message counts of the fleet's queues.
     async fn depths(&self) -> Result<Depths, BrokerError>;

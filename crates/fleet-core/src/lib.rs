@@ -28,6 +28,8 @@ pub mod secret;
 pub mod token;
 pub mod wire;
 
+pub use broker::{Broker, BrokerError, Delivery, Destination, Outgoing};
+pub use ledger::{Ledger, LedgerError};
 pub use ratelimit::{
     BucketKey, Budget, Decision, EndpointFamily, LimiterConfig, LimiterError, PermitRequest,
     Priority, RateLimiter,
@@ -35,5 +37,3 @@ pub use ratelimit::{
 pub use seal::{SealError, Sealer, SealingKey};
 pub use secret::Secret;
 pub use token::{AccessToken, CacheError, LockToken, TokenCache, TokenKey};
-pub use broker::{Broker, BrokerError, Delivery, Destination, Outgoing};
-pub use ledger::{Ledger, LedgerError};

@@ -49,10 +49,11 @@ pub enum WireError {
 fn decode<T: serde::de::DeserializeOwned>(what: &'static str, body: &[u8]) -> Result<T, WireError> {
     // Check the version before the shape, so a v2 message says "version 2", not "missing
     // field" for whatever v2 renamed.
-    let probe: serde_json::Value = serde_json::from_slice(body).map_err(|e| WireError::Malformed {
-        what,
-        detail: e.to_string(),
-    })?;
+    let probe: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| WireError::Malformed {
+            what,
+            detail: e.to_string(),
+        })?;
     match probe.get("version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(WIRE_VERSION) => {}
         Some(found) => return Err(WireError::Version { what, found }),
@@ -155,7 +156,10 @@ pub fn record_id(source: &str, dataset: &str, key: &str, version: &str) -> Strin
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Where a record came from; carried by every envelope and page.

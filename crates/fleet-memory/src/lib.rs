@@ -13,10 +13,10 @@
 //! - [`FileLedger`] implements [`fleet_core::Ledger`] in memory, or in a journal file
 //!   that survives restarts and is locked to one process at a time.
 //!
-//! Both are `Clone`, and clones share state: hand one clone to every worker of the
-//! process. Both pass the shared backend contract suites in `fleet_testkit::contract`,
-//! the same suites the Redis backends pass. What they cannot do is span processes: a
-//! fleet of more than one process needs `fleet-redis`.
+//! All four are `Clone`, and clones share state: hand one clone to every worker of the
+//! process. Each passes its shared contract suite in `fleet_testkit::contract`, the same
+//! suite the Redis or RabbitMQ backend passes. What they cannot do is span processes: a
+//! fleet of more than one process needs `fleet-redis` and `fleet-amqp`.
 
 mod broker;
 mod ledger;

@@ -208,6 +208,9 @@ pub async fn all_slices(ledger: &dyn Ledger, request: &str) -> Vec<SliceRecord> 
     }
 }
 
+/// A slice's range.
+pub type Range = (DateTime<Utc>, DateTime<Utc>);
+
 /// Group slices by (dataset, folder key) and check each group covers `[from, to)` exactly:
 /// sorted by start, the first starts at `from`, each starts where the previous ended, the
 /// last ends at `to`. Returns the groups' slice counts.
@@ -216,8 +219,7 @@ pub fn check_coverage(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> BTreeMap<(String, String), usize> {
-    let mut groups: BTreeMap<(String, String), Vec<(DateTime<Utc>, DateTime<Utc>)>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<Range>> = BTreeMap::new();
     for s in slices.iter().filter(|s| s.state != SliceState::Split) {
         let key = (
             s.dataset.clone(),

@@ -92,7 +92,10 @@ pub fn slice_id(
     let from = from.map(|t| t.to_rfc3339()).unwrap_or_default();
     let to = to.map(|t| t.to_rfc3339()).unwrap_or_default();
     let folder = folder.map(|f| f.key.as_str()).unwrap_or("");
-    digest(&["slice", request_id, source, dataset, folder, &from, &to], 32)
+    digest(
+        &["slice", request_id, source, dataset, folder, &from, &to],
+        32,
+    )
 }
 
 /// Build the ledger record of one slice of `unit` over `[from, to)` (or the whole
@@ -178,9 +181,10 @@ pub fn unit_slices<'a>(
             stream,
             now,
         ))),
-        Some(w) => Box::new(w.cut(from, to).map(move |r| {
-            slice_record(request_id, lane, unit, Some(r), stream.clone(), now)
-        })),
+        Some(w) => Box::new(
+            w.cut(from, to)
+                .map(move |r| slice_record(request_id, lane, unit, Some(r), stream.clone(), now)),
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
-//! Contract suites for the fleet's backends: one test of [`fleet_core::TokenCache`] and
-//! one of [`fleet_core::RateLimiter`], run unchanged against every implementation
-//! (`fleet-memory` in-process, `fleet-redis` on a real Redis), so the two cannot drift.
+//! Contract suites for the fleet's backends — [`fleet_core::TokenCache`],
+//! [`fleet_core::RateLimiter`], [`fleet_core::Ledger`] and [`fleet_core::Broker`] — each
+//! run unchanged against every implementation (`fleet-memory` in-process, `fleet-redis`
+//! on a real Redis, `fleet-amqp` on a real RabbitMQ), so the twins cannot drift.
 //!
 //! # Handle factories
 //!
@@ -54,7 +55,7 @@ mod token_cache;
 
 use std::time::Duration;
 
-pub use broker::broker_contract;
+pub use broker::{broker_contract, DELIVERY_LIMIT as BROKER_DELIVERY_LIMIT};
 pub use ledger::ledger_contract;
 pub use rate_limiter::{limiter_config, rate_limiter_contract};
 pub use token_cache::token_cache_contract;
