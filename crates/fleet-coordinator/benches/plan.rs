@@ -13,6 +13,8 @@
 //! machine is shared and noisy.
 //!
 //! Run: `cargo bench -p fleet-coordinator --bench plan` (add `-- --quick` for 1 year).
+//! Without `--bench` (`cargo test --benches`) it is a smoke pass over one month; `--list`
+//! prints nothing (test runners enumerate bench binaries that way).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,8 +126,9 @@ async fn main() {
         .await
         .unwrap();
     let redis = RedisLedger::connect(&redis_url, &prefix).await.unwrap();
-    let (slices, fleet) = plan_rate(Arc::new(redis), Arc::new(amqp.clone()), &body).await;
+    let (slices, fleet) = plan_rate(Arc::new(redis.clone()), Arc::new(amqp.clone()), &body).await;
     amqp.delete_topology().await.unwrap();
+    redis.delete_all().await.unwrap();
 
     let raw = fleet_amqp::calibrate::confirmed_publish_rate(
         &amqp_url,

@@ -154,6 +154,7 @@ impl Backends {
 
     pub async fn cleanup(&self) {
         let _ = self.amqp.delete_topology().await;
+        let _ = self.ledger.delete_all().await;
     }
 }
 
