@@ -108,8 +108,13 @@ fn job_size() -> usize {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (from, to) = if quick {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let (from, to) = if !args.iter().any(|a| a == "--bench") {
+        ("2024-12-01", "2025-01-01")
+    } else if args.iter().any(|a| a == "--quick") {
         ("2024-01-01", "2025-01-01")
     } else {
         ("2022-01-01", "2025-01-01")
