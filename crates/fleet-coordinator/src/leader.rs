@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::planner::{PlanError, Planner};
+use crate::planner::{spec_of, PlanError, Planner};
 
 /// The lease name the leader holds.
 pub const SCHEDULE_LEASE: &str = "schedules";
@@ -274,9 +274,7 @@ impl Leader {
     /// jobs whose publish never got confirmed.
     async fn sync_tick(&self, request: &RequestRecord) -> Result<(), PlanError> {
         let ledger = &self.planner.ledger;
-        let spec: SyncRequest = serde_json::from_value(request.spec.clone()).map_err(|e| {
-            fleet_core::LedgerError::Corrupt(format!("request {}: {e}", request.id))
-        })?;
+        let spec: SyncRequest = spec_of(request)?;
         let start = spec.start.unwrap_or(request.created_at);
         let lookback = chrono::Duration::seconds(spec.lookback_secs as i64);
         let settle = chrono::Duration::seconds(spec.settle_secs as i64);
@@ -308,13 +306,7 @@ impl Leader {
                     .await?
                 {
                     Some(ids) => {
-                        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-                        let publish: Vec<&SliceRecord> = slices
-                            .iter()
-                            .filter(|s| wanted.contains(s.id.as_str()))
-                            .collect();
-                        self.planner.publish_jobs(&publish).await?;
-                        ledger.mark_queued(&ids).await?;
+                        self.planner.publish_planned(&slices, &ids).await?;
                         self.planner
                             .metrics
                             .windows_planned
@@ -349,11 +341,8 @@ impl Leader {
             return Ok(());
         }
         info!(request = %request.id, slices = stale.len(), "republishing unconfirmed sync jobs");
-        let refs: Vec<&SliceRecord> = stale.iter().collect();
-        self.planner.publish_jobs(&refs).await?;
-        let ids: Vec<String> = stale.into_iter().map(|s| s.id).collect();
-        self.planner.ledger.mark_queued(&ids).await?;
-        Ok(())
+        let ids: Vec<String> = stale.iter().map(|s| s.id.clone()).collect();
+        self.planner.publish_planned(&stale, &ids).await
     }
 
     /// Stream names and states of a sync (for the API), from the cached units.
@@ -361,9 +350,7 @@ impl Leader {
         &self,
         request: &RequestRecord,
     ) -> Result<Vec<(String, fleet_core::ledger::StreamState)>, PlanError> {
-        let spec: SyncRequest = serde_json::from_value(request.spec.clone()).map_err(|e| {
-            fleet_core::LedgerError::Corrupt(format!("request {}: {e}", request.id))
-        })?;
+        let spec: SyncRequest = spec_of(request)?;
         let units = self.sync_units(request, &spec).await?;
         let mut out = Vec::with_capacity(units.len());
         for unit in units {

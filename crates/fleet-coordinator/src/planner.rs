@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use fleet_core::broker::{Destination, Outgoing};
-use fleet_core::ledger::{RequestState, SliceRecord};
+use fleet_core::ledger::{RequestRecord, RequestState, SliceRecord};
 use fleet_core::plan::{self, BackfillRequest, Plan, PlanUnit, Width};
 use fleet_core::wire::{headers, FolderRef, Lane};
 use fleet_core::{Broker, BrokerError, Ledger, LedgerError};
@@ -234,8 +234,7 @@ impl Planner {
         if request.planned || request.state.is_terminal() {
             return Ok(());
         }
-        let spec: BackfillRequest = serde_json::from_value(request.spec.clone())
-            .map_err(|e| LedgerError::Corrupt(format!("request {id}: {e}")))?;
+        let spec: BackfillRequest = spec_of(&request)?;
         let plan = self.fixed_plan(id, request.plan.clone(), &spec).await?;
 
         let total: u64 = plan
@@ -371,18 +370,28 @@ impl Planner {
     /// how many were published.
     pub async fn add_and_publish(&self, batch: &[SliceRecord]) -> Result<u64, PlanError> {
         let to_publish = self.ledger.add_slices(batch).await?;
-        if to_publish.is_empty() {
-            return Ok(0);
+        self.publish_planned(batch, &to_publish).await?;
+        Ok(to_publish.len() as u64)
+    }
+
+    /// Publish the jobs of the slices of `batch` named in `ids` (the ones the ledger
+    /// holds as `Planned`), then, once the broker confirmed them all, mark them queued.
+    pub async fn publish_planned(
+        &self,
+        batch: &[SliceRecord],
+        ids: &[String],
+    ) -> Result<(), PlanError> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        let wanted: std::collections::HashSet<&str> =
-            to_publish.iter().map(String::as_str).collect();
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let slices: Vec<&SliceRecord> = batch
             .iter()
             .filter(|s| wanted.contains(s.id.as_str()))
             .collect();
         self.publish_jobs(&slices).await?;
-        self.ledger.mark_queued(&to_publish).await?;
-        Ok(to_publish.len() as u64)
+        self.ledger.mark_queued(ids).await?;
+        Ok(())
     }
 
     /// Publish the jobs of `slices` and wait for the broker's confirms, retrying a failed
@@ -413,6 +422,12 @@ impl Planner {
         }
         Ok(())
     }
+}
+
+/// The request as it was accepted (its normalized JSON read back into its type).
+pub fn spec_of<T: serde::de::DeserializeOwned>(request: &RequestRecord) -> Result<T, LedgerError> {
+    serde_json::from_value(request.spec.clone())
+        .map_err(|e| LedgerError::Corrupt(format!("request {}: {e}", request.id)))
 }
 
 /// The broker message of a slice's job: message id = slice id, headers naming it.

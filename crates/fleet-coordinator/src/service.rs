@@ -240,17 +240,11 @@ impl Coordinator {
         let parsed = BackfillRequest::parse(body, &self.catalog());
         let spec = self.count_submission("backfill", parsed)?;
         self.check_entities(&spec.sources, &spec.datasets).await?;
-        let normalized = spec.normalized();
-        let record = RequestRecord {
-            id: plan::request_id(RequestKind::Backfill, &normalized),
-            kind: RequestKind::Backfill,
-            state: RequestState::Planning,
-            created_at: self.inner.config.clock.now(),
-            spec: normalized,
-            plan: None,
-            planned: false,
-            note: None,
-        };
+        let record = self.new_record(
+            RequestKind::Backfill,
+            RequestState::Planning,
+            spec.normalized(),
+        );
         let (record, created) = self.store("backfill", record).await?;
         if !record.planned && !record.state.is_terminal() {
             self.inner.runs.spawn(&self.inner.planner, &record.id);
@@ -263,18 +257,27 @@ impl Coordinator {
         let parsed = SyncRequest::parse(body, &self.catalog());
         let spec = self.count_submission("sync", parsed)?;
         self.check_entities(&spec.sources, &spec.datasets).await?;
-        let normalized = spec.normalized();
-        let record = RequestRecord {
-            id: plan::request_id(RequestKind::Sync, &normalized),
-            kind: RequestKind::Sync,
-            state: RequestState::Running,
+        let record = self.new_record(RequestKind::Sync, RequestState::Running, spec.normalized());
+        self.store("sync", record).await
+    }
+
+    /// A request as first stored: its id is the hash of its normalized JSON.
+    fn new_record(
+        &self,
+        kind: RequestKind,
+        state: RequestState,
+        normalized: serde_json::Value,
+    ) -> RequestRecord {
+        RequestRecord {
+            id: plan::request_id(kind, &normalized),
+            kind,
+            state,
             created_at: self.inner.config.clock.now(),
             spec: normalized,
             plan: None,
             planned: false,
             note: None,
-        };
-        self.store("sync", record).await
+        }
     }
 
     fn count_submission<T>(

@@ -10,7 +10,6 @@ use common::*;
 use fleet_core::ledger::SliceState;
 use fleet_core::plan::{Plan, Width};
 use fleet_core::Ledger;
-use serde_json::Value;
 
 const YEAR: &str = r#"{"sources": ["acme"], "datasets": ["jobs", "queue-items"],
     "from": "2024-01-01", "to": "2025-01-01", "slice_width": "1d"}"#;
@@ -21,15 +20,8 @@ async fn a_one_year_backfill_is_cut_into_exact_daily_slices_and_resubmitting_dup
     let backends = Backends::connect("coord_one_year").await;
     let served = Served::start(backends.coordinator(acme(&sim), with_token(test_config()))).await;
 
-    let (status, view) = served.api.post("/v1/backfills", YEAR).await;
-    assert_eq!(status, 202, "{view}");
-    let id = view["id"].as_str().unwrap().to_owned();
+    let (id, view) = served.backfill_planned(YEAR).await;
     assert!(id.starts_with("bf-"), "{id}");
-    let view = served
-        .wait_request(&id, "the plan to finish", |v| {
-            v["planned"] == Value::Bool(true)
-        })
-        .await;
     assert_eq!(view["state"], "running", "{view}");
     assert_eq!(view["progress"]["total"], 2 * 3 * 366, "{view}");
 
@@ -94,14 +86,7 @@ async fn widths_come_from_count_probes_and_stay_fixed() {
     let served = Served::start(coordinator.clone()).await;
     let body = r#"{"sources": ["acme"], "datasets": ["jobs", "queue-items", "machines"],
         "from": "2024-01-01", "to": "2025-01-01"}"#;
-    let (status, view) = served.api.post("/v1/backfills", body).await;
-    assert_eq!(status, 202, "{view}");
-    let id = view["id"].as_str().unwrap().to_owned();
-    served
-        .wait_request(&id, "the plan to finish", |v| {
-            v["planned"] == Value::Bool(true)
-        })
-        .await;
+    let (id, _) = served.backfill_planned(body).await;
 
     let request = backends.ledger.get_request(&id).await.unwrap().unwrap();
     let plan: Plan = serde_json::from_value(request.plan.unwrap()).unwrap();
@@ -164,14 +149,7 @@ async fn cancelling_drops_queued_slices_and_the_request_finishes_as_cancelled() 
     let sim = start_sim(sim_config()).await;
     let backends = Backends::connect("coord_cancel").await;
     let served = Served::start(backends.coordinator(acme(&sim), test_config())).await;
-    let (status, view) = served.api.post("/v1/backfills", YEAR).await;
-    assert_eq!(status, 202, "{view}");
-    let id = view["id"].as_str().unwrap().to_owned();
-    served
-        .wait_request(&id, "the plan to finish", |v| {
-            v["planned"] == Value::Bool(true)
-        })
-        .await;
+    let (id, _) = served.backfill_planned(YEAR).await;
 
     // A worker has one slice running and finished another.
     let slices = all_slices(&backends.ledger, &id).await;
@@ -254,13 +232,7 @@ async fn a_backfill_whose_slices_all_finish_completes_and_says_so_on_the_events_
         .unwrap();
     let served = Served::start(backends.coordinator(acme(&sim), test_config())).await;
     let body = r#"{"sources": ["acme"], "datasets": ["audit-logs"], "from": "2024-03-01", "to": "2024-03-04", "slice_width": "1d"}"#;
-    let (_, view) = served.api.post("/v1/backfills", body).await;
-    let id = view["id"].as_str().unwrap().to_owned();
-    served
-        .wait_request(&id, "the plan to finish", |v| {
-            v["planned"] == Value::Bool(true)
-        })
-        .await;
+    let (id, _) = served.backfill_planned(body).await;
     let slices = all_slices(&backends.ledger, &id).await;
     assert_eq!(slices.len(), 3);
     for (n, s) in slices.iter().enumerate() {

@@ -18,31 +18,22 @@ type ApiResult = Result<Response, ApiError>;
 
 pub async fn submit_backfill(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
     let (request, created) = c.submit_backfill(&body).await?;
-    let status = if created {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    let view = c.request(&request.id).await?;
-    Ok((
-        status,
-        [(header::LOCATION, format!("/v1/requests/{}", request.id))],
-        Json(view),
-    )
-        .into_response())
+    submitted(&c, &request.id, created.then_some(StatusCode::ACCEPTED)).await
 }
 
 pub async fn submit_sync(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
     let (request, created) = c.submit_sync(&body).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let view = c.request(&request.id).await?;
+    submitted(&c, &request.id, created.then_some(StatusCode::CREATED)).await
+}
+
+/// The answer to a submission: `new` for a new request (202 for a backfill being
+/// planned, 201 for a sync), 200 for an identical earlier one; the request's view and
+/// where to poll it.
+async fn submitted(c: &Coordinator, id: &str, new: Option<StatusCode>) -> ApiResult {
+    let view = c.request(id).await?;
     Ok((
-        status,
-        [(header::LOCATION, format!("/v1/requests/{}", request.id))],
+        new.unwrap_or(StatusCode::OK),
+        [(header::LOCATION, format!("/v1/requests/{id}"))],
         Json(view),
     )
         .into_response())

@@ -295,6 +295,18 @@ impl Served {
         self.task.await.unwrap();
     }
 
+    /// Submit a new backfill (202 expected) and wait until it is fully planned. Returns
+    /// its id and its view at that point.
+    pub async fn backfill_planned(&self, body: &str) -> (String, serde_json::Value) {
+        let (status, view) = self.api.post("/v1/backfills", body).await;
+        assert_eq!(status, 202, "{view}");
+        let id = view["id"].as_str().unwrap().to_owned();
+        let view = self
+            .wait_request(&id, "the plan to finish", |v| v["planned"] == true)
+            .await;
+        (id, view)
+    }
+
     /// Poll the request until `check` holds, returning the last view.
     pub async fn wait_request(
         &self,
