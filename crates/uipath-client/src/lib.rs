@@ -2,6 +2,8 @@
 //! Automation Suite, standalone) and Data Service.
 //!
 //! - [`source`]: where a source lives and how it authenticates ([`SourceConfig`]).
+//! - [`sources`]: the configured sources by name, and one page of a slice of any dataset
+//!   with a cursor a worker can checkpoint.
 //! - [`auth`]: the auth flows, all going through a fleet-wide [`fleet_core::TokenCache`]
 //!   with single-flight refresh ([`auth::TokenProvider`]); the one-time login
 //!   (authorization code + PKCE) that yields a refresh token.
@@ -20,6 +22,7 @@ pub mod dataservice;
 pub mod error;
 pub mod odata;
 pub mod source;
+pub mod sources;
 
 pub use client::UipathClient;
 pub use error::{ClientError, Disposition};
