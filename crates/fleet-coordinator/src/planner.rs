@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use fleet_core::broker::{Destination, Outgoing};
 use fleet_core::ledger::{RequestRecord, RequestState, SliceRecord};
 use fleet_core::plan::{self, BackfillRequest, Plan, PlanUnit, Width};
-use fleet_core::wire::{headers, FolderRef, Lane};
+use fleet_core::wire::{FolderRef, Lane};
 use fleet_core::{Broker, BrokerError, Ledger, LedgerError};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
@@ -432,19 +432,5 @@ pub fn spec_of<T: serde::de::DeserializeOwned>(request: &RequestRecord) -> Resul
 
 /// The broker message of a slice's job: message id = slice id, headers naming it.
 pub fn job_message(slice: &SliceRecord) -> Outgoing {
-    let job = plan::job_for(slice);
-    let mut out = Outgoing::new(
-        Destination::Jobs(slice.lane),
-        slice.id.clone(),
-        job.to_bytes(),
-    )
-    .header(headers::SOURCE, slice.source.clone())
-    .header(headers::DATASET, slice.dataset.clone())
-    .header(headers::SLICE, slice.id.clone())
-    .header(headers::REQUEST, slice.request_id.clone())
-    .header(headers::VERSION, fleet_core::wire::WIRE_VERSION.to_string());
-    if let Some(f) = &slice.folder {
-        out = out.header(headers::FOLDER, f.path.clone());
-    }
-    out
+    plan::job_message(&plan::job_for(slice), Destination::Jobs(slice.lane))
 }

@@ -1,0 +1,673 @@
+//! One slice job, from delivery to settlement.
+//!
+//! The order of steps is what makes a worker safe to kill at any point:
+//!
+//! 1. **Claim**: `Start` in the ledger. A slice already completed, cancelled, split or
+//!    failed is acked and skipped (a completed one gets its `slice.completed` event again,
+//!    which may have been lost with the worker that completed it).
+//! 2. **Page**: read the page at the checkpoint, publish its records and wait for the
+//!    broker's confirms, *then* checkpoint the cursor after it. A crash between the two
+//!    publishes that one page again on redelivery: the one-page bound.
+//! 3. **Finish**: `Complete` in the ledger, `slice.completed`, ack.
+//!
+//! Failures follow the client's disposition: transient ones park the job in a delay queue
+//! (the ledger says Queued meanwhile), a tenant with no budget for a while defers the job
+//! the same way without counting an attempt, a paging window splits the slice, and
+//! anything permanent dead-letters the job with its reason. Every settlement publishes
+//! what replaces the job (retry copy, children, dead letter) *before* acking it, so a crash
+//! in between can duplicate work but never lose it.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fleet_core::broker::{Delivery, Destination, Outgoing};
+use fleet_core::ledger::{LedgerError, Outcome, SliceRecord, SliceState, Transition};
+use fleet_core::plan::{job_for, job_message};
+use fleet_core::wire::{headers, Event, EventBody, SliceJob, WireError};
+use fleet_core::{BrokerError, Priority};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
+use uipath_client::{ClientError, Disposition};
+
+use crate::output::Output;
+use crate::service::Inner;
+use crate::split;
+
+/// What became of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobOutcome {
+    /// Every page published; the slice is completed.
+    Completed,
+    /// Replaced by two child slices, published as jobs.
+    Split,
+    /// Parked in a delay queue after a transient failure.
+    Retried,
+    /// Parked because the tenant's rate budget had no slot soon enough.
+    Deferred,
+    /// Given up: dead-lettered with a reason, `slice.failed` published.
+    Failed,
+    /// Not a job this build can read: dead-lettered as it came.
+    Rejected,
+    /// Nothing to do: already completed, cancelled, split or failed.
+    Skipped,
+    /// Cancelled while it ran; stopped at a page boundary.
+    Cancelled,
+    /// Handed back at shutdown, after its last page was checkpointed.
+    Released,
+}
+
+impl JobOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Completed => "completed",
+            JobOutcome::Split => "split",
+            JobOutcome::Retried => "retried",
+            JobOutcome::Deferred => "deferred",
+            JobOutcome::Failed => "failed",
+            JobOutcome::Rejected => "rejected",
+            JobOutcome::Skipped => "skipped",
+            JobOutcome::Cancelled => "cancelled",
+            JobOutcome::Released => "released",
+        }
+    }
+}
+
+/// A ledger or broker call kept failing past the worker's patience. The job's delivery is
+/// dropped unsettled, so the broker hands it out again; the slice resumes at its last
+/// checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum Abandon {
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("broker: {0}")]
+    Broker(#[from] BrokerError),
+}
+
+trait Transient {
+    fn transient(&self) -> bool;
+}
+
+impl Transient for LedgerError {
+    fn transient(&self) -> bool {
+        matches!(self, LedgerError::Backend(_))
+    }
+}
+
+impl Transient for BrokerError {
+    fn transient(&self) -> bool {
+        self.is_transient()
+    }
+}
+
+/// The longest `x-fleet-error` text: enough to read, small enough for a header.
+const MAX_ERROR_TEXT: usize = 1_000;
+
+/// Delay before the `attempt`-th retry: the broker's tiers, 1 s up to 1 h.
+fn retry_delay(attempt: u32) -> Duration {
+    const TIERS: [u64; 6] = [1, 5, 30, 120, 600, 3600];
+    Duration::from_secs(TIERS[(attempt.max(1) as usize - 1).min(TIERS.len() - 1)])
+}
+
+fn truncate(text: &str) -> String {
+    if text.len() <= MAX_ERROR_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_ERROR_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn priority(job: &SliceJob) -> Priority {
+    match job.lane {
+        fleet_core::wire::Lane::Sync => Priority::Sync,
+        fleet_core::wire::Lane::Backfill => Priority::Backfill,
+    }
+}
+
+/// Records and pages read so far in this run.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    records: u64,
+    pages: u64,
+}
+
+impl Inner {
+    /// Retries `call` while it fails transiently, with backoff, for up to the configured
+    /// patience.
+    async fn patiently<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, Abandon>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Transient + std::fmt::Display + Into<Abandon>,
+    {
+        let deadline = Instant::now() + self.config.infra_patience;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.transient() && Instant::now() + delay < deadline => {
+                    warn!(what, error = %e, retry_in = ?delay, "backend call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn transition(&self, id: &str, t: Transition) -> Result<Outcome, Abandon> {
+        self.patiently("ledger transition", || {
+            self.ledger.transition(id, t.clone())
+        })
+        .await
+    }
+
+    async fn publish(&self, what: &str, messages: Vec<Outgoing>) -> Result<(), Abandon> {
+        self.patiently(what, || self.broker.publish(messages.clone()))
+            .await
+    }
+
+    async fn ack(&self, d: Delivery) -> Result<(), Abandon> {
+        d.ack().await.map_err(Abandon::Broker)
+    }
+
+    /// Works one delivery to its settlement. On `Err`, the delivery has been dropped
+    /// unsettled (redelivery follows).
+    pub(crate) async fn handle(
+        &self,
+        d: Delivery,
+        stop: &CancellationToken,
+    ) -> Result<JobOutcome, Abandon> {
+        let job = match SliceJob::from_bytes(&d.body) {
+            Ok(job) => job,
+            Err(e) => return self.reject(d, &e).await,
+        };
+        let span = tracing::info_span!(
+            "job",
+            slice = %job.slice_id,
+            request = %job.request_id,
+            source = %job.source,
+            dataset = %job.dataset,
+            folder = job.folder.as_ref().map(|f| f.path.as_str()).unwrap_or(""),
+            attempt = job.attempt,
+        );
+        tracing::Instrument::instrument(self.work(d, job, stop), span).await
+    }
+
+    /// A body that is not a job of this version: dead-lettered as it came, with the
+    /// reason.
+    async fn reject(&self, d: Delivery, e: &WireError) -> Result<JobOutcome, Abandon> {
+        let reason = match e {
+            WireError::Version { .. } => "version",
+            WireError::Malformed { .. } => "malformed_job",
+        };
+        warn!(reason, error = %e, "job message rejected to the dead-letter queue");
+        let id = d.message_id.clone().unwrap_or_else(|| "unreadable".into());
+        let mut dead = Outgoing::new(Destination::DeadLetter, id, d.body.clone())
+            .header(headers::REASON, reason)
+            .header(headers::ERROR, truncate(&e.to_string()));
+        for h in [
+            headers::SOURCE,
+            headers::DATASET,
+            headers::SLICE,
+            headers::REQUEST,
+        ] {
+            if let Some(v) = d.headers.get(h) {
+                dead = dead.header(h, v.clone());
+            }
+        }
+        self.publish("dead letter", vec![dead]).await?;
+        self.ack(d).await?;
+        Ok(JobOutcome::Rejected)
+    }
+
+    async fn work(
+        &self,
+        d: Delivery,
+        job: SliceJob,
+        stop: &CancellationToken,
+    ) -> Result<JobOutcome, Abandon> {
+        let Some(dataset) = DatasetRef::parse(&job.dataset) else {
+            let e = format!("unknown dataset `{}`", job.dataset);
+            return self.give_up(d, &job, "unknown_dataset", &e).await;
+        };
+        let Some(tenant) = self.sources.tenant_label(&job.source) else {
+            let e = format!(
+                "worker {} has no source `{}`; add it to the worker's configuration and replay",
+                self.config.id, job.source
+            );
+            return self.give_up(d, &job, "unknown_source", &e).await;
+        };
+
+        // 1. Claim.
+        let claim = self.transition(&job.slice_id, Transition::Start).await?;
+        let slice = match (claim.applied, claim.slice) {
+            (true, Some(slice)) => slice,
+            (_, None) => return self.unknown_slice(d, &job).await,
+            (false, Some(slice)) => return self.not_runnable(d, &job, &slice).await,
+        };
+        let mut cursor = match &slice.checkpoint {
+            None => SliceCursor::start(&dataset),
+            Some(text) => match SliceCursor::decode(&dataset, text) {
+                Ok(c) => c,
+                Err(e) => return self.give_up(d, &job, "bad_checkpoint", &e).await,
+            },
+        };
+        let read = SliceRead {
+            source: job.source.clone(),
+            dataset,
+            folder: job.folder.clone(),
+            from: job.from,
+            to: job.to,
+            select: job.select.clone(),
+            page_size: self.config.page_size,
+        };
+        let output = Output::new(self.config.output, &job, tenant);
+        let labels = [job.source.as_str(), job.dataset.as_str()];
+        let mut page_no = slice.pages;
+        let mut records_total = slice.records;
+        let mut run = Tally::default();
+        debug!(resume = slice.checkpoint.is_some(), "slice claimed");
+
+        // 2. Page.
+        loop {
+            if stop.is_cancelled() {
+                return self.release(d, &job).await;
+            }
+            let (records, next) = match self.sources.read_page(&read, &cursor, priority(&job)).await
+            {
+                Ok(page) => page,
+                Err(e) => return self.client_error(d, &job, &slice, &cursor, e).await,
+            };
+            let n = records.len() as u64;
+            page_no += 1;
+            let messages = output.page(page_no, records, Utc::now());
+            match self.broker.publish(messages.clone()).await {
+                Ok(()) => {}
+                Err(BrokerError::Unroutable { routing_key, .. }) => {
+                    let e = format!("no queue is bound for records `{routing_key}`: bind an output queue or run a sink");
+                    return self.retry_later(d, &job, "unroutable", &e, None).await;
+                }
+                Err(e) if e.is_transient() => self.publish("records", messages).await?,
+                Err(e) => return Err(e.into()),
+            }
+            self.metrics.records.with_label_values(&labels).inc_by(n);
+            self.metrics.pages.with_label_values(&labels).inc();
+            run.records += n;
+            run.pages += 1;
+            records_total += n;
+
+            let Some(next) = next else {
+                // 3. Finish.
+                let done = self
+                    .transition(
+                        &job.slice_id,
+                        Transition::Complete {
+                            records: n,
+                            pages: 1,
+                        },
+                    )
+                    .await?;
+                return match done.slice.filter(|_| done.applied) {
+                    Some(s) => {
+                        self.completed_event(&job, &s).await?;
+                        self.ack(d).await?;
+                        info!(
+                            records = s.records,
+                            pages = s.pages,
+                            run_records = run.records,
+                            "slice completed"
+                        );
+                        Ok(JobOutcome::Completed)
+                    }
+                    None => self.stopped(d).await,
+                };
+            };
+            let saved = self
+                .transition(
+                    &job.slice_id,
+                    Transition::Checkpoint {
+                        cursor: next.encode(),
+                        records: n,
+                        pages: 1,
+                    },
+                )
+                .await?;
+            if !saved.applied {
+                return self.stopped(d).await;
+            }
+            cursor = next;
+            let Some(current) = saved.slice else {
+                return self.stopped(d).await;
+            };
+            if self.config.record_budget > 0 && records_total >= self.config.record_budget {
+                if let Some(children) = self.split_remainder(&current, &cursor) {
+                    return self.settle_split(d, children).await;
+                }
+            }
+        }
+    }
+
+    /// The claim was refused: the slice is done one way or another.
+    async fn not_runnable(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        slice: &SliceRecord,
+    ) -> Result<JobOutcome, Abandon> {
+        if slice.state == SliceState::Completed {
+            // The worker that completed it may have died before its event went out.
+            self.completed_event(job, slice).await?;
+        }
+        debug!(state = ?slice.state, "slice not runnable; skipped");
+        self.ack(d).await?;
+        Ok(JobOutcome::Skipped)
+    }
+
+    /// The ledger does not know the slice. A split child whose parent's split is not yet
+    /// recorded (children are published first) comes back later; one whose parent is gone
+    /// or cancelled is an orphan of an abandoned split and is dropped; anything else is a
+    /// job the ledger never planned, and an operator must look at it.
+    async fn unknown_slice(&self, d: Delivery, job: &SliceJob) -> Result<JobOutcome, Abandon> {
+        if let Some(parent) = &job.parent {
+            let found = self
+                .patiently("ledger get_slice", || self.ledger.get_slice(parent))
+                .await?;
+            match found.map(|p| p.state) {
+                Some(s) if !s.is_terminal() => {
+                    let e = format!("split of parent slice {parent} not recorded yet");
+                    return self.retry_later(d, job, "split_pending", &e, None).await;
+                }
+                Some(SliceState::Split) => {}
+                _ => {
+                    debug!(parent, "orphan child of an abandoned split; dropped");
+                    self.ack(d).await?;
+                    return Ok(JobOutcome::Skipped);
+                }
+            }
+        }
+        let e = format!(
+            "slice {} is not in the ledger (was the ledger reset, or is this job from another fleet prefix?)",
+            job.slice_id
+        );
+        self.give_up(d, job, "unknown_slice", &e).await
+    }
+
+    /// A checkpoint or completion was refused: the slice was cancelled (or finished by
+    /// another worker holding a duplicate delivery) while this one read it.
+    async fn stopped(&self, d: Delivery) -> Result<JobOutcome, Abandon> {
+        info!("slice cancelled or finished elsewhere; stopped at a page boundary");
+        self.ack(d).await?;
+        Ok(JobOutcome::Cancelled)
+    }
+
+    async fn completed_event(&self, job: &SliceJob, s: &SliceRecord) -> Result<(), Abandon> {
+        let event = Event::new(EventBody::SliceCompleted {
+            request_id: job.request_id.clone(),
+            slice_id: job.slice_id.clone(),
+            source: job.source.clone(),
+            dataset: job.dataset.clone(),
+            folder: job.folder.clone(),
+            from: job.from,
+            to: job.to,
+            records: s.records,
+            pages: s.pages,
+        });
+        self.event(format!("{}/completed", job.slice_id), event)
+            .await
+    }
+
+    async fn event(&self, id: String, event: Event) -> Result<(), Abandon> {
+        let message = Outgoing::new(
+            Destination::Events {
+                routing_key: event.body.routing_key().to_owned(),
+            },
+            id,
+            event.to_bytes(),
+        )
+        .header(headers::VERSION, fleet_core::wire::WIRE_VERSION.to_string());
+        self.publish("event", vec![message]).await
+    }
+
+    async fn client_error(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        slice: &SliceRecord,
+        cursor: &SliceCursor,
+        e: ClientError,
+    ) -> Result<JobOutcome, Abandon> {
+        let text = e.to_string();
+        match e.disposition() {
+            Disposition::Retry { after } => self.retry_later(d, job, e.kind(), &text, after).await,
+            // The client already refreshed once; a second 401 is retried later, counted.
+            Disposition::RefreshAndRetry => self.retry_later(d, job, e.kind(), &text, None).await,
+            Disposition::Defer { after } => self.defer(d, job, after, &text).await,
+            Disposition::Split => {
+                let cut = match (cursor.is_start(), slice.from, slice.to) {
+                    (true, Some(from), Some(to)) => {
+                        split::midpoint(from, to, self.config.min_split)
+                    }
+                    _ => None,
+                };
+                match cut {
+                    Some(cut) => {
+                        let kids = split::children(slice, cut, None, Utc::now());
+                        info!(%cut, "slice past the paging window; split in two");
+                        self.settle_split(d, kids).await
+                    }
+                    None => {
+                        let e = format!("{text}; the slice is already narrower than {:?} and cannot be split further", self.config.min_split * 2);
+                        self.give_up(d, job, "window_exceeded", &e).await
+                    }
+                }
+            }
+            Disposition::GiveUp => self.give_up(d, job, e.kind(), &text).await,
+        }
+    }
+
+    /// Children for the unread remainder `[t, to)` of an over-budget slice, or `None` when
+    /// the remainder cannot be cut (untimed set, offset cursor, too narrow).
+    fn split_remainder(
+        &self,
+        slice: &SliceRecord,
+        cursor: &SliceCursor,
+    ) -> Option<Vec<SliceRecord>> {
+        let (t, to) = (cursor.time()?, slice.to?);
+        let cut = split::midpoint(t, to, self.config.min_split)?;
+        info!(records = slice.records, %cut, "slice over its record budget; splitting the rest");
+        Some(split::children(
+            slice,
+            cut,
+            Some(cursor.encode()),
+            Utc::now(),
+        ))
+    }
+
+    /// Publish the children's jobs, record the split, ack the parent.
+    async fn settle_split(
+        &self,
+        d: Delivery,
+        children: Vec<SliceRecord>,
+    ) -> Result<JobOutcome, Abandon> {
+        let Some(parent_id) = children.first().and_then(|c| c.parent.clone()) else {
+            return Ok(JobOutcome::Split);
+        };
+        let jobs = children
+            .iter()
+            .map(|c| job_message(&job_for(c), Destination::Jobs(c.lane)))
+            .collect();
+        self.publish("split children", jobs).await?;
+        let out = self
+            .transition(&parent_id, Transition::Split { children })
+            .await?;
+        if !out.applied {
+            return self.stopped(d).await;
+        }
+        self.ack(d).await?;
+        Ok(JobOutcome::Split)
+    }
+
+    /// Park the job in a delay queue for a transient failure, or give it up once it has
+    /// used its attempts.
+    async fn retry_later(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        kind: &str,
+        error: &str,
+        after: Option<Duration>,
+    ) -> Result<JobOutcome, Abandon> {
+        let attempt = job.attempt.saturating_add(1);
+        if attempt >= self.config.max_attempts {
+            let e = format!("gave up after {attempt} attempts: {error}");
+            return self.give_up(d, job, kind, &e).await;
+        }
+        let delay = retry_delay(attempt).max(after.unwrap_or_default());
+        warn!(
+            kind,
+            error,
+            ?delay,
+            attempt,
+            "transient failure; retrying later"
+        );
+        self.park(d, job, attempt, delay, &format!("{kind}: {error}"))
+            .await?;
+        Ok(JobOutcome::Retried)
+    }
+
+    /// The tenant's budget has no slot for `after`: park the job for that long (not an
+    /// attempt) and serve other tenants meanwhile.
+    async fn defer(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        after: Duration,
+        why: &str,
+    ) -> Result<JobOutcome, Abandon> {
+        debug!(?after, "tenant budget exhausted; deferring");
+        let delay = after.max(Duration::from_secs(1));
+        self.park(d, job, job.attempt, delay, &format!("deferred: {why}"))
+            .await?;
+        Ok(JobOutcome::Deferred)
+    }
+
+    /// Shutdown: the last page is checkpointed; hand the job back for another worker.
+    async fn release(&self, d: Delivery, job: &SliceJob) -> Result<JobOutcome, Abandon> {
+        info!("released at shutdown after its last checkpoint");
+        self.park(
+            d,
+            job,
+            job.attempt,
+            Duration::from_secs(1),
+            "released: worker shutting down",
+        )
+        .await?;
+        Ok(JobOutcome::Released)
+    }
+
+    /// Ledger back to Queued, a copy of the job into the delay queue, then ack.
+    async fn park(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        attempt: u32,
+        delay: Duration,
+        note: &str,
+    ) -> Result<(), Abandon> {
+        let error = truncate(note);
+        self.transition(&job.slice_id, Transition::Retry { error })
+            .await?;
+        let mut copy = job.clone();
+        copy.attempt = attempt;
+        let message = job_message(
+            &copy,
+            Destination::Retry {
+                lane: job.lane,
+                delay,
+            },
+        );
+        self.publish("retry", vec![message]).await?;
+        self.ack(d).await
+    }
+
+    /// Dead-letter the job with its reason, fail the slice, tell the events exchange.
+    async fn give_up(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        reason: &str,
+        error: &str,
+    ) -> Result<JobOutcome, Abandon> {
+        let error = truncate(error);
+        warn!(reason, error, "slice given up; dead-lettered");
+        let mut dead = Outgoing::new(
+            Destination::DeadLetter,
+            job.slice_id.clone(),
+            d.body.clone(),
+        )
+        .header(headers::REASON, reason)
+        .header(headers::ERROR, error.clone());
+        for (h, v) in [
+            (headers::SOURCE, &job.source),
+            (headers::DATASET, &job.dataset),
+            (headers::SLICE, &job.slice_id),
+            (headers::REQUEST, &job.request_id),
+        ] {
+            dead = dead.header(h, v.clone());
+        }
+        if let Some(f) = &job.folder {
+            dead = dead.header(headers::FOLDER, f.path.clone());
+        }
+        self.publish("dead letter", vec![dead]).await?;
+        let failed = self
+            .transition(
+                &job.slice_id,
+                Transition::Fail {
+                    error: format!("{reason}: {error}"),
+                },
+            )
+            .await?;
+        let attempts = failed.slice.map(|s| s.attempts).unwrap_or(job.attempt);
+        let event = Event::new(EventBody::SliceFailed {
+            request_id: job.request_id.clone(),
+            slice_id: job.slice_id.clone(),
+            source: job.source.clone(),
+            dataset: job.dataset.clone(),
+            folder: job.folder.clone(),
+            reason: reason.to_owned(),
+            error,
+            attempts,
+        });
+        self.event(format!("{}/failed", job.slice_id), event)
+            .await?;
+        self.ack(d).await?;
+        Ok(JobOutcome::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_climb_the_tiers_and_stop_at_an_hour() {
+        assert_eq!(retry_delay(0), Duration::from_secs(1));
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(3), Duration::from_secs(30));
+        assert_eq!(retry_delay(40), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn error_text_is_cut_on_a_char_boundary() {
+        let long = "é".repeat(800);
+        let cut = truncate(&long);
+        assert!(cut.len() <= MAX_ERROR_TEXT + '…'.len_utf8());
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate("short"), "short");
+    }
+}
