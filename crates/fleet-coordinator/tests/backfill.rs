@@ -171,6 +171,7 @@ async fn cancelling_drops_queued_slices_and_the_request_finishes_as_cancelled() 
             Transition::Complete {
                 records: 7,
                 pages: 1,
+                claim: None,
             },
         )
         .await
@@ -248,6 +249,7 @@ async fn a_backfill_whose_slices_all_finish_completes_and_says_so_on_the_events_
                 Transition::Complete {
                     records: 10 + n as u64,
                     pages: 1,
+                    claim: None,
                 },
             )
             .await

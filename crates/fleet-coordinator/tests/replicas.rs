@@ -338,6 +338,7 @@ async fn the_watermark_stops_at_a_failed_slice_and_moves_on_once_it_is_replayed(
                     Transition::Complete {
                         records: 1,
                         pages: 1,
+                        claim: None,
                     },
                 )
                 .await
@@ -412,6 +413,7 @@ async fn the_watermark_stops_at_a_failed_slice_and_moves_on_once_it_is_replayed(
             Transition::Complete {
                 records: 0,
                 pages: 1,
+                claim: None,
             },
         )
         .await

@@ -216,6 +216,13 @@ impl Progress {
 ///
 /// `Start` from Running is allowed because a worker that died mid-slice leaves it
 /// Running and its job is redelivered to another worker.
+///
+/// `Checkpoint` and `Complete` take the `claim` of the worker that sends them: the
+/// `attempts` value its `Start` returned. When given, the move is refused unless the
+/// slice's `attempts` still equal it, i.e. unless no other worker has claimed the slice
+/// since. A worker whose broker connection was cut keeps reading while the broker hands
+/// its job to another worker; this fence stops the stale one at its next page instead of
+/// letting two workers publish (and count) the rest of the slice twice.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
     Queued,
@@ -224,6 +231,7 @@ pub enum Transition {
         cursor: String,
         records: u64,
         pages: u64,
+        claim: Option<u32>,
     },
     Retry {
         error: String,
@@ -231,6 +239,7 @@ pub enum Transition {
     Complete {
         records: u64,
         pages: u64,
+        claim: Option<u32>,
     },
     Fail {
         error: String,

@@ -119,6 +119,7 @@ async fn populate(l: &FileLedger) {
             cursor: "c".into(),
             records: 5,
             pages: 1,
+            claim: None,
         },
     )
     .await
@@ -136,6 +137,7 @@ async fn populate(l: &FileLedger) {
         Transition::Complete {
             records: 3,
             pages: 1,
+            claim: None,
         },
     )
     .await
@@ -207,6 +209,7 @@ async fn state_survives_a_reopen() {
             Transition::Complete {
                 records: 1,
                 pages: 1,
+                claim: None,
             },
         )
         .await
@@ -297,6 +300,7 @@ async fn compaction_shrinks_the_file_and_keeps_the_state() {
                 cursor: format!("page-{i}"),
                 records: 1,
                 pages: 1,
+                claim: None,
             },
         )
         .await

@@ -204,10 +204,22 @@ fn transition_args(id: &str, t: &Transition) -> Result<Vec<String>, LedgerError>
             cursor,
             records,
             pages,
-        } => args.extend([cursor.clone(), records.to_string(), pages.to_string()]),
-        Transition::Complete { records, pages } => {
-            args.extend([records.to_string(), pages.to_string()])
-        }
+            claim,
+        } => args.extend([
+            cursor.clone(),
+            records.to_string(),
+            pages.to_string(),
+            claim.map(|c| c.to_string()).unwrap_or_default(),
+        ]),
+        Transition::Complete {
+            records,
+            pages,
+            claim,
+        } => args.extend([
+            records.to_string(),
+            pages.to_string(),
+            claim.map(|c| c.to_string()).unwrap_or_default(),
+        ]),
         Transition::Retry { error } | Transition::Fail { error } => args.push(error.clone()),
         Transition::Split { children } => {
             args.push(children.len().to_string());

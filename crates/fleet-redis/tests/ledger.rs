@@ -165,6 +165,7 @@ async fn fifty_thousand_slices_cancel_in_chunks() {
                 Transition::Complete {
                     records: 2,
                     pages: 1,
+                    claim: None,
                 },
             )
             .await

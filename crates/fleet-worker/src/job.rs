@@ -309,6 +309,7 @@ impl Inner {
                         Transition::Complete {
                             records: n,
                             pages: 1,
+                            claim: Some(slice.attempts),
                         },
                     )
                     .await?;
@@ -334,6 +335,7 @@ impl Inner {
                         cursor: next.encode(),
                         records: n,
                         pages: 1,
+                        claim: Some(slice.attempts),
                     },
                 )
                 .await?;

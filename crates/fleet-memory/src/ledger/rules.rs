@@ -180,6 +180,14 @@ pub(super) fn transition(
     let Some(to) = target(&t, current.state) else {
         return Some((false, Vec::new()));
     };
+    if let Transition::Checkpoint { claim: Some(c), .. }
+    | Transition::Complete { claim: Some(c), .. } = &t
+    {
+        if current.attempts != *c {
+            // Another worker claimed the slice since: this one is stale.
+            return Some((false, Vec::new()));
+        }
+    }
     let mut next = current.clone();
     next.state = to;
     next.updated_at = now;
@@ -190,12 +198,13 @@ pub(super) fn transition(
             cursor,
             records,
             pages,
+            ..
         } => {
             next.checkpoint = Some(cursor);
             next.records = next.records.saturating_add(records);
             next.pages = next.pages.saturating_add(pages);
         }
-        Transition::Complete { records, pages } => {
+        Transition::Complete { records, pages, .. } => {
             next.records = next.records.saturating_add(records);
             next.pages = next.pages.saturating_add(pages);
         }

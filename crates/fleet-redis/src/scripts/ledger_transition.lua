@@ -1,8 +1,8 @@
 -- transition: one state change of one slice, checked against the table in
 -- fleet_core::ledger::Transition, with its side effects and counters, in one step.
 -- ARGV[2] slice id, [3] now, [4] kind, then per kind:
---   checkpoint: [5] cursor, [6] records, [7] pages
---   complete:   [5] records, [6] pages
+--   checkpoint: [5] cursor, [6] records, [7] pages, [8] claim ('' = none)
+--   complete:   [5] records, [6] pages, [7] claim ('' = none)
 --   retry/fail: [5] error
 --   split:      [5] n, then n child slices (see read_slice)
 -- Returns {applied 0/1, slice HGETALL, progress HGETALL}; an unknown slice gives
@@ -30,6 +30,13 @@ local LEGAL = {
 }
 local to = LEGAL[kind] and LEGAL[kind][from]
 if not to then return reply(0) end
+
+-- A stale worker's checkpoint or completion: another Start has happened since its claim.
+local claim = nil
+if kind == 'checkpoint' then claim = ARGV[8] elseif kind == 'complete' then claim = ARGV[7] end
+if claim ~= nil and claim ~= '' and redis.call('HGET', key, 'attempts') ~= claim then
+  return reply(0)
+end
 
 if kind == 'start' then
   redis.call('HINCRBY', key, 'attempts', 1)

@@ -60,6 +60,7 @@ where
     slices::splits_are_checked(&run, &*a, &*b).await;
     slices::list_slices_pages_by_id(&run, &*a, &*b).await;
     slices::mark_queued_moves_only_planned_slices(&run, &*a, &*b).await;
+    slices::stale_claims_are_fenced(&run, &*a, &*b).await;
 
     streams::plan_window_is_a_compare_and_set(&run, &*a, &*b).await;
     streams::watermarks_advance_over_completed_slices_only(&run, &*a, &*b).await;

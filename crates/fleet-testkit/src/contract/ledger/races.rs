@@ -74,6 +74,7 @@ pub(super) async fn start_and_complete_races(run: &Run, handles: &[Arc<dyn Ledge
             Transition::Complete {
                 records: 10,
                 pages: 1,
+                claim: None,
             },
         )
     })
@@ -95,6 +96,7 @@ pub(super) async fn start_and_complete_races(run: &Run, handles: &[Arc<dyn Ledge
             0 => Transition::Complete {
                 records: 4,
                 pages: 1,
+                claim: None,
             },
             1 => Transition::Fail {
                 error: "racer".into(),

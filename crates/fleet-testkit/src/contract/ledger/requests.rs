@@ -248,6 +248,7 @@ pub(super) async fn cancel_cancels_every_unfinished_slice(
         Transition::Complete {
             records: 4,
             pages: 1,
+            claim: None,
         },
     )
     .await;

@@ -123,6 +123,7 @@ async fn put_in(run: &Run, l: &dyn Ledger, slice: &SliceRecord, state: SliceStat
                 Transition::Complete {
                     records: 3,
                     pages: 1,
+                    claim: None,
                 },
             )
             .await;
@@ -228,12 +229,17 @@ pub(super) async fn every_transition_follows_the_table(run: &Run, a: &dyn Ledger
                     cursor,
                     records,
                     pages,
+                    ..
                 } => {
                     expected.checkpoint = Some(cursor.clone());
                     expected.records += records;
                     expected.pages += pages;
                 }
-                Transition::Complete { records, pages } => {
+                Transition::Complete {
+                    records,
+                    pages,
+                    ..
+                } => {
                     expected.records += records;
                     expected.pages += pages;
                 }
@@ -295,6 +301,7 @@ fn moves(run: &Run, request: &str) -> Vec<(&'static str, Transition)> {
                 cursor: "{\"after\":42}".into(),
                 records: 5,
                 pages: 2,
+                claim: None,
             },
         ),
         (
@@ -308,6 +315,7 @@ fn moves(run: &Run, request: &str) -> Vec<(&'static str, Transition)> {
             Transition::Complete {
                 records: 7,
                 pages: 3,
+                claim: None,
             },
         ),
         (
@@ -498,4 +506,63 @@ pub(super) async fn mark_queued_moves_only_planned_slices(
         Vec::<String>::new(),
         "add_slices: queued slices are not returned"
     );
+}
+
+/// A checkpoint or completion carrying a stale claim (another `Start` since) is refused,
+/// so a worker that lost its job to another keeps neither publishing nor counting.
+pub(super) async fn stale_claims_are_fenced(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    let id = run.new_request(a, "fence", RequestKind::Backfill).await;
+    let s = run.slice(&id, 0);
+    a.add_slices(std::slice::from_ref(&s)).await.unwrap();
+    let first = apply(a, &s.id, Transition::Start).await;
+    let old = first.attempts;
+    let checkpoint = |claim: Option<u32>, cursor: &str| Transition::Checkpoint {
+        cursor: cursor.into(),
+        records: 10,
+        pages: 1,
+        claim,
+    };
+    apply(b, &s.id, checkpoint(Some(old), "c1")).await;
+    // Another worker claims it (the first one's connection was cut, say).
+    let second = apply(b, &s.id, Transition::Start).await;
+    let new = second.attempts;
+    assert_eq!(new, old + 1, "transition: Start counts attempts");
+    let before = a.get_slice(&s.id).await.unwrap();
+    for t in [
+        checkpoint(Some(old), "stale"),
+        Transition::Complete {
+            records: 5,
+            pages: 1,
+            claim: Some(old),
+        },
+    ] {
+        let out = a.transition(&s.id, t.clone()).await.unwrap();
+        assert!(
+            !out.applied,
+            "transition: {t:?} with a stale claim is refused"
+        );
+        assert_eq!(
+            out.slice, before,
+            "transition: a fenced move changes nothing"
+        );
+    }
+    apply(a, &s.id, checkpoint(Some(new), "c2")).await;
+    apply(a, &s.id, checkpoint(None, "c3")).await;
+    let done = apply(
+        b,
+        &s.id,
+        Transition::Complete {
+            records: 1,
+            pages: 1,
+            claim: Some(new),
+        },
+    )
+    .await;
+    assert_eq!(
+        (done.state, done.records, done.checkpoint.as_deref()),
+        (SliceState::Completed, 31, Some("c3")),
+        "transition: only current claims count records"
+    );
+    let p = assert_counts(a, &id, "after fenced moves").await;
+    assert_eq!(p.records, 31);
 }

@@ -114,6 +114,7 @@ pub(super) async fn watermarks_advance_over_completed_slices_only(
         Transition::Complete {
             records: 1,
             pages: 1,
+            claim: None,
         },
     )
     .await;
@@ -162,6 +163,7 @@ pub(super) async fn watermarks_advance_over_completed_slices_only(
         Transition::Complete {
             records: 1,
             pages: 1,
+            claim: None,
         },
     )
     .await;
@@ -186,6 +188,7 @@ pub(super) async fn watermarks_advance_over_completed_slices_only(
         Transition::Complete {
             records: 1,
             pages: 1,
+            claim: None,
         },
     )
     .await;
@@ -207,6 +210,7 @@ pub(super) async fn watermarks_advance_over_completed_slices_only(
         Transition::Complete {
             records: 1,
             pages: 1,
+            claim: None,
         },
     )
     .await;
@@ -248,6 +252,7 @@ pub(super) async fn watermarks_advance_over_completed_slices_only(
         Transition::Complete {
             records: 1,
             pages: 1,
+            claim: None,
         },
     )
     .await;
@@ -268,6 +273,7 @@ pub(super) async fn watermarks_advance_over_completed_slices_only(
         Transition::Complete {
             records: 1,
             pages: 1,
+            claim: None,
         },
     )
     .await;
