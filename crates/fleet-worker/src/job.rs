@@ -450,10 +450,15 @@ impl Inner {
             Disposition::RefreshAndRetry => self.retry_later(d, job, e.kind(), &text, None).await,
             Disposition::Defer { after } => self.defer(d, job, after, &text).await,
             Disposition::Split => {
-                let cut = match (cursor.is_start(), slice.from, slice.to) {
-                    (true, Some(from), Some(to)) => {
-                        split::midpoint(from, to, self.config.min_split)
-                    }
+                // Normally met on the first page. Past it (rows added after the first
+                // page's count), the halves re-read what was published: offset paging has
+                // no cursor a child could resume from, and the rows' ids are content
+                // hashes, so consumers drop the repeats.
+                if !cursor.is_start() {
+                    warn!("paging window exceeded after the first page; re-reading the halves");
+                }
+                let cut = match (slice.from, slice.to) {
+                    (Some(from), Some(to)) => split::midpoint(from, to, self.config.min_split),
                     _ => None,
                 };
                 match cut {
@@ -463,7 +468,13 @@ impl Inner {
                         self.settle_split(d, kids).await
                     }
                     None => {
-                        let e = format!("{text}; the slice is already narrower than {:?} and cannot be split further", self.config.min_split * 2);
+                        let e = match (slice.from, slice.to) {
+                            (Some(_), Some(_)) => format!(
+                                "{text}; the slice is narrower than {:?} and is not split further",
+                                self.config.min_split * 2
+                            ),
+                            _ => format!("{text}; the slice has no time range to split"),
+                        };
                         self.give_up(d, job, "window_exceeded", &e).await
                     }
                 }
