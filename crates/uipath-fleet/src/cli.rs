@@ -1,9 +1,14 @@
 //! The command line: flags and subcommands (clap derive). Parsing only; the work is in
 //! the modules the subcommands name.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use fleet_core::Secret;
+use fleet_worker::OutputMode;
+
+use crate::config::FleetConfig;
 
 /// Copies data out of UiPath Orchestrator and Data Service with a fleet of workers.
 #[derive(Debug, Parser)]
@@ -26,6 +31,106 @@ pub enum Command {
     /// the source's `auth.redirect_uri` (loopback; port 0 picks a free port). The refresh
     /// token is stored in the configured token cache — never printed.
     Login(LoginArgs),
+
+    /// Run a worker of a distributed fleet: take slice jobs from RabbitMQ, read them from
+    /// UiPath with the fleet's token cache and rate limiter in Redis, publish the records.
+    ///
+    /// Runs until SIGTERM or ctrl-c, then drains: running jobs stop at their next page
+    /// boundary and are handed back; a second signal exits at once (unfinished jobs are
+    /// redelivered by RabbitMQ). Serves /healthz, /readyz and /metrics on `worker.listen`.
+    Worker(WorkerArgs),
+}
+
+/// Flags naming the fleet's shared backends; they override `[broker]` and `[redis]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BackendArgs {
+    /// RabbitMQ URL, `amqp://USER:PASSWORD@HOST:PORT/VHOST` (overrides broker.amqp_url).
+    #[arg(long, value_name = "URL", env = "UIPATH_FLEET_AMQP_URL", hide_env_values = true, value_parser = secret)]
+    pub amqp_url: Option<Secret>,
+
+    /// Redis URL, `redis://[:PASSWORD@]HOST:PORT` (overrides redis.url).
+    #[arg(long, value_name = "URL", env = "UIPATH_FLEET_REDIS_URL", hide_env_values = true, value_parser = secret)]
+    pub redis_url: Option<Secret>,
+
+    /// Prefix of every queue, exchange and Redis key (overrides broker.prefix and
+    /// redis.prefix): fleets with different prefixes share RabbitMQ and Redis unseen.
+    #[arg(long, value_name = "PREFIX", env = "UIPATH_FLEET_PREFIX")]
+    pub prefix: Option<String>,
+}
+
+impl BackendArgs {
+    /// Writes the flags (and their environment variables) over the file's values.
+    pub fn apply(&self, config: &mut FleetConfig) {
+        if let Some(url) = &self.amqp_url {
+            config.broker.amqp_url = Some(url.clone());
+        }
+        if let Some(url) = &self.redis_url {
+            config.redis.url = Some(url.clone());
+        }
+        if let Some(prefix) = &self.prefix {
+            config.broker.prefix = Some(prefix.clone());
+            config.redis.prefix = Some(prefix.clone());
+        }
+    }
+}
+
+/// Flags of `uipath-fleet worker`. Each overrides its `[worker]` field.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The configuration file (TOML) with `[[sources]]`, `[broker]`, `[redis]`, `[worker]`.
+    #[arg(long, value_name = "FILE", env = "UIPATH_FLEET_CONFIG")]
+    pub config: PathBuf,
+
+    #[command(flatten)]
+    pub backends: BackendArgs,
+
+    /// This worker's name in logs (overrides worker.id).
+    #[arg(long, value_name = "NAME", env = "UIPATH_FLEET_WORKER_ID")]
+    pub id: Option<String>,
+
+    /// Slice jobs worked on at once (overrides worker.concurrency).
+    #[arg(long, value_name = "N", env = "UIPATH_FLEET_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+
+    /// `record` (one message per record) or `page` (overrides worker.output).
+    #[arg(long, value_name = "SHAPE", env = "UIPATH_FLEET_OUTPUT", value_parser = output_mode)]
+    pub output: Option<OutputMode>,
+
+    /// Address of /healthz, /readyz and /metrics (overrides worker.listen).
+    #[arg(long, value_name = "ADDR", env = "UIPATH_FLEET_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl WorkerArgs {
+    /// Writes the flags (and their environment variables) over the file's values.
+    pub fn apply(&self, config: &mut FleetConfig) {
+        self.backends.apply(config);
+        let w = &mut config.worker;
+        if let Some(id) = &self.id {
+            w.id = Some(id.clone());
+        }
+        if let Some(n) = self.concurrency {
+            w.concurrency = n;
+        }
+        if let Some(mode) = self.output {
+            w.output = mode;
+        }
+        if let Some(addr) = self.listen {
+            w.listen = addr;
+        }
+    }
+}
+
+fn secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text))
+}
+
+fn output_mode(text: &str) -> Result<OutputMode, String> {
+    match text {
+        "record" => Ok(OutputMode::Record),
+        "page" => Ok(OutputMode::Page),
+        other => Err(format!("`{other}`: expected `record` or `page`")),
+    }
 }
 
 /// Flags of `uipath-fleet login`.
@@ -54,6 +159,7 @@ impl Command {
     pub fn config_path(&self) -> &PathBuf {
         match self {
             Command::Login(args) => &args.config,
+            Command::Worker(args) => &args.config,
         }
     }
 }
@@ -76,11 +182,60 @@ mod tests {
             "--no-wait-print",
         ])
         .unwrap();
-        let Command::Login(args) = &cli.command;
+        let Command::Login(args) = &cli.command else {
+            panic!("not login: {:?}", cli.command)
+        };
         assert_eq!(args.source, "acme");
         assert!(args.no_wait_print);
         assert_eq!(args.timeout_secs, 300);
         assert_eq!(cli.command.config_path(), &PathBuf::from("f.toml"));
         assert!(Cli::try_parse_from(["uipath-fleet", "login", "--config", "f.toml"]).is_err());
+    }
+
+    #[test]
+    fn worker_flags_override_the_file_and_hide_urls() {
+        let cli = Cli::try_parse_from([
+            "uipath-fleet",
+            "worker",
+            "--config",
+            "f.toml",
+            "--amqp-url",
+            "amqp://u:s3cret@h:5672/%2f",
+            "--prefix",
+            "p1",
+            "--concurrency",
+            "7",
+            "--output",
+            "page",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        let Command::Worker(args) = &cli.command else {
+            panic!("not worker")
+        };
+        assert!(!format!("{args:?}").contains("s3cret"));
+        let mut config = FleetConfig::parse("").unwrap();
+        args.apply(&mut config);
+        assert_eq!(
+            config.broker.amqp_url.as_ref().map(Secret::expose),
+            Some("amqp://u:s3cret@h:5672/%2f")
+        );
+        assert_eq!(
+            (config.broker.prefix(), config.redis.prefix()),
+            ("p1", "p1")
+        );
+        assert_eq!(config.worker.concurrency, 7);
+        assert_eq!(config.worker.output, OutputMode::Page);
+        assert_eq!(config.worker.listen.port(), 0);
+        assert!(Cli::try_parse_from([
+            "uipath-fleet",
+            "worker",
+            "--config",
+            "f.toml",
+            "--output",
+            "csv"
+        ])
+        .is_err());
     }
 }

@@ -32,7 +32,7 @@ pub async fn run(
             source.name
         );
     }
-    let store = TokenStore::open(&config.token_cache).await?;
+    let store = TokenStore::open(&config.effective_token_cache()).await?;
     let timeout = Duration::from_secs(args.timeout_secs.max(1));
     let options = LoginOptions {
         timeout,

@@ -1,12 +1,16 @@
-//! The `uipath-fleet` binary: parses flags, sets up logging and ctrl-c, loads the
+//! The `uipath-fleet` binary: parses flags, sets up logging and signals, loads the
 //! configuration, and calls [`uipath_fleet::run`].
+//!
+//! Exit codes: 0 done (including a drained shutdown), 1 failed, 2 the configuration
+//! (file, environment or flags) is wrong, 130 a second signal cut the drain short.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
-use uipath_fleet::{Cli, FleetConfig};
+use uipath_fleet::{Cli, ConfigError, FleetConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,21 +24,70 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = CancellationToken::new();
-    let on_signal = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                shutdown.cancel();
-            }
-        }
-    });
+    let on_signal = tokio::spawn(shut_down_on_signals(shutdown.clone()));
     let result = uipath_fleet::run(&cli.command, &config, shutdown, &mut std::io::stdout()).await;
     on_signal.abort();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The first SIGTERM or ctrl-c cancels `shutdown` (the command drains and returns); a
+/// second one exits at once, leaving unfinished jobs to the broker's redelivery.
+async fn shut_down_on_signals(shutdown: CancellationToken) {
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for signals; stop the process with SIGKILL");
+            return;
+        }
+    };
+    let name = signals.next().await;
+    info!(
+        signal = name,
+        "shutting down; send the signal again to stop at once"
+    );
+    shutdown.cancel();
+    let name = signals.next().await;
+    warn!(signal = name, "second signal: exiting without draining");
+    std::process::exit(130);
+}
+
+/// SIGTERM (what Kubernetes and `docker stop` send) and SIGINT (ctrl-c).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for the next signal; returns its name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
         }
     }
 }

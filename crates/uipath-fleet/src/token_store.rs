@@ -9,13 +9,16 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use fleet_core::{Sealer, SealingKey, Secret, TokenCache};
 use fleet_memory::MemoryTokenCache;
 use fleet_redis::RedisTokenCache;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::TokenCacheConfig;
+use crate::config::{redact_url, TokenCacheConfig};
+use crate::connect::patiently;
 
 /// Where the fleet's tokens are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,19 +46,33 @@ impl fmt::Debug for TokenStore {
 impl TokenStore {
     /// Opens the cache `config` describes, reading the encryption key from the environment.
     pub async fn open(config: &TokenCacheConfig) -> anyhow::Result<TokenStore> {
+        Self::open_patiently(config, Duration::ZERO, &CancellationToken::new()).await
+    }
+
+    /// Like [`TokenStore::open`], but keeps trying an unreachable Redis for up to `wait`
+    /// (see [`crate::connect::patiently`]).
+    pub async fn open_patiently(
+        config: &TokenCacheConfig,
+        wait: Duration,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<TokenStore> {
         let sealer = sealer(config)?;
         let encrypted = sealer.is_sealing();
+        let prefix = config.prefix().to_owned();
         if let Some(url) = &config.redis_url {
-            let shown = mask_password(url);
-            let cache = RedisTokenCache::connect(url, config.prefix.clone(), sealer)
-                .await
-                .with_context(|| format!("connecting to the token cache in Redis at {shown}"))?;
+            let shown = redact_url(url);
+            let what = format!("the token cache in Redis at {shown}");
+            let cache = patiently(
+                &what,
+                wait,
+                shutdown,
+                |_| true,
+                || RedisTokenCache::connect(url.expose(), prefix.clone(), sealer.clone()),
+            )
+            .await?;
             return Ok(TokenStore {
                 cache: Arc::new(cache),
-                location: Location::Redis {
-                    url: shown,
-                    prefix: config.prefix.clone(),
-                },
+                location: Location::Redis { url: shown, prefix },
                 encrypted,
             });
         }
@@ -125,33 +142,9 @@ pub fn default_token_file() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The URL with any password replaced, for messages.
-fn mask_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparsable redis_url>".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redis_passwords_are_masked() {
-        assert_eq!(
-            mask_password("redis://:hunter2@127.0.0.1:6379/0"),
-            "redis://:***@127.0.0.1:6379/0"
-        );
-        assert_eq!(
-            mask_password("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
-    }
 
     #[test]
     fn a_configured_key_must_be_present_and_well_formed() {

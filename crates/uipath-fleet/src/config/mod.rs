@@ -1,0 +1,310 @@
+//! The uipath-fleet configuration file (TOML): the sources to read, where the fleet keeps
+//! its tokens, its shared backends and how its processes behave.
+//!
+//! ```toml
+//! [[sources]]
+//! name = "acme"
+//! deployment = { kind = "cloud", organization = "acme", tenant = "Prod" }
+//! auth = { method = "client-credentials", client_id = "...", client_secret = "...", scopes = ["OR.Jobs.Read", "OR.Folders.Read"] }
+//!
+//! [broker]                       # RabbitMQ: slice jobs, records, events
+//! amqp_url = "amqp://fleet:PASSWORD@rabbitmq:5672/%2f"
+//! prefix = "uipath-fleet"
+//! [[broker.output_queues]]       # declared at start so no record is unroutable
+//! name = "lake"
+//! patterns = ["acme.#"]
+//!
+//! [redis]                        # ledger, token cache and rate limiter of the fleet
+//! url = "redis://redis:6379"
+//! prefix = "uipath-fleet"
+//!
+//! [limits.default]               # optional: the fleet's view of UiPath's budgets
+//! jobs = { requests = 100, period_ms = 60000 }
+//!
+//! [worker]
+//! concurrency = 4
+//! output = "record"              # or "page"
+//! listen = "0.0.0.0:9091"        # /healthz /readyz /metrics
+//!
+//! [token_cache]                  # optional with [redis]: tokens then live there
+//! encryption_key_env = "UIPATH_FLEET_TOKEN_KEY"
+//! ```
+//!
+//! Layering: defaults → this file → `UIPATH_FLEET_*` environment variables → flags (the
+//! last two by clap, applied with [`crate::cli::BackendArgs::apply`] and friends before
+//! [`FleetConfig::validate`] runs again).
+//!
+//! Guarantees: unknown fields are errors that name the field (`deny_unknown_fields`);
+//! [`FleetConfig::validate`] fails on the first problem with the field's path; URLs that
+//! may carry a password and other secrets are [`Secret`]s and never printed. Every
+//! validation failure is a [`ConfigError`], so `main` can tell a configuration mistake
+//! (exit 2) from a runtime failure (exit 1).
+
+mod backends;
+mod worker;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use fleet_core::{LimiterConfig, Secret};
+use serde::Deserialize;
+use uipath_client::SourceConfig;
+
+pub use backends::{redact_url, BrokerConfig, OutputQueueConfig, RedisConfig, DEFAULT_PREFIX};
+pub use worker::{WorkerSection, WorkerSettings};
+
+/// A mistake in the configuration (file, environment or flags): the message names the
+/// field and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Fails with a [`ConfigError`] built like `format!`.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err($crate::config::ConfigError(format!($($arg)*)))
+    };
+}
+pub(crate) use invalid;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// The UiPath tenants the fleet reads from.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// Where access and refresh tokens are kept (default: Redis when `[redis]` is set,
+    /// otherwise a local file).
+    #[serde(default)]
+    pub token_cache: TokenCacheConfig,
+    /// RabbitMQ, for the distributed mode.
+    #[serde(default)]
+    pub broker: BrokerConfig,
+    /// Redis, for the distributed mode: the ledger, the token cache, the rate limiter.
+    #[serde(default)]
+    pub redis: RedisConfig,
+    /// The fleet's rate budgets per tenant and endpoint family (default: Automation
+    /// Cloud's published limits).
+    #[serde(default)]
+    pub limits: LimiterConfig,
+    /// How a `uipath-fleet worker` process behaves.
+    #[serde(default)]
+    pub worker: WorkerSection,
+}
+
+/// Where the fleet keeps its tokens.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCacheConfig {
+    /// Keep tokens in Redis, shared by every process of the fleet (`redis://host:port`).
+    /// Default: `redis.url` when `[redis]` is configured.
+    #[serde(default)]
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key the token cache writes (default: `redis.prefix`, else
+    /// `uipath-fleet`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Without Redis: the file refresh tokens are kept in. Default
+    /// `$XDG_STATE_HOME/uipath-fleet/tokens.json` or `~/.local/state/uipath-fleet/tokens.json`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The environment variable holding the token encryption key (32 random bytes,
+    /// base64; `head -c32 /dev/urandom | base64`). When set, tokens are stored encrypted.
+    #[serde(default)]
+    pub encryption_key_env: Option<String>,
+}
+
+impl TokenCacheConfig {
+    /// The Redis key prefix (`uipath-fleet` unless configured).
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(DEFAULT_PREFIX)
+    }
+}
+
+impl FleetConfig {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<FleetConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file {}", path.display()))?;
+        let config = Self::parse(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text. A syntax error or an unknown field is reported
+    /// with its line and the field's name.
+    pub fn parse(text: &str) -> anyhow::Result<FleetConfig> {
+        let config: FleetConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what can be checked without a network, naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, source) in self.sources.iter().enumerate() {
+            source.validate().map_err(ConfigError)?;
+            if self.sources[..i].iter().any(|s| s.name == source.name) {
+                invalid!(
+                    "sources.name: `{}` is used twice; source names must be unique",
+                    source.name
+                );
+            }
+        }
+        self.validate_token_cache()?;
+        self.broker.validate()?;
+        self.redis.validate()?;
+        self.limits
+            .validate()
+            .map_err(|e| ConfigError(format!("limits: {e}")))?;
+        self.worker.validate()?;
+        Ok(())
+    }
+
+    fn validate_token_cache(&self) -> Result<(), ConfigError> {
+        let cache = &self.token_cache;
+        if cache.redis_url.is_some() && cache.file.is_some() {
+            invalid!("token_cache: set either redis_url or file, not both");
+        }
+        if cache.file.is_some() && self.redis.url.is_some() {
+            invalid!(
+                "token_cache.file: with [redis] configured the fleet shares its tokens in Redis; \
+                 remove token_cache.file (a file cannot be shared by several processes)"
+            );
+        }
+        if let Some(url) = &cache.redis_url {
+            backends::check_redis_url("token_cache.redis_url", url)?;
+        }
+        backends::check_prefix("token_cache.prefix", cache.prefix())?;
+        if let Some(var) = &cache.encryption_key_env {
+            if var.is_empty() || var.contains('=') {
+                invalid!(
+                    "token_cache.encryption_key_env: `{var}` is not an environment variable name"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The token cache in effect: `[token_cache]` as written, with Redis (`redis.url`,
+    /// `redis.prefix`) filled in when `[redis]` is configured and the section names no
+    /// store of its own — so `login` stores the refresh token where the fleet reads it.
+    pub fn effective_token_cache(&self) -> TokenCacheConfig {
+        let mut cache = self.token_cache.clone();
+        if cache.redis_url.is_none() && cache.file.is_none() {
+            if let Some(url) = &self.redis.url {
+                cache.redis_url = Some(url.clone());
+                if cache.prefix.is_none() {
+                    cache.prefix = Some(self.redis.prefix().to_owned());
+                }
+            }
+        }
+        cache
+    }
+
+    /// The source called `name`.
+    pub fn source(&self, name: &str) -> anyhow::Result<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+            anyhow::anyhow!(
+                "no source named `{name}` in the configuration (sources: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SOURCE: &str = r#"
+[[sources]]
+name = "acme"
+deployment = { kind = "cloud", base_url = "http://127.0.0.1:1", organization = "acme", tenant = "Prod" }
+auth = { method = "refresh-token", client_id = "app", scopes = ["DataService.Data.Read"] }
+"#;
+
+    #[test]
+    fn parses_the_documented_shape_with_defaults() {
+        let c = FleetConfig::parse(SOURCE).unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.token_cache.prefix(), "uipath-fleet");
+        assert!(c.token_cache.redis_url.is_none());
+        assert!(c.effective_token_cache().redis_url.is_none());
+        assert_eq!(c.source("acme").unwrap().name, "acme");
+        let e = c.source("nope").unwrap_err().to_string();
+        assert!(e.contains("acme"), "{e}");
+        assert_eq!(c.limits, LimiterConfig::default());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e =
+            FleetConfig::parse(&format!("{SOURCE}\n[token_cache]\nredis = \"x\"\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("redis"), "{e:#}");
+        assert!(e.downcast_ref::<ConfigError>().is_some());
+        let e = FleetConfig::parse(&format!(
+            "{SOURCE}\n[token_cache]\nredis_url = \"http://x\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("token_cache.redis_url"), "{e}");
+        let e = FleetConfig::parse(&format!("{SOURCE}{SOURCE}")).unwrap_err();
+        assert!(e.to_string().contains("used twice"), "{e}");
+        let e = FleetConfig::parse(&SOURCE.replace("client_id = \"app\"", "client_id = \"\""))
+            .unwrap_err();
+        assert!(e.to_string().contains("client_id"), "{e}");
+        let e = FleetConfig::parse(&format!(
+            "{SOURCE}\n[limits.default]\njobs = {{ requests = 0, period_ms = 60000 }}\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("limits: default.jobs"), "{e}");
+        let e = FleetConfig::parse(&format!("{SOURCE}\n[limits]\nheadrom = 0.5\n")).unwrap_err();
+        assert!(e.to_string().contains("headrom"), "{e}");
+    }
+
+    #[test]
+    fn the_token_cache_follows_redis_unless_told_otherwise() {
+        let redis = "\n[redis]\nurl = \"redis://:pw@127.0.0.1:6379\"\nprefix = \"fleet-a\"\n";
+        let c = FleetConfig::parse(&format!("{SOURCE}{redis}")).unwrap();
+        let cache = c.effective_token_cache();
+        assert_eq!(
+            cache.redis_url.as_ref().map(Secret::expose),
+            Some("redis://:pw@127.0.0.1:6379")
+        );
+        assert_eq!(cache.prefix(), "fleet-a");
+        assert!(
+            !format!("{c:?}").contains("pw@"),
+            "the password is never printed"
+        );
+
+        let own = "\n[token_cache]\nredis_url = \"redis://10.0.0.9:6379\"\n";
+        let c = FleetConfig::parse(&format!("{SOURCE}{redis}{own}")).unwrap();
+        let cache = c.effective_token_cache();
+        assert_eq!(
+            cache.redis_url.as_ref().map(Secret::expose),
+            Some("redis://10.0.0.9:6379")
+        );
+        assert_eq!(
+            cache.prefix(),
+            "uipath-fleet",
+            "an explicit store keeps its prefix"
+        );
+
+        let file = "\n[token_cache]\nfile = \"/tmp/t.json\"\n";
+        let e = FleetConfig::parse(&format!("{SOURCE}{redis}{file}")).unwrap_err();
+        assert!(e.to_string().contains("token_cache.file"), "{e}");
+    }
+}
