@@ -223,6 +223,11 @@ impl Progress {
 /// since. A worker whose broker connection was cut keeps reading while the broker hands
 /// its job to another worker; this fence stops the stale one at its next page instead of
 /// letting two workers publish (and count) the rest of the slice twice.
+///
+/// With a current claim, a write its holder already made is accepted again without
+/// changing anything: a `Checkpoint` with the cursor already stored, a `Complete` of a
+/// slice already Completed. A worker whose reply was lost (a Redis timeout after the
+/// script ran) can retry without counting a page twice or losing its completion.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
     Queued,

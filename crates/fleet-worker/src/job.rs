@@ -313,7 +313,12 @@ impl Inner {
                         },
                     )
                     .await?;
-                return match done.slice.filter(|_| done.applied) {
+                // A refusal with the slice Completed is another holder's completion
+                // (a duplicate delivery): the slice is done either way.
+                let completed = done
+                    .slice
+                    .filter(|s| done.applied || s.state == SliceState::Completed);
+                return match completed {
                     Some(s) => {
                         self.completed_event(&job, &s).await?;
                         self.ack(d).await?;

@@ -169,6 +169,27 @@ fn target(t: &Transition, from: SliceState) -> Option<SliceState> {
     }
 }
 
+/// The claim holder sending a write it already made (its reply was lost and it retried):
+/// the same cursor again under the same claim, or a completion of its completed slice.
+/// Applied, changing nothing.
+fn is_repeat(current: &SliceRecord, t: &Transition) -> bool {
+    match t {
+        Transition::Checkpoint {
+            cursor,
+            claim: Some(c),
+            ..
+        } => {
+            current.attempts == *c
+                && current.state == SliceState::Running
+                && current.checkpoint.as_deref() == Some(cursor.as_str())
+        }
+        Transition::Complete { claim: Some(c), .. } => {
+            current.attempts == *c && current.state == SliceState::Completed
+        }
+        _ => false,
+    }
+}
+
 /// `None` for an unknown slice; otherwise whether the move is applied, and its effects.
 pub(super) fn transition(
     state: &State,
@@ -177,6 +198,9 @@ pub(super) fn transition(
     now: DateTime<Utc>,
 ) -> Option<(bool, Vec<Effect>)> {
     let current = state.slice(id)?;
+    if is_repeat(current, &t) {
+        return Some((true, Vec::new()));
+    }
     let Some(to) = target(&t, current.state) else {
         return Some((false, Vec::new()));
     };

@@ -28,15 +28,25 @@ local LEGAL = {
   cancel = {planned = 'cancelled', queued = 'cancelled', running = 'cancelled'},
   requeue = {failed = 'queued'},
 }
+local claim = nil
+if kind == 'checkpoint' then claim = ARGV[8] elseif kind == 'complete' then claim = ARGV[7] end
+if claim == '' then claim = nil end
+local current_claim = claim ~= nil and redis.call('HGET', key, 'attempts') == claim
+
+-- The claim holder repeating a write it already made (its reply was lost): the same
+-- cursor again, or a completion of its completed slice. Applied, changing nothing.
+if current_claim then
+  if kind == 'checkpoint' and from == 'running' and redis.call('HGET', key, 'cp') == ARGV[5] then
+    return reply(1)
+  end
+  if kind == 'complete' and from == 'completed' then return reply(1) end
+end
+
 local to = LEGAL[kind] and LEGAL[kind][from]
 if not to then return reply(0) end
 
 -- A stale worker's checkpoint or completion: another Start has happened since its claim.
-local claim = nil
-if kind == 'checkpoint' then claim = ARGV[8] elseif kind == 'complete' then claim = ARGV[7] end
-if claim ~= nil and claim ~= '' and redis.call('HGET', key, 'attempts') ~= claim then
-  return reply(0)
-end
+if claim ~= nil and not current_claim then return reply(0) end
 
 if kind == 'start' then
   redis.call('HINCRBY', key, 'attempts', 1)

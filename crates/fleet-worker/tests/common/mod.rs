@@ -257,8 +257,17 @@ pub async fn submit(coordinator: &Coordinator, body: serde_json::Value) -> Strin
 pub async fn wait_done(ledger: &dyn Ledger, request: &str, deadline: Duration) {
     let start = Instant::now();
     loop {
-        let r = ledger.get_request(request).await.unwrap().unwrap();
-        let p = ledger.progress(request).await.unwrap();
+        // A Redis reply can time out on a loaded machine; ask again rather than fail.
+        let (r, p) = match (
+            ledger.get_request(request).await,
+            ledger.progress(request).await,
+        ) {
+            (Ok(r), Ok(p)) => (r.expect("the request exists"), p),
+            _ => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         if r.planned && p.total() > 0 && p.done() == p.total() {
             return;
         }

@@ -235,11 +235,7 @@ pub(super) async fn every_transition_follows_the_table(run: &Run, a: &dyn Ledger
                     expected.records += records;
                     expected.pages += pages;
                 }
-                Transition::Complete {
-                    records,
-                    pages,
-                    ..
-                } => {
+                Transition::Complete { records, pages, .. } => {
                     expected.records += records;
                     expected.pages += pages;
                 }
@@ -547,6 +543,13 @@ pub(super) async fn stale_claims_are_fenced(run: &Run, a: &dyn Ledger, b: &dyn L
         );
     }
     apply(a, &s.id, checkpoint(Some(new), "c2")).await;
+    // The holder retrying a checkpoint whose reply it lost: accepted, not counted again.
+    let again = apply(b, &s.id, checkpoint(Some(new), "c2")).await;
+    assert_eq!(
+        again.records, 20,
+        "transition: a repeated checkpoint counts once"
+    );
+    // Without a claim there is no way to tell a repeat: it counts.
     apply(a, &s.id, checkpoint(None, "c3")).await;
     let done = apply(
         b,
@@ -563,6 +566,36 @@ pub(super) async fn stale_claims_are_fenced(run: &Run, a: &dyn Ledger, b: &dyn L
         (SliceState::Completed, 31, Some("c3")),
         "transition: only current claims count records"
     );
+    // A repeated completion by the holder is accepted and changes nothing; a stale
+    // holder's is refused.
+    let again = b
+        .transition(
+            &s.id,
+            Transition::Complete {
+                records: 1,
+                pages: 1,
+                claim: Some(new),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        again.applied,
+        "transition: the holder may repeat its Complete"
+    );
+    assert_eq!(again.slice.as_ref().map(|s| s.records), Some(31));
+    let stale = b
+        .transition(
+            &s.id,
+            Transition::Complete {
+                records: 1,
+                pages: 1,
+                claim: Some(old),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!stale.applied, "transition: a stale Complete stays refused");
     let p = assert_counts(a, &id, "after fenced moves").await;
     assert_eq!(p.records, 31);
 }
