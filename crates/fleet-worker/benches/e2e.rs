@@ -33,7 +33,7 @@
 //!   and three quarters of the records, to show whether the peak keeps climbing.
 //!
 //! Run: `cargo build --release -p uipath-sim && cargo bench -p fleet-worker --bench e2e`
-//! (about 10 minutes on a busy machine, most of it the million records one at a time;
+//! (about 8 minutes here, most of it the million records one message at a time;
 //! `-- --quick` shrinks the sizes by about 4). Outside `cargo bench` (no `--bench`
 //! argument) it is a smoke pass over tiny sizes with the simulator in-process;
 //! `--list` prints nothing (test runners enumerate bench binaries that way).
@@ -225,8 +225,23 @@ jobs_per_day = {big:.1}
 
 /// The simulator: its own process, or (smoke pass) a server on this runtime.
 enum Sim {
-    Process(Child, std::path::PathBuf),
+    Process(SimProcess),
     InProcess(RunningSim),
+}
+
+/// The simulator's process and its config directory, both gone when this is dropped
+/// (also when the bench panics half-way).
+struct SimProcess {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Sim {
@@ -260,24 +275,20 @@ impl Sim {
             .strip_prefix("uipath-sim listening on ")
             .unwrap_or_else(|| panic!("unexpected simulator output {line:?}"))
             .to_owned();
-        (Sim::Process(child, dir), url)
+        (Sim::Process(SimProcess { child, dir }), url)
     }
 
     /// The simulator's own process, when it has one.
     fn pid(&self) -> Option<u32> {
         match self {
-            Sim::Process(child, _) => Some(child.id()),
+            Sim::Process(p) => Some(p.child.id()),
             Sim::InProcess(_) => None,
         }
     }
 
     async fn stop(self) {
         match self {
-            Sim::Process(mut child, dir) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = std::fs::remove_dir_all(dir);
-            }
+            Sim::Process(p) => drop(p),
             Sim::InProcess(sim) => sim.stop().await,
         }
     }
@@ -611,19 +622,30 @@ async fn run(scale: &Scale) {
     // Raw limits: RabbitMQ, for messages of the two modes' sizes.
     let (record_size, page_size, page_records) = message_sizes(&env, &folders[0], &page_to).await;
     let prefix = fleet_testkit::unique_prefix("bench-e2e-calibrate");
+    let before = cpu.sample();
     let raw_record =
         confirmed_publish_rate(&env.amqp_url, &prefix, scale.calibrate.0, record_size, 256)
             .await
             .expect("calibrate record size");
+    let cpu_record = cpu.since(&before);
+    let before = cpu.sample();
     let raw_page = confirmed_publish_rate(&env.amqp_url, &prefix, scale.calibrate.1, page_size, 8)
         .await
         .expect("calibrate page size");
+    let cpu_page = cpu.since(&before);
     println!();
-    println!("| RabbitMQ confirmed publish (persistent, quorum) | message | window | messages/s | records/s |");
-    println!("|---|---|---|---|---|");
-    println!("| record envelope | {record_size} B | 256 | {raw_record:.0} | {raw_record:.0} |");
     println!(
-        "| page of {page_records} | {page_size} B | 8 | {raw_page:.1} | {:.0} |",
+        "| RabbitMQ confirmed publish (persistent, quorum) | message | window | messages | messages/s | records/s | {} |",
+        CpuMeter::HEADER
+    );
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| record envelope | {record_size} B | 256 | {} | {raw_record:.0} | {raw_record:.0} | {cpu_record} |",
+        scale.calibrate.0
+    );
+    println!(
+        "| page of {page_records} | {page_size} B | 8 | {} | {raw_page:.1} | {:.0} | {cpu_page} |",
+        scale.calibrate.1,
         raw_page * page_records as f64
     );
 
