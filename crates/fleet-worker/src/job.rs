@@ -96,8 +96,10 @@ impl Transient for LedgerError {
 }
 
 impl Transient for BrokerError {
+    /// An unroutable records key is not waited out here: it needs someone to bind a
+    /// queue, so the job goes to the delay queue instead (see the page loop).
     fn transient(&self) -> bool {
-        self.is_transient()
+        self.is_transient() && !matches!(self, BrokerError::Unroutable { .. })
     }
 }
 
@@ -286,14 +288,13 @@ impl Inner {
             let n = records.len() as u64;
             page_no += 1;
             let messages = output.page(page_no, records, Utc::now());
-            match self.broker.publish(messages.clone()).await {
+            match self.publish("records", messages).await {
                 Ok(()) => {}
-                Err(BrokerError::Unroutable { routing_key, .. }) => {
+                Err(Abandon::Broker(BrokerError::Unroutable { routing_key, .. })) => {
                     let e = format!("no queue is bound for records `{routing_key}`: bind an output queue or run a sink");
                     return self.retry_later(d, &job, "unroutable", &e, None).await;
                 }
-                Err(e) if e.is_transient() => self.publish("records", messages).await?,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
             self.metrics.records.with_label_values(&labels).inc_by(n);
             self.metrics.pages.with_label_values(&labels).inc();

@@ -5,9 +5,8 @@
 //!   sync lane first), so a worker never holds more jobs than it works on: that is its
 //!   prefetch, and a killed worker strands at most `concurrency` jobs, which the broker
 //!   redelivers.
-//! - **Backends down.** A failed `next_job` backs the slot off (100 ms doubling to 5 s)
-//!   and marks the worker not ready until a call succeeds again; the broker client
-//!   reconnects by itself. Inside a job, ledger and broker calls are retried for
+//! - **Backends down.** A failed `next_job` backs the slot off (100 ms doubling to 5 s);
+//!   `/readyz` asks the backends themselves; the broker client reconnects by itself. Inside a job, ledger and broker calls are retried for
 //!   [`WorkerConfig::infra_patience`]; past that the job is let go unsettled (redelivered,
 //!   resumed from its checkpoint) and the slot backs off.
 //! - **Shutdown** (the token passed to [`Worker::run`]): slots stop taking jobs; running
@@ -15,7 +14,6 @@
 //!   job handed back through the 1 s delay queue); whatever is still running at
 //!   [`WorkerConfig::drain_deadline`] is dropped unsettled and redelivered by the broker.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,8 +39,6 @@ pub(crate) struct Inner {
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) sources: Sources,
     pub(crate) metrics: Metrics,
-    /// Whether the last broker call of any slot succeeded.
-    broker_ok: AtomicBool,
 }
 
 /// What a run did, for logs and tests.
@@ -75,7 +71,6 @@ impl Worker {
                 broker,
                 sources,
                 metrics: Metrics::new(),
-                broker_ok: AtomicBool::new(true),
             }),
         })
     }
@@ -186,12 +181,8 @@ impl Inner {
             };
             let delivery = match taken {
                 Ok(Some(d)) => d,
-                Ok(None) => {
-                    self.broker_ok.store(true, Ordering::Relaxed);
-                    continue;
-                }
+                Ok(None) => continue,
                 Err(e) => {
-                    self.broker_ok.store(false, Ordering::Relaxed);
                     warn!(slot = n, error = %e, retry_in = ?backoff, "cannot take jobs");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -201,7 +192,6 @@ impl Inner {
                     continue;
                 }
             };
-            self.broker_ok.store(true, Ordering::Relaxed);
             let lane = delivery.lane.map(|l| l.as_str()).unwrap_or("unknown");
             let started = Instant::now();
             self.metrics.in_flight.inc();
