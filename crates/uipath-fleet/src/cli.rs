@@ -39,6 +39,53 @@ pub enum Command {
     /// boundary and are handed back; a second signal exits at once (unfinished jobs are
     /// redelivered by RabbitMQ). Serves /healthz, /readyz and /metrics on `worker.listen`.
     Worker(WorkerArgs),
+
+    /// Try it in one command: start the bundled UiPath simulator and an embedded fleet
+    /// (coordinator and workers in this process, nothing to install), back-fill a few
+    /// datasets over a few months with live progress, and write the records to `./out/`
+    /// as newline-delimited JSON partitioned by dataset and date.
+    Demo(crate::demo::DemoArgs),
+
+    /// Run a fleet from a configuration file: coordinator, workers and file sink in this
+    /// process on an in-memory broker with state in a local file (embedded), or, with
+    /// `--amqp-url` and `--redis-url`, coordinator and workers on RabbitMQ and Redis.
+    Run(crate::run::RunArgs),
+
+    /// Run a coordinator of a distributed fleet: the HTTP API, planning, schedules and
+    /// progress, on RabbitMQ and Redis.
+    Coordinator(crate::coordinator::CoordinatorArgs),
+
+    /// Run the bundled UiPath simulator (identity server, Orchestrator OData, Data
+    /// Service) with deterministic data, cloud rate limits and fault injection.
+    Sim(crate::sim::SimArgs),
+
+    /// Check each source's credentials, scopes and folder access, per dataset: a table
+    /// of what works and what to fix.
+    Check(crate::check::CheckArgs),
+
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
+
+    /// Dead-lettered jobs: list them with their reasons, show one, replay them after
+    /// fixing the cause.
+    Dlq(crate::dlq::DlqArgs),
+
+    /// A downstream consumer: bind a queue to the records exchange and write the
+    /// records as newline-delimited JSON files (or to stdout), acknowledging only what
+    /// is flushed.
+    Sink(crate::sink::SinkArgs),
+
+    /// Check a configuration file without connecting to anything; fails on the first
+    /// mistake, naming the field.
+    Validate(ValidateArgs),
+}
+
+/// Flags of `uipath-fleet validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE", env = "UIPATH_FLEET_CONFIG")]
+    pub config: PathBuf,
 }
 
 /// Flags naming the fleet's shared backends; they override `[broker]` and `[redis]`.
@@ -155,11 +202,20 @@ pub struct LoginArgs {
 }
 
 impl Command {
-    /// The configuration file the command reads.
-    pub fn config_path(&self) -> &PathBuf {
+    /// The configuration file the command reads, if it reads one.
+    pub fn config_path(&self) -> Option<&std::path::Path> {
         match self {
-            Command::Login(args) => &args.config,
-            Command::Worker(args) => &args.config,
+            Command::Login(args) => Some(&args.config),
+            Command::Worker(args) => Some(&args.config),
+            Command::Validate(args) => Some(&args.config),
+            Command::Demo(args) => args.config_path(),
+            Command::Run(args) => args.config_path(),
+            Command::Coordinator(args) => args.config_path(),
+            Command::Sim(args) => args.config_path(),
+            Command::Check(args) => args.config_path(),
+            Command::Client(command) => command.config_path(),
+            Command::Dlq(args) => args.config_path(),
+            Command::Sink(args) => args.config_path(),
         }
     }
 }
@@ -188,7 +244,10 @@ mod tests {
         assert_eq!(args.source, "acme");
         assert!(args.no_wait_print);
         assert_eq!(args.timeout_secs, 300);
-        assert_eq!(cli.command.config_path(), &PathBuf::from("f.toml"));
+        assert_eq!(
+            cli.command.config_path(),
+            Some(std::path::Path::new("f.toml"))
+        );
         assert!(Cli::try_parse_from(["uipath-fleet", "login", "--config", "f.toml"]).is_err());
     }
 

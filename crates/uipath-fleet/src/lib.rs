@@ -11,10 +11,18 @@
 //! - [`worker`]: `uipath-fleet worker`, one worker process of a distributed fleet.
 
 pub mod backends;
+pub mod check;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod connect;
+pub mod coordinator;
+pub mod demo;
+pub mod dlq;
 pub mod login;
+pub mod run;
+pub mod sim;
+pub mod sink;
 pub mod token_store;
 pub mod worker;
 
@@ -36,5 +44,22 @@ pub async fn run(
     match command {
         Command::Login(args) => login::run(args, config, shutdown, out).await,
         Command::Worker(args) => worker::run(args, config, shutdown, out).await,
+        Command::Demo(args) => demo::run(args, config, shutdown, out).await,
+        Command::Run(args) => run::run(args, config, shutdown, out).await,
+        Command::Coordinator(args) => coordinator::run(args, config, shutdown, out).await,
+        Command::Sim(args) => sim::run(args, config, shutdown, out).await,
+        Command::Check(args) => check::run(args, config, shutdown, out).await,
+        Command::Client(command) => client::run(command, config, shutdown, out).await,
+        Command::Dlq(args) => dlq::run(args, config, shutdown, out).await,
+        Command::Sink(args) => sink::run(args, config, shutdown, out).await,
+        Command::Validate(args) => {
+            writeln!(
+                out,
+                "{}: valid ({} source(s))",
+                args.config.display(),
+                config.sources.len()
+            )?;
+            Ok(())
+        }
     }
 }

@@ -16,7 +16,11 @@ use uipath_fleet::{Cli, ConfigError, FleetConfig};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
-    let config = match FleetConfig::load(cli.command.config_path()) {
+    let loaded = match cli.command.config_path() {
+        Some(path) => FleetConfig::load(path),
+        None => FleetConfig::parse(""),
+    };
+    let config = match loaded {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e:#}");

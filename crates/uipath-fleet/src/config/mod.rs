@@ -41,6 +41,9 @@
 //! (exit 2) from a runtime failure (exit 1).
 
 mod backends;
+mod coordinator;
+mod embedded;
+mod sink;
 mod worker;
 
 use std::fmt;
@@ -52,6 +55,9 @@ use serde::Deserialize;
 use uipath_client::SourceConfig;
 
 pub use backends::{redact_url, BrokerConfig, OutputQueueConfig, RedisConfig, DEFAULT_PREFIX};
+pub use coordinator::CoordinatorSection;
+pub use embedded::EmbeddedSection;
+pub use sink::SinkSection;
 pub use worker::{WorkerSection, WorkerSettings};
 
 /// A mistake in the configuration (file, environment or flags): the message names the
@@ -99,6 +105,25 @@ pub struct FleetConfig {
     /// How a `uipath-fleet worker` process behaves.
     #[serde(default)]
     pub worker: WorkerSection,
+    /// The coordinator: its API address and token, planning settings; also where the
+    /// client commands reach it.
+    #[serde(default)]
+    pub coordinator: CoordinatorSection,
+    /// The file sink: where records are written (`uipath-fleet sink`, and the embedded
+    /// fleet's output).
+    #[serde(default)]
+    pub sink: SinkSection,
+    /// The embedded fleet of `uipath-fleet run`: state file, number of workers.
+    #[serde(default)]
+    pub embedded: EmbeddedSection,
+    /// Backfills `uipath-fleet run` submits at start; each table has the fields of the
+    /// API's `POST /v1/backfills` body.
+    #[serde(default)]
+    pub backfills: Vec<toml::Table>,
+    /// Syncs `uipath-fleet run` submits at start; each table has the fields of the
+    /// API's `POST /v1/syncs` body.
+    #[serde(default)]
+    pub syncs: Vec<toml::Table>,
 }
 
 /// Where the fleet keeps its tokens.
@@ -166,6 +191,9 @@ impl FleetConfig {
             .validate()
             .map_err(|e| ConfigError(format!("limits: {e}")))?;
         self.worker.validate()?;
+        self.coordinator.validate()?;
+        self.sink.validate()?;
+        self.embedded.validate()?;
         Ok(())
     }
 

@@ -1,0 +1,33 @@
+//! `uipath-fleet sim`: (being built).
+
+use std::io::Write;
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::FleetConfig;
+
+/// Flags of `uipath-fleet sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE", env = "UIPATH_FLEET_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+impl SimArgs {
+    /// The configuration file the command reads, if any.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+}
+
+/// Runs `uipath-fleet sim`.
+pub async fn run(
+    _args: &SimArgs,
+    _config: &FleetConfig,
+    _shutdown: CancellationToken,
+    _out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    anyhow::bail!("`uipath-fleet sim` is being built")
+}
