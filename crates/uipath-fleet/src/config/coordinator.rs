@@ -1,16 +1,179 @@
-//! `[coordinator]` (being built).
+//! `[coordinator]`: where the coordinator's HTTP API listens and how it plans, and where
+//! the client commands (`backfill`, `status`, ...) reach it.
+//!
+//! Defaults come from [`CoordinatorConfig::default`] so the library and the binary
+//! cannot drift apart. The API token is a [`Secret`]: write it as
+//! `api_token = { env = "UIPATH_FLEET_API_TOKEN" }` (or `{ file = "..." }`).
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fleet_coordinator::CoordinatorConfig;
+use fleet_core::Secret;
 use serde::Deserialize;
+use url::Url;
 
-use super::ConfigError;
+use super::{invalid, ConfigError};
 
-/// `[coordinator]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CoordinatorSection {}
+/// The address the API listens on unless configured.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
+    8700,
+);
+
+/// The `[coordinator]` section; every field is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinatorSection {
+    /// The address of the HTTP API and of `/healthz`, `/readyz`, `/metrics`. Default
+    /// `127.0.0.1:8700`; `0.0.0.0:8700` in a container (then `api_token` is required).
+    pub listen: SocketAddr,
+    /// Where the client commands reach the coordinator. Default `http://<listen>` (with
+    /// `0.0.0.0` read as `127.0.0.1`).
+    pub url: Option<Url>,
+    /// The bearer token the API requires (`Authorization: Bearer ...`); the client
+    /// commands send it. Without one the API only listens on a loopback address.
+    pub api_token: Option<Secret>,
+    /// This replica's name in leases. Default: `$HOSTNAME`, else a random id.
+    pub replica: Option<String>,
+    /// How often the leader looks at schedules, progress and stalled plans, in ms.
+    pub tick_ms: u64,
+    /// How long the schedule lease lasts without renewal, in seconds.
+    pub lease_ttl_secs: u64,
+    /// Refuse plans with more slices than this.
+    pub max_slices: u64,
+    /// Automatic slice widths aim at no more than this many records per slice.
+    pub target_records_per_slice: u64,
+    /// How many `$count` probes run at once while planning one request.
+    pub probe_concurrency: usize,
+    /// How long to keep trying RabbitMQ and Redis at start before giving up, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for CoordinatorSection {
+    fn default() -> Self {
+        let lib = CoordinatorConfig::default();
+        CoordinatorSection {
+            listen: DEFAULT_LISTEN,
+            url: None,
+            api_token: None,
+            replica: None,
+            tick_ms: lib.tick.as_millis() as u64,
+            lease_ttl_secs: lib.lease_ttl.as_secs(),
+            max_slices: lib.max_slices,
+            target_records_per_slice: lib.target_records_per_slice,
+            probe_concurrency: lib.probe_concurrency,
+            connect_timeout_secs: 30,
+        }
+    }
+}
 
 impl CoordinatorSection {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                invalid!("coordinator.url: `{url}` must be an http(s) URL");
+            }
+        }
+        if self.api_token.as_ref().is_some_and(Secret::is_empty) {
+            invalid!("coordinator.api_token: is empty; remove it or give a token");
+        }
+        if self.api_token.is_none() && !self.listen.ip().is_loopback() {
+            invalid!(
+                "coordinator.api_token: required when coordinator.listen ({}) is not a loopback address",
+                self.listen
+            );
+        }
+        if self.tick_ms == 0 {
+            invalid!("coordinator.tick_ms: must be at least 1");
+        }
+        if self.lease_ttl_secs < 3 {
+            invalid!("coordinator.lease_ttl_secs: must be at least 3 (renewed every third)");
+        }
+        if self.max_slices == 0 {
+            invalid!("coordinator.max_slices: must be at least 1");
+        }
+        if self.target_records_per_slice == 0 {
+            invalid!("coordinator.target_records_per_slice: must be at least 1");
+        }
+        if self.probe_concurrency == 0 {
+            invalid!("coordinator.probe_concurrency: must be at least 1");
+        }
         Ok(())
+    }
+
+    /// The library settings this section asks for.
+    pub fn settings(&self) -> CoordinatorConfig {
+        let defaults = CoordinatorConfig::default();
+        CoordinatorConfig {
+            api_token: self.api_token.clone(),
+            replica: self
+                .replica
+                .clone()
+                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+                .unwrap_or(defaults.replica.clone()),
+            lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            tick: Duration::from_millis(self.tick_ms),
+            max_slices: self.max_slices,
+            target_records_per_slice: self.target_records_per_slice,
+            probe_concurrency: self.probe_concurrency,
+            ..defaults
+        }
+    }
+
+    /// Where the client commands reach the coordinator.
+    pub fn client_url(&self) -> Url {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        Url::parse(&format!("http://{addr}/")).expect("an address makes a URL")
+    }
+
+    /// How long to keep trying the backends at start.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::FleetConfig;
+
+    #[test]
+    fn defaults_follow_the_library_and_the_url_follows_listen() {
+        let c = FleetConfig::parse("").unwrap();
+        let lib = fleet_coordinator::CoordinatorConfig::default();
+        let s = c.coordinator.settings();
+        assert_eq!((s.tick, s.max_slices), (lib.tick, lib.max_slices));
+        assert_eq!(
+            c.coordinator.client_url().as_str(),
+            "http://127.0.0.1:8700/"
+        );
+        let c = FleetConfig::parse(
+            "[coordinator]\nlisten = \"0.0.0.0:9000\"\napi_token = \"t0ken\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.coordinator.client_url().as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        assert!(!format!("{c:?}").contains("t0ken"));
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        for (text, field) in [
+            ("[coordinator]\nlisten = \"0.0.0.0:9000\"\n", "coordinator.api_token"),
+            ("[coordinator]\ntick_ms = 0\n", "coordinator.tick_ms"),
+            ("[coordinator]\nurl = \"ftp://x\"\n", "coordinator.url"),
+            ("[coordinator]\nlisen = \"x\"\n", "lisen"),
+        ] {
+            let e = FleetConfig::parse(text).unwrap_err();
+            assert!(format!("{e:#}").contains(field), "{text}: {e:#}");
+        }
     }
 }
