@@ -211,7 +211,7 @@ impl Command {
             Command::Demo(args) => args.config_path(),
             Command::Run(args) => args.config_path(),
             Command::Coordinator(args) => args.config_path(),
-            Command::Sim(args) => args.config_path(),
+            Command::Sim(_) => None,
             Command::Check(args) => args.config_path(),
             Command::Client(command) => command.config_path(),
             Command::Dlq(args) => args.config_path(),

@@ -1,33 +1,23 @@
-//! `uipath-fleet sim`: (being built).
+//! `uipath-fleet sim`: the bundled UiPath simulator as a process of its own (the same
+//! server as the `uipath-sim` binary), for the distributed quick start and compose
+//! stack. Serves until SIGTERM or ctrl-c.
 
 use std::io::Write;
-use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::FleetConfig;
 
-/// Flags of `uipath-fleet sim`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SimArgs {
-    /// The configuration file (TOML).
-    #[arg(long, value_name = "FILE", env = "UIPATH_FLEET_CONFIG")]
-    pub config: Option<std::path::PathBuf>,
-}
+/// Flags of `uipath-fleet sim` (the simulator's own; it reads no fleet configuration,
+/// its own file is `--sim-config`).
+pub use uipath_sim::cli::SimArgs;
 
-impl SimArgs {
-    /// The configuration file the command reads, if any.
-    pub fn config_path(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-}
-
-/// Runs `uipath-fleet sim`.
+/// Runs the simulator until `shutdown`.
 pub async fn run(
-    _args: &SimArgs,
+    args: &SimArgs,
     _config: &FleetConfig,
-    _shutdown: CancellationToken,
-    _out: &mut dyn Write,
+    shutdown: CancellationToken,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("`uipath-fleet sim` is being built")
+    args.serve(shutdown, out).await
 }

@@ -4,6 +4,7 @@
 //! control API; ARCHITECTURE.md maps the modules.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod dataservice;
