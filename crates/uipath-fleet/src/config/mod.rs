@@ -126,6 +126,53 @@ pub struct FleetConfig {
     pub syncs: Vec<toml::Table>,
 }
 
+/// A TOML error as "line N, column M (`key`): message". The TOML crate's own rendering
+/// quotes the whole source line, which may hold an inline secret (`auth = { ...,
+/// client_secret = "..." }`); this quotes only the key the error points at.
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return ConfigError(message.to_owned());
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    // The key is the last `name =` before the error on its line, if any.
+    let key = before[line_start..].rsplit('=').nth(1).and_then(|left| {
+        let name = left
+            .trim_end()
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .next()?;
+        (!name.is_empty()).then(|| name.to_owned())
+    });
+    match key {
+        Some(key) => ConfigError(format!("line {line}, column {column} (`{key}`): {message}")),
+        None => ConfigError(format!("line {line}, column {column}: {message}")),
+    }
+}
+
+/// A `[[backfills]]` or `[[syncs]]` table as the JSON body the API takes. TOML dates
+/// (`from = 2024-01-01`) become the strings the API reads.
+pub fn request_body(table: &toml::Table) -> Vec<u8> {
+    fn json(value: &toml::Value) -> serde_json::Value {
+        match value {
+            toml::Value::String(s) => serde_json::Value::String(s.clone()),
+            toml::Value::Integer(n) => serde_json::Value::from(*n),
+            toml::Value::Float(f) => serde_json::Value::from(*f),
+            toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+            toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+            toml::Value::Array(a) => serde_json::Value::Array(a.iter().map(json).collect()),
+            toml::Value::Table(t) => {
+                serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), json(v))).collect())
+            }
+        }
+    }
+    let object: serde_json::Map<String, serde_json::Value> =
+        table.iter().map(|(k, v)| (k.clone(), json(v))).collect();
+    serde_json::to_vec(&object).expect("JSON values serialize")
+}
+
 /// Where the fleet keeps its tokens.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,7 +215,7 @@ impl FleetConfig {
     /// Parses and validates TOML text. A syntax error or an unknown field is reported
     /// with its line and the field's name.
     pub fn parse(text: &str) -> anyhow::Result<FleetConfig> {
-        let config: FleetConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let config: FleetConfig = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         config.validate()?;
         Ok(config)
     }
@@ -194,6 +241,48 @@ impl FleetConfig {
         self.coordinator.validate()?;
         self.sink.validate()?;
         self.embedded.validate()?;
+        self.validate_requests()?;
+        Ok(())
+    }
+
+    /// `[[backfills]]` and `[[syncs]]` are checked as the API would check them, so a
+    /// mistake is found by `validate` and at start rather than after connecting.
+    fn validate_requests(&self) -> Result<(), ConfigError> {
+        use fleet_core::plan::request::Catalog;
+        use fleet_core::plan::{BackfillRequest, RequestError, SyncRequest};
+        let catalog = Catalog {
+            sources: self.sources.iter().map(|s| s.name.clone()).collect(),
+            now: chrono::Utc::now(),
+            max_slices: self.coordinator.max_slices,
+        };
+        let checks: [(
+            &str,
+            &[toml::Table],
+            fn(&[u8], &Catalog) -> Result<(), RequestError>,
+        ); 2] = [
+            ("backfills", &self.backfills, |body, c| {
+                BackfillRequest::parse(body, c).map(|_| ())
+            }),
+            ("syncs", &self.syncs, |body, c| {
+                SyncRequest::parse(body, c).map(|_| ())
+            }),
+        ];
+        for (section, tables, parse) in checks {
+            for (i, table) in tables.iter().enumerate() {
+                let body = request_body(table);
+                match parse(&body, &catalog) {
+                    Ok(()) => {}
+                    Err(RequestError::Syntax(e)) => invalid!("{section}[{i}]: {e}"),
+                    Err(RequestError::Fields(fields)) => {
+                        let list: Vec<String> = fields
+                            .iter()
+                            .map(|f| format!("{section}[{i}].{}: {}", f.field, f.message))
+                            .collect();
+                        return Err(ConfigError(list.join("; ")));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -301,6 +390,24 @@ auth = { method = "refresh-token", client_id = "app", scopes = ["DataService.Dat
         assert!(e.to_string().contains("limits: default.jobs"), "{e}");
         let e = FleetConfig::parse(&format!("{SOURCE}\n[limits]\nheadrom = 0.5\n")).unwrap_err();
         assert!(e.to_string().contains("headrom"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_key_and_never_quote_the_line() {
+        let text = "[[sources]]\nname = \"acme\"\ndeployment = { kind = \"cloud\", organization = \"o\", tenant = \"t\" }\nauth = { method = \"client-credentials\", client_id = \"c\", client_secret = \"hunter2\", scopes = 7 }\n";
+        let e = format!("{:#}", FleetConfig::parse(text).unwrap_err());
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("line 4"), "{e}");
+        let e = format!(
+            "{:#}",
+            FleetConfig::parse("[worker]\nconcurency = 2\n").unwrap_err()
+        );
+        assert!(e.contains("line 2") && e.contains("concurency"), "{e}");
+        let e = format!(
+            "{:#}",
+            FleetConfig::parse("[worker]\nconcurrency = \"x\"\n").unwrap_err()
+        );
+        assert!(e.contains("(`concurrency`)"), "{e}");
     }
 
     #[test]
