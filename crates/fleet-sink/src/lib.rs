@@ -1,1 +1,46 @@
-//! The file sink (being built).
+//! The file sink: the fleet's records, from the records exchange to newline-delimited
+//! JSON files (or stdout), acknowledged only once they are on disk.
+//!
+//! - [`FileSink`] turns record messages (a `RecordEnvelope` or a `RecordPage`, see
+//!   `docs/messages.md`) into one JSON line per record, in
+//!   `<dir>/<source>/<dataset>/<YYYY-MM-DD>.ndjson` — the date being the UTC date of the
+//!   record's own time field — or on stdout.
+//! - [`consume`] runs a subscription into a sink: batch, write, flush, then acknowledge.
+//!
+//! Guarantees: **an acknowledged record is on disk** (written and synced); nothing is
+//! lost when the sink crashes, since unacknowledged messages are delivered again.
+//! Delivery is **at-least-once**: within one run duplicates are dropped by record id
+//! (when dedupe is on), but across a restart a record can be written twice (at most the
+//! batch that was in flight), so consumers deduplicate by the line's `id`. A malformed
+//! message is rejected to the dead-letter queue, never half-written, and never stops the
+//! sink. Files are appended to, so a restarted sink continues where it stopped; one sink
+//! writes to a directory at a time (a lock file enforces it).
+
+mod consume;
+mod files;
+mod message;
+mod partition;
+mod seen;
+mod sink;
+
+pub use consume::{consume, ConsumeOptions, ConsumeSummary};
+pub use sink::{FileSink, Target, DEFAULT_MAX_OPEN_FILES};
+
+/// Why a message was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Not a record message of this wire version; the text says what is wrong. Nothing
+    /// of it was written. Reject it (dead-letter); it will never succeed.
+    #[error("not a record message: {0}")]
+    Malformed(String),
+    /// Writing failed (disk full, permissions). Do not acknowledge; it may succeed later.
+    #[error("writing {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[cfg(test)]
+mod tests;

@@ -255,11 +255,8 @@ impl FleetConfig {
             now: chrono::Utc::now(),
             max_slices: self.coordinator.max_slices,
         };
-        let checks: [(
-            &str,
-            &[toml::Table],
-            fn(&[u8], &Catalog) -> Result<(), RequestError>,
-        ); 2] = [
+        type Check = fn(&[u8], &Catalog) -> Result<(), RequestError>;
+        let checks: [(&str, &[toml::Table], Check); 2] = [
             ("backfills", &self.backfills, |body, c| {
                 BackfillRequest::parse(body, c).map(|_| ())
             }),

@@ -1,16 +1,157 @@
-//! `[sink]` (being built).
+//! `[sink]`: where and how the file sink writes records (`uipath-fleet sink`, and the
+//! embedded fleet's output).
+//!
+//! ```toml
+//! [sink]
+//! queue = "sink"                 # the subscription queue: <prefix>.sub.<queue>
+//! patterns = ["acme.#"]          # topic patterns over <source>.<dataset> routing keys
+//! dir = "out"                    # <dir>/<source>/<dataset>/<YYYY-MM-DD>.ndjson
+//! dedupe = true                  # skip record ids this process already wrote
+//! batch = 500                    # messages per flush at most
+//! flush_interval_ms = 1000       # the longest a message waits for its flush and ack
+//! ```
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fleet_sink::ConsumeOptions;
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::{invalid, ConfigError};
 
-/// `[sink]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkSection {}
+/// The most messages one batch may hold: a batch is also the subscription's prefetch,
+/// which AMQP counts in 16 bits.
+pub const MAX_BATCH: usize = u16::MAX as usize;
+
+/// The `[sink]` section; every field is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinkSection {
+    /// The sink's own durable queue on the records exchange, `<prefix>.sub.<queue>`
+    /// (messages wait there while the sink is stopped). Default `sink`.
+    pub queue: String,
+    /// Topic patterns over `<source>.<dataset>` routing keys: `#` (everything, the
+    /// default), `acme.#` (one source), `*.jobs` (one dataset).
+    pub patterns: Vec<String>,
+    /// The directory partition files are written under. Default `out`.
+    pub dir: PathBuf,
+    /// Skip records whose id this process already wrote (default true). Across restarts
+    /// duplicates remain possible: consumers dedupe by `id`.
+    pub dedupe: bool,
+    /// Messages written per flush and acknowledgement, at most (also the prefetch).
+    /// Default 500.
+    pub batch: usize,
+    /// The longest a written message waits for its flush and acknowledgement, in
+    /// milliseconds. Default 1000.
+    pub flush_interval_ms: u64,
+    /// How long to keep trying RabbitMQ at start before giving up, in seconds. Default 30.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for SinkSection {
+    fn default() -> Self {
+        let lib = ConsumeOptions::default();
+        SinkSection {
+            queue: "sink".into(),
+            patterns: vec!["#".into()],
+            dir: PathBuf::from("out"),
+            dedupe: true,
+            batch: lib.batch,
+            flush_interval_ms: lib.flush_interval.as_millis() as u64,
+            connect_timeout_secs: 30,
+        }
+    }
+}
 
 impl SinkSection {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.queue.is_empty()
+            || self.queue.len() > 200
+            || !self
+                .queue
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            invalid!(
+                "sink.queue: `{}` must be 1 to 200 characters of letters, digits, `.`, `_` or `-`",
+                self.queue
+            );
+        }
+        if self.patterns.is_empty() {
+            invalid!("sink.patterns: give at least one pattern, e.g. [\"#\"] for every record");
+        }
+        for (i, p) in self.patterns.iter().enumerate() {
+            if p.is_empty() || p.len() > 200 || p.contains(char::is_whitespace) {
+                invalid!(
+                    "sink.patterns[{i}]: `{p}` must be a topic pattern of 1 to 200 characters without spaces, e.g. `acme.#` or `*.jobs`"
+                );
+            }
+        }
+        if self.dir.as_os_str().is_empty() {
+            invalid!("sink.dir: must name a directory");
+        }
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            invalid!("sink.batch: must be 1 to {MAX_BATCH}");
+        }
+        if self.flush_interval_ms == 0 || self.flush_interval_ms > 600_000 {
+            invalid!("sink.flush_interval_ms: must be 1 to 600000 (ten minutes)");
+        }
+        if self.connect_timeout_secs == 0 {
+            invalid!("sink.connect_timeout_secs: must be at least 1");
+        }
         Ok(())
+    }
+
+    /// The batching this section asks for.
+    pub fn consume_options(&self) -> ConsumeOptions {
+        ConsumeOptions {
+            batch: self.batch,
+            flush_interval: Duration::from_millis(self.flush_interval_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FleetConfig;
+
+    #[test]
+    fn defaults_and_mistakes_are_named() {
+        let c = FleetConfig::parse("").unwrap();
+        assert_eq!(c.sink.queue, "sink");
+        assert_eq!(c.sink.patterns, ["#"]);
+        assert_eq!(c.sink.dir, PathBuf::from("out"));
+        assert!(c.sink.dedupe);
+        assert_eq!(c.sink.consume_options(), ConsumeOptions::default());
+
+        let c = FleetConfig::parse(
+            "[sink]\nqueue = \"lake\"\npatterns = [\"acme.#\", \"*.jobs\"]\ndir = \"/data\"\ndedupe = false\nbatch = 10\nflush_interval_ms = 250\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.sink.consume_options(),
+            ConsumeOptions {
+                batch: 10,
+                flush_interval: Duration::from_millis(250)
+            }
+        );
+        assert!(!c.sink.dedupe);
+
+        for (toml, field) in [
+            ("queue = \"\"", "sink.queue"),
+            ("queue = \"a b\"", "sink.queue"),
+            ("patterns = []", "sink.patterns"),
+            ("patterns = [\"a b\"]", "sink.patterns[0]"),
+            ("dir = \"\"", "sink.dir"),
+            ("batch = 0", "sink.batch"),
+            ("batch = 70000", "sink.batch"),
+            ("flush_interval_ms = 0", "sink.flush_interval_ms"),
+            ("connect_timeout_secs = 0", "sink.connect_timeout_secs"),
+            ("colour = \"red\"", "colour"),
+        ] {
+            let e = FleetConfig::parse(&format!("[sink]\n{toml}\n")).unwrap_err();
+            assert!(format!("{e:#}").contains(field), "{toml}: {e:#}");
+        }
     }
 }

@@ -1,0 +1,462 @@
+//! Tests of the sink as a whole: messages as the worker writes them, in; files and
+//! acknowledgements, out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fleet_core::broker::{Broker, Destination, Feed, Headers, Outgoing, Subscription};
+use fleet_core::wire::{
+    headers, FolderRef, PageRecord, Provenance, RecordEnvelope, RecordPage, WIRE_VERSION,
+};
+use fleet_memory::MemoryBroker;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::{consume, ConsumeOptions, FileSink, SinkError, Target};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("fleet-sink-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn provenance(dataset: &str, folder: Option<&str>) -> Provenance {
+    Provenance {
+        source: "acme".into(),
+        tenant: "acme/Prod".into(),
+        dataset: dataset.into(),
+        folder: folder.map(|path| FolderRef {
+            id: 3,
+            key: "k-3".into(),
+            path: path.into(),
+        }),
+        slice_id: "s1".into(),
+        request_id: "r1".into(),
+    }
+}
+
+fn fetched() -> DateTime<Utc> {
+    "2030-01-01T12:00:00Z".parse().unwrap()
+}
+
+fn shape(s: &str) -> Headers {
+    let mut h = Headers::new();
+    h.insert(headers::SHAPE.into(), s.into());
+    h
+}
+
+fn envelope(dataset: &str, id: &str, record: Value) -> Vec<u8> {
+    RecordEnvelope {
+        version: WIRE_VERSION,
+        id: id.into(),
+        provenance: provenance(dataset, Some("Shared/Finance")),
+        fetched_at: fetched(),
+        record,
+    }
+    .to_bytes()
+}
+
+fn page(dataset: &str, records: &[(&str, Value)]) -> Vec<u8> {
+    RecordPage {
+        version: WIRE_VERSION,
+        provenance: provenance(dataset, None),
+        page: 0,
+        fetched_at: fetched(),
+        records: records
+            .iter()
+            .map(|(id, r)| PageRecord {
+                id: (*id).into(),
+                record: r.clone(),
+            })
+            .collect(),
+    }
+    .to_bytes()
+}
+
+/// Every line under `dir`, by file path relative to it.
+fn files(dir: &Path) -> BTreeMap<String, Vec<Value>> {
+    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<String, Vec<Value>>) {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if p.extension().is_some_and(|e| e == "ndjson") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let lines = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+                out.insert(rel, lines);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn envelopes_and_pages_land_in_their_partitions() {
+    let tmp = TempDir::new("partitions");
+    let mut sink = FileSink::open(Target::Dir(tmp.0.clone()), true).unwrap();
+    let job = json!({"Id": 42, "CreationTime": "2024-01-01T09:30:12.345Z", "State": "Successful", "Amount": 1.25});
+    assert_eq!(
+        sink.write(&shape("record"), &envelope("jobs", "a1", job.clone()))
+            .unwrap(),
+        1
+    );
+    let inv1 = json!({"Id": "X-1", "UpdateTime": "2024-01-02T00:00:00Z"});
+    let inv2 = json!({"Id": "X-2", "UpdateTime": "2024-01-03T23:59:59.999Z"});
+    let body = page(
+        "dataservice/Invoice",
+        &[("b1", inv1.clone()), ("b2", inv2.clone())],
+    );
+    // No shape header: told apart by the body.
+    assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 2);
+    let machine = json!({"Id": 5, "Name": "m"});
+    sink.write(&shape("record"), &envelope("machines", "c1", machine))
+        .unwrap();
+    sink.flush().unwrap();
+
+    let got = files(&tmp.0);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        [
+            "acme/dataservice/Invoice/2024-01-02.ndjson",
+            "acme/dataservice/Invoice/2024-01-03.ndjson",
+            "acme/jobs/2024-01-01.ndjson",
+            // Read whole (no time field): the fetch date.
+            "acme/machines/2030-01-01.ndjson",
+        ]
+    );
+    assert_eq!(
+        got["acme/jobs/2024-01-01.ndjson"],
+        [json!({
+            "id": "a1", "source": "acme", "tenant": "acme/Prod", "dataset": "jobs",
+            "folder": "Shared/Finance", "fetched_at": "2030-01-01T12:00:00Z", "record": job
+        })]
+    );
+    let line = &got["acme/dataservice/Invoice/2024-01-03.ndjson"][0];
+    assert_eq!(line["record"], inv2);
+    assert_eq!(line["id"], "b2");
+    assert!(line.get("folder").is_none(), "{line}");
+    assert_eq!(
+        sink.counts()
+            .get(&("acme".into(), "dataservice/Invoice".into())),
+        Some(&2)
+    );
+    assert_eq!(sink.counts().values().sum::<u64>(), 4);
+}
+
+#[test]
+fn dedupe_skips_ids_already_written_and_can_be_off() {
+    let tmp = TempDir::new("dedupe");
+    let rec = json!({"Id": 1, "CreationTime": "2024-01-01T00:00:00Z"});
+    let body = envelope("jobs", "same", rec.clone());
+    let mut sink = FileSink::open(Target::Dir(tmp.0.join("on")), true).unwrap();
+    assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 1);
+    assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 0);
+    sink.flush().unwrap();
+    assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 0);
+    // Within one page too.
+    let twice = page(
+        "jobs",
+        &[
+            ("p", rec.clone()),
+            ("p", rec.clone()),
+            ("same", rec.clone()),
+        ],
+    );
+    assert_eq!(sink.write(&Headers::new(), &twice).unwrap(), 1);
+    sink.flush().unwrap();
+    assert_eq!(sink.duplicates(), 4);
+    assert_eq!(sink.remembered(), 2);
+    assert_eq!(
+        files(&tmp.0.join("on"))["acme/jobs/2024-01-01.ndjson"].len(),
+        2
+    );
+
+    let mut sink = FileSink::open(Target::Dir(tmp.0.join("off")), false).unwrap();
+    for _ in 0..3 {
+        assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 1);
+    }
+    sink.flush().unwrap();
+    assert_eq!(
+        files(&tmp.0.join("off"))["acme/jobs/2024-01-01.ndjson"].len(),
+        3
+    );
+    assert_eq!((sink.duplicates(), sink.remembered()), (0, 0));
+}
+
+#[test]
+fn malformed_bodies_are_refused_without_writing() {
+    let tmp = TempDir::new("malformed");
+    let mut sink = FileSink::open(Target::Dir(tmp.0.clone()), true).unwrap();
+    let good = json!({"Id": 1});
+    let mut bad_record = page("jobs", &[("ok", good.clone()), ("bad", json!("text"))]);
+    let mut other_version: Value = serde_json::from_slice(&envelope("jobs", "v", good)).unwrap();
+    other_version["version"] = json!(2);
+    for (h, body, why) in [
+        (Headers::new(), b"\x00\x01".to_vec(), "not JSON"),
+        (Headers::new(), b"{}".to_vec(), "neither"),
+        (
+            shape("record"),
+            serde_json::to_vec(&other_version).unwrap(),
+            "version 2",
+        ),
+        (
+            shape("page"),
+            std::mem::take(&mut bad_record),
+            "not a JSON object",
+        ),
+    ] {
+        let e = sink.write(&h, &body).unwrap_err();
+        assert!(matches!(e, SinkError::Malformed(_)), "{e}");
+        assert!(e.to_string().contains(why), "{e} should say {why}");
+    }
+    sink.flush().unwrap();
+    assert!(files(&tmp.0).is_empty());
+    assert!(sink.counts().is_empty());
+    // The good record of the refused page was not remembered either.
+    let page_ok = page("jobs", &[("ok", json!({"Id": 1}))]);
+    assert_eq!(sink.write(&Headers::new(), &page_ok).unwrap(), 1);
+}
+
+#[test]
+fn hostile_names_stay_inside_the_directory() {
+    let tmp = TempDir::new("escape");
+    let root = tmp.0.join("out");
+    let mut sink = FileSink::open(Target::Dir(root.clone()), true).unwrap();
+    let mut p = provenance("../../escaped", None);
+    p.source = "..".into();
+    let body = RecordEnvelope {
+        version: WIRE_VERSION,
+        id: "e".into(),
+        provenance: p,
+        fetched_at: fetched(),
+        record: json!({"Id": 1}),
+    }
+    .to_bytes();
+    assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 1);
+    sink.flush().unwrap();
+    let got = files(&root);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        ["__/__/__/escaped/2030-01-01.ndjson"]
+    );
+    // Nothing was created next to the sink's directory.
+    let siblings: Vec<_> = std::fs::read_dir(&tmp.0).unwrap().collect();
+    assert_eq!(siblings.len(), 1);
+}
+
+#[test]
+fn a_restarted_sink_appends_and_files_stay_bounded() {
+    let tmp = TempDir::new("append");
+    for run in 0..2 {
+        let mut sink = FileSink::open_with_limit(Target::Dir(tmp.0.clone()), true, 2).unwrap();
+        for day in 1..=5 {
+            let rec = json!({"Id": day, "CreationTime": format!("2024-01-0{day}T10:00:00Z")});
+            sink.write(
+                &Headers::new(),
+                &envelope("jobs", &format!("r{run}d{day}"), rec),
+            )
+            .unwrap();
+        }
+        sink.flush().unwrap();
+    }
+    let got = files(&tmp.0);
+    assert_eq!(got.len(), 5);
+    for lines in got.values() {
+        let ids: Vec<_> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(
+            ids[0].starts_with("r0") && ids[1].starts_with("r1"),
+            "{ids:?}"
+        );
+    }
+}
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stream_sink_writes_the_same_lines() {
+    let out = Shared::default();
+    let mut sink = FileSink::to_writer(Box::new(out.clone()), true);
+    let rec = json!({"Id": 7});
+    sink.write(&Headers::new(), &envelope("jobs", "s", rec.clone()))
+        .unwrap();
+    sink.write(&Headers::new(), &envelope("jobs", "s", rec.clone()))
+        .unwrap();
+    assert!(out.0.lock().unwrap().is_empty(), "buffered until flushed");
+    sink.flush().unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["record"], rec);
+    assert_eq!(sink.dir(), None);
+}
+
+fn record_message(routing_key: &str, id: &str, body: Vec<u8>, shape_: &str) -> Outgoing {
+    Outgoing::new(
+        Destination::Records {
+            routing_key: routing_key.into(),
+        },
+        id,
+        body,
+    )
+    .header(headers::SHAPE, shape_)
+}
+
+#[tokio::test]
+async fn consume_acks_what_it_flushed_and_rejects_malformed() {
+    let tmp = TempDir::new("consume");
+    let broker = MemoryBroker::default();
+    let subscriber = broker
+        .subscribe(Subscription {
+            queue: "sink".into(),
+            feed: Feed::Records {
+                patterns: vec!["#".into()],
+            },
+            prefetch: 8,
+        })
+        .await
+        .unwrap();
+    let mut batch = Vec::new();
+    for i in 0..20 {
+        let rec = json!({"Id": i, "CreationTime": format!("2024-01-0{}T00:00:00Z", 1 + i % 3)});
+        batch.push(record_message(
+            "acme.jobs",
+            &format!("id{i}"),
+            envelope("jobs", &format!("id{i}"), rec),
+            "record",
+        ));
+    }
+    // A redelivered duplicate and a page.
+    batch.push(record_message(
+        "acme.jobs",
+        "id0",
+        envelope(
+            "jobs",
+            "id0",
+            json!({"Id": 0, "CreationTime": "2024-01-01T00:00:00Z"}),
+        ),
+        "record",
+    ));
+    batch.push(record_message(
+        "acme.queue-items",
+        "s1/0",
+        page(
+            "queue-items",
+            &[(
+                "q1",
+                json!({"Id": 1, "CreationTime": "2024-01-01T00:00:00Z"}),
+            )],
+        ),
+        "page",
+    ));
+    batch.push(record_message(
+        "acme.jobs",
+        "junk",
+        b"junk".to_vec(),
+        "record",
+    ));
+    broker.publish(batch).await.unwrap();
+
+    let shutdown = CancellationToken::new();
+    let mut sink = FileSink::open(Target::Dir(tmp.0.clone()), true).unwrap();
+    let run = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let summary = consume(
+                subscriber,
+                &mut sink,
+                ConsumeOptions {
+                    batch: 8,
+                    flush_interval: Duration::from_millis(50),
+                },
+                shutdown,
+            )
+            .await;
+            (summary, sink)
+        })
+    };
+    // Wait (bounded) until every message was settled: the queue and the unacked are
+    // empty once all records are in files and the junk is dead-lettered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let lines: usize = files(&tmp.0).values().map(Vec::len).sum();
+        let dead = broker.depths().await.unwrap().dead;
+        if lines == 21 && dead == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sink did not finish: {lines} lines, {dead} dead"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    let (summary, sink) = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("consume returns at shutdown")
+        .unwrap();
+    let summary = summary.unwrap();
+    assert_eq!(summary.messages, 22);
+    assert_eq!(summary.records, 21);
+    assert_eq!(summary.duplicates, 1);
+    assert_eq!(summary.malformed, 1);
+    assert_eq!(
+        sink.counts().get(&("acme".into(), "jobs".into())),
+        Some(&20)
+    );
+    // Everything was acknowledged: a new subscriber on the same queue gets nothing.
+    let mut again = broker
+        .subscribe(Subscription {
+            queue: "sink".into(),
+            feed: Feed::Records {
+                patterns: vec!["#".into()],
+            },
+            prefetch: 8,
+        })
+        .await
+        .unwrap();
+    assert!(again
+        .next(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_none());
+}
