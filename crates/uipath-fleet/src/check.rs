@@ -1,18 +1,64 @@
-//! `uipath-fleet check`: (being built).
+//! `uipath-fleet check`: does each configured source work, per dataset, and if not, what
+//! to change. Runs locally against the sources; no coordinator, RabbitMQ or Redis needed.
+//!
+//! Per source, in order:
+//! 1. **token** — ask the identity server for a token with the configured scopes. An
+//!    `invalid_client` (wrong id or secret), `unauthorized_client` (a user scope with
+//!    client credentials), a missing login, ... ends the source's checks with the fix.
+//!    An `invalid_scope` is narrowed down by asking for each configured scope alone, so
+//!    the report names exactly the scopes the application was not granted; the rest of
+//!    the checks then run with the scopes that were granted.
+//! 2. **folder-access** — list the folders the credentials can see (folder-scoped datasets are
+//!    read per folder).
+//! 3. **each dataset** — the scope it needs (`OR.Queues.Read` for `queue-items`, ...)
+//!    is compared with the configured and granted scopes; if it is there, one record is
+//!    read (in the first visible folder for folder-scoped datasets) to prove it.
+//!
+//! The result is a table on stdout (or `--json`): source, check, status (`ok`,
+//! `missing scope X`, `forbidden in folder F`, `error: ...`) and the fix. Exit 0 when
+//! every check passed, 1 otherwise.
+//!
+//! Tokens: kept in memory unless the configuration names a shared store (`[redis]`,
+//! `[token_cache]`) or a source needs a stored login (`refresh-token`); then that store
+//! is used, as the fleet would. Secrets never appear in the output: the client's errors
+//! carry none, and nothing else here formats one.
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
+use fleet_core::dataset::{self, DatasetDef};
+use fleet_core::{RateLimiter, Sealer, TokenCache};
+use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use uipath_client::auth::{TokenOptions, TokenProvider};
+use uipath_client::client::ClientOptions;
+use uipath_client::sources::{DatasetRef, Sources};
+use uipath_client::{AuthConfig, ClientError, SourceConfig, UipathClient};
 
-use crate::config::FleetConfig;
+use crate::client::show::table;
+use crate::config::{ConfigError, FleetConfig};
+use crate::token_store::TokenStore;
 
 /// Flags of `uipath-fleet check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// The configuration file (TOML).
+    /// The configuration file (TOML) with `[[sources]]`.
     #[arg(long, value_name = "FILE", env = "UIPATH_FLEET_CONFIG")]
     pub config: Option<std::path::PathBuf>,
+
+    /// Check only this source.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+
+    /// Check only these datasets (repeat, or separate with commas; default: all).
+    #[arg(long = "dataset", value_name = "NAME", value_delimiter = ',')]
+    pub datasets: Vec<String>,
+
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl CheckArgs {
@@ -22,12 +68,452 @@ impl CheckArgs {
     }
 }
 
+/// One line of the report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub source: String,
+    /// `token`, `folder-access`, or a dataset's name.
+    pub check: String,
+    pub ok: bool,
+    /// `ok ...`, `missing scope X`, `forbidden in folder F`, `error: ...`.
+    pub status: String,
+    /// What to change; empty when ok.
+    pub fix: String,
+}
+
+impl Finding {
+    fn ok(source: &str, check: &str, status: impl Into<String>) -> Finding {
+        Finding {
+            source: source.to_owned(),
+            check: check.to_owned(),
+            ok: true,
+            status: status.into(),
+            fix: String::new(),
+        }
+    }
+    fn fail(
+        source: &str,
+        check: &str,
+        status: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            source: source.to_owned(),
+            check: check.to_owned(),
+            ok: false,
+            status: status.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
 /// Runs `uipath-fleet check`.
 pub async fn run(
-    _args: &CheckArgs,
-    _config: &FleetConfig,
-    _shutdown: CancellationToken,
-    _out: &mut dyn Write,
+    args: &CheckArgs,
+    config: &FleetConfig,
+    shutdown: CancellationToken,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("`uipath-fleet check` is being built")
+    let sources: Vec<&SourceConfig> = match &args.source {
+        Some(name) => vec![config
+            .source(name)
+            .map_err(|e| ConfigError(format!("--source: {e}")))?],
+        None => config.sources.iter().collect(),
+    };
+    if sources.is_empty() {
+        return Err(ConfigError(
+            "sources: no [[sources]] configured; pass --config FILE with at least one source"
+                .into(),
+        )
+        .into());
+    }
+    let mut datasets: Vec<&'static DatasetDef> = Vec::new();
+    for name in &args.datasets {
+        match dataset::by_name(name) {
+            Some(d) if !datasets.contains(&d) => datasets.push(d),
+            Some(_) => {}
+            None => {
+                let known: Vec<&str> = dataset::all().iter().map(|d| d.slug).collect();
+                return Err(ConfigError(format!(
+                    "--dataset: unknown dataset `{name}`; known: {}",
+                    known.join(", ")
+                ))
+                .into());
+            }
+        }
+    }
+    if datasets.is_empty() {
+        datasets = dataset::all().iter().collect();
+    }
+
+    let cache = token_cache(config).await?;
+    let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new(config.limits.clone()));
+    let mut findings = Vec::new();
+    for source in sources {
+        let checked = tokio::select! {
+            f = check_source(source, &datasets, cache.clone(), limiter.clone()) => f,
+            () = shutdown.cancelled() => anyhow::bail!("check interrupted"),
+        };
+        findings.extend(checked);
+    }
+
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &findings)?;
+        writeln!(out)?;
+    } else {
+        let mut rows = vec![vec![
+            "SOURCE".to_owned(),
+            "CHECK".to_owned(),
+            "STATUS".to_owned(),
+            "FIX".to_owned(),
+        ]];
+        for f in &findings {
+            rows.push(vec![
+                f.source.clone(),
+                f.check.clone(),
+                f.status.clone(),
+                f.fix.clone(),
+            ]);
+        }
+        table(out, &rows)?;
+    }
+    out.flush()?;
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} checks failed", findings.len());
+    }
+    Ok(())
+}
+
+/// Memory unless the configuration names a shared store or a source needs a login.
+async fn token_cache(config: &FleetConfig) -> anyhow::Result<Arc<dyn TokenCache>> {
+    let needs_store = config.redis.url.is_some()
+        || config.token_cache.redis_url.is_some()
+        || config.token_cache.file.is_some()
+        || config
+            .sources
+            .iter()
+            .any(|s| matches!(s.auth, AuthConfig::RefreshToken { .. }));
+    if needs_store {
+        Ok(TokenStore::open(&config.effective_token_cache())
+            .await?
+            .cache)
+    } else {
+        Ok(Arc::new(MemoryTokenCache::new(Sealer::plain())))
+    }
+}
+
+/// The scopes a source asks for, when its method has any.
+fn configured_scopes(source: &SourceConfig) -> Option<&[String]> {
+    match &source.auth {
+        AuthConfig::ClientCredentials { scopes, .. } | AuthConfig::RefreshToken { scopes, .. } => {
+            Some(scopes)
+        }
+        _ => None,
+    }
+}
+
+fn with_scopes(source: &SourceConfig, only: &[String]) -> SourceConfig {
+    let mut s = source.clone();
+    if let AuthConfig::ClientCredentials { scopes, .. } | AuthConfig::RefreshToken { scopes, .. } =
+        &mut s.auth
+    {
+        *scopes = only.to_vec();
+    }
+    s
+}
+
+/// A token for `source` from `cache`.
+async fn token(source: &SourceConfig, cache: Arc<dyn TokenCache>) -> Result<(), ClientError> {
+    let http = reqwest::Client::builder()
+        .timeout(source.timeout())
+        .build()
+        .map_err(|e| ClientError::Config(format!("building the HTTP client: {e}")))?;
+    let provider = TokenProvider::new(source, cache, http, TokenOptions::default())?;
+    provider.bearer().await.map(|_| ())
+}
+
+/// Whether `scopes` grant a dataset of scope family `family` (`OR.Queues` or
+/// `OR.Queues.Read` do; `OR.Default` may, which only a read can tell).
+fn grants(scopes: &[String], family: &str) -> Option<bool> {
+    if scopes.iter().any(|s| s == "OR.Default") {
+        return None;
+    }
+    Some(
+        scopes
+            .iter()
+            .any(|s| s == family || s.strip_prefix(family).is_some_and(|rest| rest == ".Read")),
+    )
+}
+
+async fn check_source(
+    source: &SourceConfig,
+    datasets: &[&'static DatasetDef],
+    cache: Arc<dyn TokenCache>,
+    limiter: Arc<dyn RateLimiter>,
+) -> Vec<Finding> {
+    let name = source.name.as_str();
+    let mut findings = Vec::new();
+    let configured: Option<Vec<String>> = configured_scopes(source).map(<[String]>::to_vec);
+    // Scopes the application was refused (narrowed down from an invalid_scope).
+    let mut refused: Vec<String> = Vec::new();
+    let mut effective = source.clone();
+
+    match token(source, cache.clone()).await {
+        Ok(()) => findings.push(Finding::ok(
+            name,
+            "token",
+            match &configured {
+                Some(s) => format!("ok: granted {}", s.join(" ")),
+                None => "ok".to_owned(),
+            },
+        )),
+        Err(ClientError::InvalidScope { .. })
+            if matches!(source.auth, AuthConfig::ClientCredentials { .. }) =>
+        {
+            let all = configured.clone().unwrap_or_default();
+            let mut granted = Vec::new();
+            for scope in &all {
+                let alone = with_scopes(source, std::slice::from_ref(scope));
+                let scratch: Arc<dyn TokenCache> = Arc::new(MemoryTokenCache::new(Sealer::plain()));
+                match token(&alone, scratch).await {
+                    Ok(()) => granted.push(scope.clone()),
+                    Err(ClientError::InvalidScope { .. }) => refused.push(scope.clone()),
+                    Err(e) => {
+                        findings.push(token_failure(name, &e));
+                        return findings;
+                    }
+                }
+            }
+            findings.push(Finding::fail(
+                name,
+                "token",
+                format!(
+                    "invalid_scope: not granted to the application: {}",
+                    refused.join(", ")
+                ),
+                format!(
+                    "grant {} to the external application (Admin > External Applications), or remove it from sources.{name}.auth.scopes",
+                    refused.join(", ")
+                ),
+            ));
+            if granted.is_empty() {
+                return findings;
+            }
+            effective = with_scopes(source, &granted);
+        }
+        Err(e) => {
+            findings.push(token_failure(name, &e));
+            return findings;
+        }
+    }
+
+    let client = match UipathClient::new(
+        effective.clone(),
+        cache,
+        limiter,
+        ClientOptions {
+            attempts: 2,
+            ..ClientOptions::default()
+        },
+    ) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            findings.push(Finding::fail(
+                name,
+                "client",
+                format!("error: {e}"),
+                "fix the source's configuration",
+            ));
+            return findings;
+        }
+    };
+    let sources = Sources::new([client]);
+    let scopes_now: Option<Vec<String>> = configured_scopes(&effective).map(<[String]>::to_vec);
+
+    // Folders, when a folder-scoped dataset is to be read.
+    let mut folder = None;
+    let mut folder_problem: Option<Finding> = None;
+    if datasets.iter().any(|d| d.folder_scoped) {
+        match sources.folders(name).await {
+            Ok(list) if list.is_empty() => {
+                let f = Finding::fail(
+                    name,
+                    "folder-access",
+                    "no folder visible",
+                    "assign the external application to the folders to copy (Orchestrator > Folders > Assign account/group)",
+                );
+                folder_problem = Some(f.clone());
+                findings.push(f);
+            }
+            Ok(list) => {
+                let shown: Vec<&str> = list.iter().take(5).map(|f| f.path.as_str()).collect();
+                let more = if list.len() > 5 { ", ..." } else { "" };
+                findings.push(Finding::ok(
+                    name,
+                    "folder-access",
+                    format!("ok: {} visible ({}{more})", list.len(), shown.join(", ")),
+                ));
+                folder = list.into_iter().next();
+            }
+            Err(e) => {
+                let f = dataset_failure(name, "folder-access", "OR.Folders", None, &scopes_now, &e);
+                folder_problem = Some(f.clone());
+                findings.push(f);
+            }
+        }
+    }
+
+    for d in datasets {
+        let needed = format!("{}.Read", d.scope);
+        if refused.iter().any(|s| s == d.scope || *s == needed) {
+            findings.push(Finding::fail(
+                name,
+                d.slug,
+                format!("missing scope {needed}"),
+                format!(
+                    "grant {needed} to the external application (Admin > External Applications)"
+                ),
+            ));
+            continue;
+        }
+        if let Some(scopes) = &scopes_now {
+            if grants(scopes, d.scope) == Some(false) {
+                findings.push(Finding::fail(
+                    name,
+                    d.slug,
+                    format!("missing scope {needed}"),
+                    format!("add {needed} to sources.{name}.auth.scopes (and grant it to the application)"),
+                ));
+                continue;
+            }
+        }
+        if d.folder_scoped && folder.is_none() {
+            let why = folder_problem
+                .as_ref()
+                .map(|f| f.status.clone())
+                .unwrap_or_else(|| "no folder".into());
+            findings.push(Finding::fail(
+                name,
+                d.slug,
+                format!("not checked: folder-access: {why}"),
+                "fix folder-access first",
+            ));
+            continue;
+        }
+        let dataset = DatasetRef::Orchestrator(d);
+        let read = sources
+            .sample(
+                name,
+                &dataset,
+                folder.as_ref().filter(|_| d.folder_scoped),
+                (None, None),
+                &[],
+                1,
+            )
+            .await;
+        match read {
+            Ok(records) => {
+                let place = match folder.as_ref().filter(|_| d.folder_scoped) {
+                    Some(f) => format!(" in folder {}", f.path),
+                    None => String::new(),
+                };
+                let what = if records.is_empty() {
+                    "readable (no records)"
+                } else {
+                    "readable"
+                };
+                findings.push(Finding::ok(name, d.slug, format!("ok: {what}{place}")));
+            }
+            Err(e) => findings.push(dataset_failure(
+                name,
+                d.slug,
+                d.scope,
+                folder
+                    .as_ref()
+                    .filter(|_| d.folder_scoped)
+                    .map(|f| f.path.as_str()),
+                &scopes_now,
+                &e,
+            )),
+        }
+    }
+    findings
+}
+
+/// The token row for an identity-server refusal, with its fix.
+fn token_failure(source: &str, e: &ClientError) -> Finding {
+    let fix = match e {
+        ClientError::InvalidClient { .. } => format!(
+            "check sources.{source}.auth.client_id and client_secret against the external application (Admin > External Applications); regenerate the secret if in doubt"
+        ),
+        ClientError::UnauthorizedClient { .. } => {
+            "user scopes (Data Service) need method = \"refresh-token\" and `uipath-fleet login`".to_owned()
+        }
+        ClientError::LoginRequired { .. } => format!("run `uipath-fleet login --source {source}`"),
+        ClientError::WrongTokenUrl { .. } => format!("check sources.{source}.deployment and token_url"),
+        ClientError::Transport { .. } | ClientError::Server { .. } => {
+            format!("check that the identity server of sources.{source} is reachable")
+        }
+        _ => "see the status".to_owned(),
+    };
+    Finding::fail(source, "token", format!("{}: {e}", e.kind()), fix)
+}
+
+/// A dataset (or the folder list) that could not be read, in plain words.
+fn dataset_failure(
+    source: &str,
+    check: &str,
+    family: &str,
+    folder: Option<&str>,
+    scopes: &Option<Vec<String>>,
+    e: &ClientError,
+) -> Finding {
+    let needed = format!("{family}.Read");
+    let inner = match e {
+        ClientError::Exhausted { last, .. } => last.as_ref(),
+        other => other,
+    };
+    match inner {
+        ClientError::Forbidden { message, .. } if message.to_ascii_lowercase().contains("scope") => {
+            let fix = match scopes {
+                Some(s) if grants(s, family) == Some(true) => {
+                    format!("grant {needed} to the external application (Admin > External Applications)")
+                }
+                _ => format!("add {needed} to sources.{source}.auth.scopes and grant it to the external application"),
+            };
+            Finding::fail(source, check, format!("missing scope {needed}"), fix)
+        }
+        ClientError::Forbidden { message, .. } => Finding::fail(
+            source,
+            check,
+            match folder {
+                Some(f) => format!("forbidden in folder {f}: {message}"),
+                None => format!("forbidden: {message}"),
+            },
+            "give the application a role with read permission on it (in the folder, or tenant-wide)",
+        ),
+        ClientError::FolderNotFound { .. } => Finding::fail(
+            source,
+            check,
+            format!("forbidden in folder {}", folder.unwrap_or("?")),
+            "assign the external application to the folder",
+        ),
+        other => Finding::fail(source, check, format!("error: {other}"), "see the status"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_families_are_granted_by_the_family_or_its_read_scope() {
+        let s = |list: &[&str]| list.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(grants(&s(&["OR.Jobs.Read"]), "OR.Jobs"), Some(true));
+        assert_eq!(grants(&s(&["OR.Jobs"]), "OR.Jobs"), Some(true));
+        assert_eq!(grants(&s(&["OR.JobsX.Read"]), "OR.Jobs"), Some(false));
+        assert_eq!(grants(&s(&["OR.Queues.Read"]), "OR.Jobs"), Some(false));
+        assert_eq!(grants(&s(&["OR.Default"]), "OR.Jobs"), None);
+    }
 }

@@ -20,6 +20,7 @@ pub mod coordinator;
 pub mod demo;
 pub mod dlq;
 pub mod login;
+pub mod progress;
 pub mod run;
 pub mod sim;
 pub mod sink;

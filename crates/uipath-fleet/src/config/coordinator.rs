@@ -153,10 +153,9 @@ mod tests {
             c.coordinator.client_url().as_str(),
             "http://127.0.0.1:8700/"
         );
-        let c = FleetConfig::parse(
-            "[coordinator]\nlisten = \"0.0.0.0:9000\"\napi_token = \"t0ken\"\n",
-        )
-        .unwrap();
+        let c =
+            FleetConfig::parse("[coordinator]\nlisten = \"0.0.0.0:9000\"\napi_token = \"t0ken\"\n")
+                .unwrap();
         assert_eq!(
             c.coordinator.client_url().as_str(),
             "http://127.0.0.1:9000/"
@@ -167,7 +166,10 @@ mod tests {
     #[test]
     fn mistakes_name_the_field() {
         for (text, field) in [
-            ("[coordinator]\nlisten = \"0.0.0.0:9000\"\n", "coordinator.api_token"),
+            (
+                "[coordinator]\nlisten = \"0.0.0.0:9000\"\n",
+                "coordinator.api_token",
+            ),
             ("[coordinator]\ntick_ms = 0\n", "coordinator.tick_ms"),
             ("[coordinator]\nurl = \"ftp://x\"\n", "coordinator.url"),
             ("[coordinator]\nlisen = \"x\"\n", "lisen"),

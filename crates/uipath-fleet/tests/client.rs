@@ -1,0 +1,361 @@
+//! The client commands (`datasets`, `backfill`, `status`, `cancel`) run as an operator
+//! runs them, against `uipath-fleet coordinator` run as a separate process on the real
+//! RabbitMQ and Redis (under the test's own prefix), with the simulator in this process
+//! and, for `backfill --wait`, one `uipath-fleet worker` process.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+const TOKEN: &str = "api-t0ken-for-tests-93c1";
+
+/// A running `uipath-fleet coordinator` and the URL of its API.
+struct CoordinatorProcess {
+    child: tokio::process::Child,
+    url: String,
+    rest: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    log: std::path::PathBuf,
+}
+
+impl CoordinatorProcess {
+    async fn start(fleet: &Fleet, config: &Path) -> CoordinatorProcess {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
+        command.arg("coordinator").arg("--config").arg(config);
+        clean_env(&mut command);
+        command
+            .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url)
+            .env("UIPATH_FLEET_API_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn,fleet_coordinator=info");
+        let log = fleet.dir.join("coordinator.log");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn uipath-fleet coordinator");
+        let mut rest = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), rest.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("coordinator not ready after 60s; log:\n{}", tail(&log)))
+            .unwrap()
+            .unwrap_or_else(|| panic!("coordinator exited early; log:\n{}", tail(&log)));
+        assert!(!line.contains(TOKEN), "the token is never printed: {line}");
+        let url = line
+            .split("API on ")
+            .nth(1)
+            .and_then(|r| r.split("/v1").next())
+            .unwrap_or_else(|| panic!("unexpected ready line: {line}"))
+            .to_owned();
+        CoordinatorProcess {
+            child,
+            url,
+            rest,
+            log,
+        }
+    }
+
+    /// SIGTERM; the exit code and the rest of stdout.
+    async fn stop(mut self) -> (i32, String) {
+        let pid = self.child.id().expect("running");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("coordinator did not stop; log:\n{}", tail(&self.log)))
+            .unwrap();
+        let mut rest = String::new();
+        while let Ok(Some(line)) = self.rest.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        (status.code().unwrap_or(-1), rest)
+    }
+}
+
+fn clean_env(command: &mut tokio::process::Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
+            command.env_remove(key);
+        }
+    }
+}
+
+/// What a client command did.
+struct Ran {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.out)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.out, self.err))
+    }
+    fn ok(self) -> Ran {
+        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.out, self.err);
+        self
+    }
+}
+
+/// `uipath-fleet ARGS...` as a client of `url` with the right token (flags may override
+/// both), at most two minutes.
+async fn client(url: &str, args: &[&str]) -> Ran {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
+    command.args(args);
+    clean_env(&mut command);
+    command
+        .env("UIPATH_FLEET_COORDINATOR", url)
+        .env("UIPATH_FLEET_API_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`uipath-fleet {}` took over 2 minutes", args.join(" ")))
+        .expect("run uipath-fleet");
+    let ran = Ran {
+        code: output.status.code().expect("exited"),
+        out: String::from_utf8(output.stdout).unwrap(),
+        err: String::from_utf8(output.stderr).unwrap(),
+    };
+    assert!(
+        !ran.out.contains(TOKEN) && !ran.err.contains(TOKEN),
+        "the token is never printed"
+    );
+    ran
+}
+
+const BACKFILL: [&str; 9] = [
+    "backfill",
+    "--source",
+    "acme",
+    "--dataset",
+    "jobs",
+    "--from",
+    "2024-01-01",
+    "--width",
+    "1d",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_drive_a_coordinator_process() {
+    with_fleet("fleet-client", sim_config(4, 20.0), |fleet| async move {
+        let config = fleet.write_config(
+            "concurrency = 2\n\n[coordinator]\nlisten = \"127.0.0.1:0\"\ntick_ms = 200\n",
+        );
+        let coordinator = CoordinatorProcess::start(&fleet, &config).await;
+        let url = coordinator.url.clone();
+
+        // What can be synced.
+        let datasets = client(&url, &["datasets", "--json"]).await.ok().json();
+        assert!(datasets["datasets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "queue-items" && d["scope"] == "OR.Queues.Read"));
+        let table = client(&url, &["datasets"]).await.ok();
+        assert!(
+            table.out.lines().any(|l| l.starts_with("jobs ")),
+            "{}",
+            table.out
+        );
+
+        // A backfill, then the identical one again: the same request comes back.
+        let mut args = BACKFILL.to_vec();
+        args.extend(["--to", "2024-01-03", "--json"]);
+        let first = client(&url, &args).await.ok().json();
+        let id = first["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("bf-"), "{first}");
+        assert_eq!(first["created"], true);
+        let again = client(&url, &args).await.ok().json();
+        assert_eq!(
+            (again["id"].as_str(), &again["created"]),
+            (Some(id.as_str()), &Value::Bool(false))
+        );
+        args.pop();
+        let said = client(&url, &args).await.ok();
+        assert!(
+            said.out.contains(&id) && said.out.contains("already exists"),
+            "{}",
+            said.out
+        );
+
+        // Its status, alone and in the list. No worker runs: it stays unfinished.
+        let status = client(&url, &["status", &id, "--json"]).await.ok().json();
+        assert_eq!(status["id"], id.as_str());
+        assert!(
+            matches!(status["state"].as_str(), Some("planning" | "running")),
+            "{status}"
+        );
+        let human = client(&url, &["status", &id]).await.ok();
+        assert!(human.out.contains("datasets  jobs"), "{}", human.out);
+        let list = client(&url, &["status"]).await.ok();
+        let row = list
+            .out
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .unwrap_or_else(|| panic!("{}", list.out));
+        assert!(row.contains("backfill"), "{row}");
+
+        // Cancel it.
+        let cancelled = client(&url, &["cancel", &id]).await.ok();
+        assert!(
+            cancelled.out.starts_with(&format!("cancelled {id}")),
+            "{}",
+            cancelled.out
+        );
+        let status = client(&url, &["status", &id, "--json"]).await.ok().json();
+        assert_eq!(status["state"], "cancelled");
+
+        // A preview reads a few records now.
+        let preview = client(
+            &url,
+            &[
+                "preview",
+                "--source",
+                "acme",
+                "--dataset",
+                "jobs",
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2024-01-03",
+                "--limit",
+                "2",
+                "--json",
+            ],
+        )
+        .await
+        .ok()
+        .json();
+        assert_eq!(
+            preview["records"].as_array().map(Vec::len),
+            Some(2),
+            "{preview}"
+        );
+
+        // A sync on a schedule, then cancelled.
+        let sync = client(
+            &url,
+            &[
+                "sync",
+                "--source",
+                "acme",
+                "--dataset",
+                "queue-items",
+                "--every",
+                "15m",
+                "--json",
+            ],
+        )
+        .await
+        .ok()
+        .json();
+        let sync_id = sync["id"].as_str().unwrap().to_owned();
+        assert!(
+            sync_id.starts_with("sy-") && sync["created"] == true,
+            "{sync}"
+        );
+        assert_eq!(sync["kind"], "sync");
+        client(&url, &["cancel", &sync_id]).await.ok();
+
+        // A request the API rejects: each wrong field is named, exit 1.
+        let bad = client(
+            &url,
+            &[
+                "backfill",
+                "--source",
+                "acme",
+                "--dataset",
+                "nonsense",
+                "--from",
+                "2024-01-03",
+                "--to",
+                "2024-01-01",
+            ],
+        )
+        .await;
+        assert_eq!(bad.code, 1, "{}\n{}", bad.out, bad.err);
+        assert!(bad.err.contains("rejected the request"), "{}", bad.err);
+        assert!(bad.err.contains("\n  datasets[0]: "), "{}", bad.err);
+        assert!(bad.err.contains("\n  to: "), "{}", bad.err);
+
+        // A wrong token, an unknown request, no coordinator at all.
+        let wrong = client(&url, &["status", "--api-token", "not-the-token-77"]).await;
+        assert_eq!(wrong.code, 1);
+        assert!(
+            wrong.err.contains("401") && wrong.err.contains("--api-token"),
+            "{}",
+            wrong.err
+        );
+        assert!(!wrong.err.contains("not-the-token-77"));
+        let missing = client(&url, &["status", "bf-00000000000000000000"]).await;
+        assert_eq!(missing.code, 1);
+        assert!(missing.err.contains("not found"), "{}", missing.err);
+        let nobody = client(&url, &["status", "--coordinator", "http://127.0.0.1:1"]).await;
+        assert_eq!(nobody.code, 1);
+        assert!(
+            nobody.err.contains("no coordinator at http://127.0.0.1:1/"),
+            "{}",
+            nobody.err
+        );
+        assert!(
+            nobody.err.contains("uipath-fleet coordinator"),
+            "{}",
+            nobody.err
+        );
+
+        // With a worker, `backfill --wait` shows progress and ends with the request done.
+        let worker = fleet.spawn(&config, "w0").await;
+        let mut args = BACKFILL.to_vec();
+        args.extend(["--to", "2024-01-04", "--wait", "--poll-ms", "200"]);
+        let waited = client(&url, &args).await.ok();
+        assert!(waited.out.contains("accepted"), "{}", waited.out);
+        assert!(waited.out.contains("state     completed"), "{}", waited.out);
+        assert!(
+            waited.err.contains("slices") && waited.err.contains("completed"),
+            "progress on stderr:\n{}",
+            waited.err
+        );
+        assert!(
+            !waited.err.contains('\x1b'),
+            "no escape codes without a terminal"
+        );
+
+        // Watching a finished request returns at once with its final state.
+        let id = waited.out.split_whitespace().nth(1).unwrap().to_owned();
+        let watched = client(&url, &["status", &id, "--watch", "--json"])
+            .await
+            .ok()
+            .json();
+        assert_eq!(watched["state"], "completed", "{watched}");
+
+        // A local mistake is a configuration error: exit 2, nothing sent.
+        let missing_body = client(&url, &["backfill", "--body", "/nonexistent/body.json"]).await;
+        assert_eq!(missing_body.code, 2, "{}", missing_body.err);
+        assert!(missing_body.err.contains("--body"), "{}", missing_body.err);
+
+        let (code, _) = worker.stop(Duration::from_secs(30)).await;
+        assert!(code.success());
+        let (code, rest) = coordinator.stop().await;
+        assert_eq!(code, 0, "{rest}");
+        assert!(rest.contains("stopped"), "{rest}");
+    })
+    .await;
+}
+
+/// The last lines of a log file, for failure messages.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
