@@ -234,7 +234,7 @@ impl Leader {
             Destination::Events {
                 routing_key: event.body.routing_key().into(),
             },
-            format!("{}/completed", request.id),
+            format!("{}/completed/{}", request.id, event.at.timestamp_millis()),
             event.to_bytes(),
         );
         self.planner.broker.publish(vec![message]).await?;

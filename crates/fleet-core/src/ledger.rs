@@ -212,8 +212,11 @@ impl Progress {
 /// | `Fail`       | Planned, Queued, Running  | Failed    | last_error set                    |
 /// | `Split`      | Running, Queued           | Split     | children added (state Queued)     |
 /// | `Cancel`     | Planned, Queued, Running  | Cancelled |                                   |
-/// | `Requeue`    | Failed                    | Queued    | for a dead-letter replay          |
+/// | `Requeue`    | Failed                    | Queued    | request reopened (see below)      |
 ///
+/// `Requeue` is a dead-letter replay. In the same atomic step, the slice's request, if
+/// it had ended Failed (or Completed), goes back to Running, so the coordinator finishes
+/// it again once every slice is terminal again. In a Cancelled request it is refused.
 /// `Start` from Running is allowed because a worker that died mid-slice leaves it
 /// Running and its job is redelivered to another worker.
 ///
@@ -254,6 +257,8 @@ pub enum Transition {
         children: Vec<SliceRecord>,
     },
     Cancel,
+    /// A dead-lettered slice sent again: Failed -> Queued, reopening an ended request;
+    /// refused when the request is Cancelled.
     Requeue,
 }
 
@@ -308,7 +313,8 @@ pub trait Ledger: Send + Sync + 'static {
         plan: &serde_json::Value,
     ) -> Result<serde_json::Value, LedgerError>;
 
-    /// Set state, `planned` and `note` of a request. A terminal state is never left
+    /// Set state, `planned` and `note` of a request. A terminal state is never left here
+    /// (only [`Transition::Requeue`] reopens a Failed or Completed request)
     /// (a cancelled request stays cancelled); returns the state now stored.
     async fn update_request(
         &self,

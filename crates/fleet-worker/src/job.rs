@@ -662,7 +662,9 @@ impl Inner {
             error,
             attempts,
         });
-        self.event(format!("{}/failed", job.slice_id), event)
+        // The attempt count makes each failure its own event: a slice replayed from the
+        // dead-letter queue that fails again is news, not a duplicate.
+        self.event(format!("{}/failed/{attempts}", job.slice_id), event)
             .await?;
         self.ack(d).await?;
         Ok(JobOutcome::Failed)

@@ -212,10 +212,26 @@ pub(super) fn transition(
             return Some((false, Vec::new()));
         }
     }
+    let mut effects = Vec::new();
+    if let Transition::Requeue = &t {
+        match state.request(&current.request_id) {
+            Some(r) if r.state == RequestState::Cancelled => return Some((false, Vec::new())),
+            // A replayed slice runs again, so its ended request is reopened; the
+            // coordinator finishes it anew once every slice is terminal again.
+            Some(r) if matches!(r.state, RequestState::Failed | RequestState::Completed) => {
+                effects.push(Effect::Request {
+                    record: RequestRecord {
+                        state: RequestState::Running,
+                        ..r.clone()
+                    },
+                });
+            }
+            _ => {}
+        }
+    }
     let mut next = current.clone();
     next.state = to;
     next.updated_at = now;
-    let mut effects = Vec::new();
     match t {
         Transition::Start => next.attempts = next.attempts.saturating_add(1),
         Transition::Checkpoint {

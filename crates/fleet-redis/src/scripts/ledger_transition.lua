@@ -7,6 +7,8 @@
 --   split:      [5] n, then n child slices (see read_slice)
 -- Returns {applied 0/1, slice HGETALL, progress HGETALL}; an unknown slice gives
 -- {0, {}, {}}. A refused move writes nothing.
+-- requeue (a dead-letter replay) also reopens the slice's request if it had ended
+-- (failed or completed -> running), and is refused in a cancelled request.
 local id, now, kind = ARGV[2], ARGV[3], ARGV[4]
 local key = k_slice(id)
 local from = redis.call('HGET', key, 'state')
@@ -47,6 +49,16 @@ if not to then return reply(0) end
 
 -- A stale worker's checkpoint or completion: another Start has happened since its claim.
 if claim ~= nil and not current_claim then return reply(0) end
+
+if kind == 'requeue' then
+  local rst = request_state(req)
+  if rst == 'cancelled' then return reply(0) end
+  -- The request must not stay ended while its slice runs again; the leader finishes
+  -- it anew once every slice is terminal again.
+  if rst == 'failed' or rst == 'completed' then
+    redis.call('HSET', k_req(req), 'state', 'running')
+  end
+end
 
 if kind == 'start' then
   redis.call('HINCRBY', key, 'attempts', 1)

@@ -5,7 +5,8 @@
 //!   terminal states never left, cancel (also across many chunks), unknown requests.
 //! - `slices`: add_slices idempotency and round trip (sub-second times included), the
 //!   whole transition table (every legal move applies with its side effects, every
-//!   illegal move is refused and changes nothing), list_slices paging and filtering.
+//!   illegal move is refused and changes nothing), list_slices paging and filtering,
+//!   Requeue reopening an ended request (refused in a cancelled one).
 //! - `streams`: plan_window's compare-and-set, advance_watermark over completed and
 //!   split slices, stopping at failed, queued and running ones, never backwards.
 //! - `races`: 16 handles at once: overlapping add_slices, Start/Complete races,
@@ -61,6 +62,7 @@ where
     slices::list_slices_pages_by_id(&run, &*a, &*b).await;
     slices::mark_queued_moves_only_planned_slices(&run, &*a, &*b).await;
     slices::stale_claims_are_fenced(&run, &*a, &*b).await;
+    slices::requeue_reopens_an_ended_request(&run, &*a, &*b).await;
 
     streams::plan_window_is_a_compare_and_set(&run, &*a, &*b).await;
     streams::watermarks_advance_over_completed_slices_only(&run, &*a, &*b).await;

@@ -599,3 +599,156 @@ pub(super) async fn stale_claims_are_fenced(run: &Run, a: &dyn Ledger, b: &dyn L
     let p = assert_counts(a, &id, "after fenced moves").await;
     assert_eq!(p.records, 31);
 }
+
+/// `Requeue` (a dead-letter replay) reopens the slice's ended request in the same step,
+/// leaves a running one as it is, and is refused in a cancelled request.
+pub(super) async fn requeue_reopens_an_ended_request(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    use fleet_core::ledger::RequestState;
+
+    let id = run.new_request(a, "requeue", RequestKind::Backfill).await;
+    let slices: Vec<SliceRecord> = (0..3).map(|n| run.slice(&id, n)).collect();
+    let ids: Vec<String> = slices.iter().map(|s| s.id.clone()).collect();
+    a.add_slices(&slices).await.unwrap();
+    a.mark_queued(&ids).await.unwrap();
+    a.update_request(&id, RequestState::Running, true, None)
+        .await
+        .unwrap();
+    for s in &ids[..2] {
+        apply(a, s, Transition::Start).await;
+        apply(
+            a,
+            s,
+            Transition::Fail {
+                error: "404 not found".into(),
+            },
+        )
+        .await;
+    }
+    apply(a, &ids[2], Transition::Start).await;
+    apply(
+        a,
+        &ids[2],
+        Transition::Complete {
+            records: 4,
+            pages: 1,
+            claim: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        a.update_request(&id, RequestState::Failed, true, Some("2 slices failed"))
+            .await
+            .unwrap(),
+        RequestState::Failed
+    );
+
+    let requeued = apply(b, &ids[0], Transition::Requeue).await;
+    assert_eq!(
+        (
+            requeued.state,
+            requeued.attempts,
+            requeued.last_error.as_deref()
+        ),
+        (SliceState::Queued, 1, Some("404 not found")),
+        "transition: Requeue queues the slice, keeping its attempts and last error"
+    );
+    let r = a.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.planned),
+        (RequestState::Running, true),
+        "transition: Requeue reopens a Failed request (Running, still planned)"
+    );
+    let p = assert_counts(a, &id, "Requeue").await;
+    assert_eq!(
+        (p.queued, p.failed, p.completed, p.records),
+        (1, 1, 1, 4),
+        "transition: Requeue moves the counters with the slice"
+    );
+
+    // The request is running again: a second requeue leaves it so, and it can be
+    // finished anew.
+    apply(a, &ids[1], Transition::Requeue).await;
+    assert_eq!(
+        b.get_request(&id).await.unwrap().unwrap().state,
+        RequestState::Running
+    );
+    for s in &ids[..2] {
+        apply(b, s, Transition::Start).await;
+        apply(
+            b,
+            s,
+            Transition::Complete {
+                records: 1,
+                pages: 1,
+                claim: None,
+            },
+        )
+        .await;
+    }
+    let p = assert_counts(b, &id, "completing the replayed slices").await;
+    assert_eq!((p.completed, p.failed, p.done(), p.total()), (3, 0, 3, 3));
+    assert_eq!(
+        a.update_request(&id, RequestState::Completed, true, None)
+            .await
+            .unwrap(),
+        RequestState::Completed,
+        "update_request: a reopened request can be finished again"
+    );
+
+    // A Completed request (a failed slice's request should not be, but the rule is the
+    // same) is reopened too.
+    let done = run
+        .new_request(a, "requeue-completed", RequestKind::Backfill)
+        .await;
+    let lone = run.slice(&done, 0);
+    a.add_slices(std::slice::from_ref(&lone)).await.unwrap();
+    apply(
+        a,
+        &lone.id,
+        Transition::Fail {
+            error: "403".into(),
+        },
+    )
+    .await;
+    a.update_request(&done, RequestState::Completed, true, None)
+        .await
+        .unwrap();
+    apply(b, &lone.id, Transition::Requeue).await;
+    assert_eq!(
+        a.get_request(&done).await.unwrap().unwrap().state,
+        RequestState::Running,
+        "transition: Requeue reopens a Completed request"
+    );
+
+    // In a cancelled request it is refused and nothing changes.
+    let gone = run
+        .new_request(a, "requeue-cancelled", RequestKind::Backfill)
+        .await;
+    let victim = run.slice(&gone, 0);
+    a.add_slices(std::slice::from_ref(&victim)).await.unwrap();
+    apply(
+        a,
+        &victim.id,
+        Transition::Fail {
+            error: "400".into(),
+        },
+    )
+    .await;
+    a.cancel_request(&gone).await.unwrap();
+    let before = a.get_slice(&victim.id).await.unwrap();
+    let out = b.transition(&victim.id, Transition::Requeue).await.unwrap();
+    assert!(
+        !out.applied,
+        "transition: Requeue in a cancelled request is refused"
+    );
+    assert_eq!(
+        out.slice, before,
+        "transition: a refused Requeue changes nothing"
+    );
+    assert_eq!(
+        a.get_request(&gone).await.unwrap().unwrap().state,
+        RequestState::Cancelled,
+        "transition: Requeue never reopens a cancelled request"
+    );
+    assert_eq!(assert_counts(a, &gone, "a refused Requeue").await.failed, 1);
+}
