@@ -9,6 +9,15 @@
 //!   start-up retry it uses.
 //! - [`login`]: `uipath-fleet login`, the one-time browser sign-in.
 //! - [`worker`]: `uipath-fleet worker`, one worker process of a distributed fleet.
+//! - [`coordinator`]: `uipath-fleet coordinator`, the coordinator process of a fleet.
+//! - [`embedded`]: coordinator, workers and file sink in one process (`run`, `demo`).
+//! - [`demo`], [`run`]: the one-command tour; a fleet from a configuration file.
+//! - [`client`]: the commands that talk to a coordinator's API (`backfill`, `status`, ...);
+//!   [`progress`]: their live progress bars (terminal) or plain lines (pipes, CI).
+//! - [`check`]: credentials, scopes and folder access per source and dataset.
+//! - [`dlq`]: dead-lettered jobs, listed, shown and replayed.
+//! - [`sink`]: the file sink as a downstream consumer of RabbitMQ.
+//! - [`sim`]: the bundled simulator.
 
 pub mod backends;
 pub mod check;
@@ -19,6 +28,7 @@ pub mod connect;
 pub mod coordinator;
 pub mod demo;
 pub mod dlq;
+pub mod embedded;
 pub mod login;
 pub mod progress;
 pub mod run;
