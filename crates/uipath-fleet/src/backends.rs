@@ -122,27 +122,7 @@ impl Backends {
         config: &FleetConfig,
         options: &ClientOptions,
     ) -> Result<Sources, ConfigError> {
-        if config.sources.is_empty() {
-            return Err(ConfigError(
-                "sources: no [[sources]] configured; a fleet process needs at least one".into(),
-            ));
-        }
-        let limiter: Arc<dyn RateLimiter> = self.limiter.clone();
-        let clients = config
-            .sources
-            .iter()
-            .map(|source| {
-                UipathClient::new(
-                    source.clone(),
-                    self.tokens.cache.clone(),
-                    limiter.clone(),
-                    options.clone(),
-                )
-                .map(Arc::new)
-                .map_err(|e| ConfigError(format!("sources.{}: {e}", source.name)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Sources::new(clients))
+        build_sources(config, &self.tokens, self.limiter.clone(), options)
     }
 
     /// The ledger as the trait the libraries take.
@@ -155,4 +135,34 @@ impl Backends {
     pub async fn close(&self) {
         self.broker.close().await;
     }
+}
+
+/// Clients for every configured source over one token store and one rate limiter (a
+/// fleet's, or an embedded fleet's in-process ones).
+pub fn build_sources(
+    config: &FleetConfig,
+    tokens: &TokenStore,
+    limiter: Arc<dyn RateLimiter>,
+    options: &ClientOptions,
+) -> Result<Sources, ConfigError> {
+    if config.sources.is_empty() {
+        return Err(ConfigError(
+            "sources: no [[sources]] configured; a fleet needs at least one".into(),
+        ));
+    }
+    let clients = config
+        .sources
+        .iter()
+        .map(|source| {
+            UipathClient::new(
+                source.clone(),
+                tokens.cache.clone(),
+                limiter.clone(),
+                options.clone(),
+            )
+            .map(Arc::new)
+            .map_err(|e| ConfigError(format!("sources.{}: {e}", source.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Sources::new(clients))
 }

@@ -290,30 +290,19 @@ async fn demo(
     }
 
     let mut board = Board::new();
-    let mut interrupted = false;
-    let views = loop {
-        let views = fleet.views(&ids).await?;
-        let rows: Vec<Row> = views
-            .iter()
-            .zip(datasets)
-            .map(|(v, ds)| Row {
-                label: format!("{ds:<12}"),
+    let (views, interrupted) = fleet
+        .watch(
+            &ids,
+            &mut board,
+            |i, v| Row {
+                label: format!("{:<12}", datasets[i]),
                 ..Row::from(v)
-            })
-            .collect();
-        board.update(&rows);
-        if views.len() == ids.len() && views.iter().all(|v| v.request.state.is_terminal()) {
-            break views;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                interrupted = true;
-                break views;
-            }
-            _ = tokio::time::sleep(POLL) => {}
-        }
-    };
-    board.finish();
+            },
+            true,
+            POLL,
+            shutdown,
+        )
+        .await;
     let elapsed = started.elapsed();
     let refreshes: u64 = fleet
         .sources()

@@ -57,10 +57,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uipath_client::client::ClientOptions;
 use uipath_client::sources::Sources;
-use uipath_client::UipathClient;
 
-use crate::backends::Backends;
+use crate::backends::{build_sources, Backends};
 use crate::config::{ConfigError, FleetConfig};
+use crate::progress::{Board, Row};
 use crate::token_store::TokenStore;
 
 /// The ledger journal's file name inside the state directory.
@@ -238,35 +238,6 @@ impl std::fmt::Debug for EmbeddedFleet {
 /// Whether `config` asks for the distributed variant (RabbitMQ and Redis).
 pub fn is_distributed(config: &FleetConfig) -> bool {
     config.broker.amqp_url.is_some() || config.redis.url.is_some()
-}
-
-/// Clients for every configured source over `tokens` and `limiter`.
-fn build_sources(
-    config: &FleetConfig,
-    tokens: &TokenStore,
-    limiter: Arc<dyn RateLimiter>,
-    options: &ClientOptions,
-) -> Result<Sources, ConfigError> {
-    if config.sources.is_empty() {
-        return Err(ConfigError(
-            "sources: no [[sources]] configured; a fleet needs at least one".into(),
-        ));
-    }
-    let clients = config
-        .sources
-        .iter()
-        .map(|source| {
-            UipathClient::new(
-                source.clone(),
-                tokens.cache.clone(),
-                limiter.clone(),
-                options.clone(),
-            )
-            .map(Arc::new)
-            .map_err(|e| ConfigError(format!("sources.{}: {e}", source.name)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Sources::new(clients))
 }
 
 /// The backends of a fleet, opened, and the clients of its sources.
@@ -535,6 +506,43 @@ impl EmbeddedFleet {
             }
         }
         Ok(out)
+    }
+
+    /// Shows the progress of `ids` on `board`, one row each (`row` labels it), every
+    /// `poll`, until all of them have ended (only when `until_done`) or `shutdown` is
+    /// cancelled. Returns the last views and whether `shutdown` ended the watch. A failed
+    /// read of the progress is logged and tried again at the next poll.
+    pub async fn watch(
+        &self,
+        ids: &[String],
+        board: &mut Board,
+        row: impl Fn(usize, &RequestView) -> Row,
+        until_done: bool,
+        poll: Duration,
+        shutdown: &CancellationToken,
+    ) -> (Vec<RequestView>, bool) {
+        let mut last = Vec::new();
+        loop {
+            match self.views(ids).await {
+                Ok(views) => last = views,
+                Err(e) => warn!(error = %format!("{e:#}"), "cannot read progress"),
+            }
+            let rows: Vec<Row> = last.iter().enumerate().map(|(i, v)| row(i, v)).collect();
+            board.update(&rows);
+            let done =
+                last.len() == ids.len() && last.iter().all(|v| v.request.state.is_terminal());
+            if until_done && done {
+                board.finish();
+                return (last, false);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    board.finish();
+                    return (last, true);
+                }
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
     }
 
     /// Stops the fleet: the workers drain (running jobs stop at their next page and keep

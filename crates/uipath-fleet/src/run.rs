@@ -176,32 +176,16 @@ pub async fn run(
 
     let ids: Vec<String> = submitted.iter().map(|s| s.id.clone()).collect();
     let mut board = Board::new();
-    let mut interrupted = false;
-    let finished = loop {
-        let views = match fleet.views(&ids).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read progress");
-                Vec::new()
-            }
-        };
-        let rows: Vec<Row> = views.iter().map(Row::from).collect();
-        board.update(&rows);
-        if args.until_done
-            && views.len() == ids.len()
-            && views.iter().all(|v| v.request.state.is_terminal())
-        {
-            break views;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                interrupted = true;
-                break views;
-            }
-            _ = tokio::time::sleep(POLL) => {}
-        }
-    };
-    board.finish();
+    let (finished, interrupted) = fleet
+        .watch(
+            &ids,
+            &mut board,
+            |_, v| Row::from(v),
+            args.until_done,
+            POLL,
+            &shutdown,
+        )
+        .await;
     let summary = fleet.stop().await;
 
     let mut failed = Vec::new();
