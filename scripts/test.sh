@@ -422,6 +422,29 @@ else
 	run_step tests cargo test "${scope[@]}" --all-targets --no-fail-fast "${runner_args[@]}"
 fi
 
+# Offline checks of helm/ and deploy/ (scripts/check-deploy.py): every file parses, the
+# chart's values validate against its schema and bad ones are refused, the chart renders
+# (Helm's engine from PyPI, no cluster) into manifests that validate against Kubernetes'
+# schemas, probes point at endpoints the binary serves. Python packages go into a venv
+# under target/, reinstalled only when the requirements change. Run after the tests so
+# the debug binary exists for its `uipath-fleet validate` check.
+deploy_checks() {
+	local venv=target/check-deploy-venv
+	if [[ ! -x $venv/bin/python ]] || ! cmp -s scripts/check-deploy-requirements.txt "$venv/requirements.txt"; then
+		rm -rf "$venv"
+		if ! python3 -m venv "$venv" 2>/dev/null; then
+			apt_install python3-venv python3-venv
+			python3 -m venv "$venv"
+		fi
+		"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/check-deploy-requirements.txt
+		cp scripts/check-deploy-requirements.txt "$venv/requirements.txt"
+	fi
+	"$venv/bin/python" scripts/check-deploy.py
+}
+if ((${#selection[@]} == 0)); then
+	run_step deploy deploy_checks
+fi
+
 # Neither nextest nor `cargo test --all-targets` runs doc tests.
 if ((extra_args)); then
 	say ""
