@@ -127,13 +127,18 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
 
         for (json, says) in [
-            (r#"{"env":"FLEET_CORE_SECRET_UNSET"}"#, "FLEET_CORE_SECRET_UNSET"),
+            (
+                r#"{"env":"FLEET_CORE_SECRET_UNSET"}"#,
+                "FLEET_CORE_SECRET_UNSET",
+            ),
             (r#"{"file":"/nonexistent/secret"}"#, "/nonexistent/secret"),
             (r#"{"env":"A","file":"/b"}"#, "exactly one"),
             (r#"{"value":"x"}"#, "expected a string"),
             ("12", "expected a string"),
         ] {
-            let e = serde_json::from_str::<Secret>(json).unwrap_err().to_string();
+            let e = serde_json::from_str::<Secret>(json)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says), "{json}: {e}");
         }
     }
