@@ -216,6 +216,22 @@ async fn client_commands_drive_a_coordinator_process() {
         let status = client(&url, &["status", &id, "--json"]).await.ok().json();
         assert_eq!(status["state"], "cancelled");
 
+        // The same backfill again returns the cancelled one; `--rerun` makes a new
+        // request of the same work.
+        args.push("--json");
+        let same = client(&url, &args).await.ok().json();
+        assert_eq!(
+            (same["id"].as_str(), same["state"].as_str()),
+            (Some(id.as_str()), Some("cancelled"))
+        );
+        args.push("--rerun");
+        let rerun = client(&url, &args).await.ok().json();
+        let rerun_id = rerun["id"].as_str().unwrap().to_owned();
+        assert_ne!(rerun_id, id, "{rerun}");
+        assert_eq!(rerun["created"], true, "{rerun}");
+        assert_ne!(rerun["state"], "cancelled", "{rerun}");
+        client(&url, &["cancel", &rerun_id]).await.ok();
+
         // A preview reads a few records now.
         let preview = client(
             &url,

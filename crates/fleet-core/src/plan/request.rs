@@ -25,6 +25,10 @@
 //! - `select` (optional): object of dataset → non-empty array of field names
 //!   (`[A-Za-z_][A-Za-z0-9_.]*`, no duplicates). Keys are normalized like `datasets`
 //!   and must be among them. Field lists are stored sorted.
+//! - `run` (optional): a label, 1 to 64 printable ASCII characters. It is part of the
+//!   request's identity: the same body again returns the earlier request (a retried POST
+//!   is harmless), while another `run` makes a new request of the same work — to run
+//!   again a backfill that was cancelled or has finished (`uipath-fleet backfill --rerun`).
 //!
 //! Backfill: `from`, `to` (required): `YYYY-MM-DD` (midnight UTC) or RFC 3339 with an
 //! offset (converted to UTC); not before 2000-01-01; `from < to ≤ now`. With a
@@ -61,6 +65,7 @@ pub const BACKFILL_FIELDS: &[&str] = &[
     "to",
     "slice_width",
     "select",
+    "run",
 ];
 
 /// The fields a sync accepts.
@@ -75,6 +80,7 @@ pub const SYNC_FIELDS: &[&str] = &[
     "start",
     "slice_width",
     "select",
+    "run",
 ];
 
 /// Sync `lookback` when not given, and its upper bound.
@@ -128,6 +134,9 @@ pub struct BackfillRequest {
     /// Per dataset slug: the fields to read. Missing = all fields.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub select: BTreeMap<String, Vec<String>>,
+    /// A label that makes this a new request of the same work (see the module doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl BackfillRequest {
@@ -180,6 +189,7 @@ impl BackfillRequest {
             }
         }
         let select = r.select(&datasets);
+        let run = r.run();
         r.finish(|| BackfillRequest {
             sources,
             datasets,
@@ -188,6 +198,7 @@ impl BackfillRequest {
             to: to.unwrap_or_default(),
             slice_width,
             select,
+            run,
         })
     }
 
@@ -217,6 +228,9 @@ pub struct SyncRequest {
     pub slice_width: Option<Width>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub select: BTreeMap<String, Vec<String>>,
+    /// A label that makes this a new request of the same work (see the module doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl SyncRequest {
@@ -257,6 +271,7 @@ impl SyncRequest {
         }
         let slice_width = r.width();
         let select = r.select(&datasets);
+        let run = r.run();
         r.finish(|| SyncRequest {
             sources,
             datasets,
@@ -267,6 +282,7 @@ impl SyncRequest {
             start,
             slice_width,
             select,
+            run,
         })
     }
 

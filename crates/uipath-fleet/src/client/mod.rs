@@ -145,6 +145,11 @@ pub struct RequestFlags {
     /// A JSON file with the request body; the flags above are written over it.
     #[arg(long, value_name = "FILE")]
     pub body: Option<PathBuf>,
+    /// Run the same work again as a new request, even though an identical one exists (one
+    /// that was cancelled, or finished and should be read again). Without it, submitting
+    /// the same request returns the earlier one.
+    #[arg(long)]
+    pub rerun: bool,
     /// Print the API's JSON (with `"created"`).
     #[arg(long)]
     pub json: bool,
@@ -463,6 +468,16 @@ fn request_body(flags: &RequestFlags) -> anyhow::Result<Map<String, Value>> {
             );
         }
         body.insert("select".into(), json!(select));
+    }
+    if flags.rerun {
+        // The API's `run` label is part of the request's identity: a new label, a new
+        // request of the same work.
+        body.insert(
+            "run".into(),
+            json!(chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()),
+        );
     }
     Ok(body)
 }

@@ -98,6 +98,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The optional `run` label: 1 to 64 printable ASCII characters.
+    pub(crate) fn run(&mut self) -> Option<String> {
+        let text = self.string("run")?;
+        if text.is_empty()
+            || text.len() > 64
+            || !text.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        {
+            self.error(
+                "run",
+                "must be 1 to 64 printable ASCII characters (e.g. a date or a counter)",
+            );
+            return None;
+        }
+        Some(text.to_owned())
+    }
+
     /// An array of strings, each with its JSON path (`field[i]`). `None` if absent or
     /// refused (errors recorded).
     pub(crate) fn strings(&mut self, field: &str) -> Option<Vec<(String, &'a str)>> {

@@ -87,6 +87,24 @@ fn the_same_request_spelled_differently_has_the_same_id() {
     )
     .unwrap();
     assert_ne!(id, request_id(RequestKind::Backfill, &c.normalized()));
+
+    // A `run` label makes a new request of the same work; the same label, the same one.
+    let body = json!({"sources": ["acme", "globex"], "datasets": ["jobs", "queue-items"],
+        "from": "2023-01-01", "to": "2024-01-01", "run": "2"});
+    let rerun = backfill(body.clone()).unwrap();
+    assert_eq!(rerun.run.as_deref(), Some("2"));
+    let rerun_id = request_id(RequestKind::Backfill, &rerun.normalized());
+    assert_ne!(id, rerun_id);
+    assert_eq!(
+        rerun_id,
+        request_id(RequestKind::Backfill, &backfill(body).unwrap().normalized())
+    );
+    for bad in [json!(""), json!(7), json!("a\nb"), json!("x".repeat(65))] {
+        let e = backfill(json!({"source": "acme", "datasets": ["jobs"],
+            "from": "2023-01-01", "to": "2024-01-01", "run": bad}))
+        .unwrap_err();
+        assert!(e.to_string().contains("run"), "{e}");
+    }
 }
 
 #[test]
