@@ -10,9 +10,17 @@
 //!    the checks then run with the scopes that were granted.
 //! 2. **folder-access** — list the folders the credentials can see (folder-scoped datasets are
 //!    read per folder).
-//! 3. **each dataset** — the scope it needs (`OR.Queues.Read` for `queue-items`, ...)
-//!    is compared with the configured and granted scopes; if it is there, one record is
-//!    read (in the first visible folder for folder-scoped datasets) to prove it.
+//! 3. **dataservice** — list the Data Service entities the user sees, when an entity is to
+//!    be read or the source asks for Data Service scopes.
+//! 4. **each dataset** — for Orchestrator, the scope it needs (`OR.Queues.Read` for
+//!    `queue-items`, ...) is compared with the configured and granted scopes; for a Data
+//!    Service entity (`dataservice/Invoice`), a user token (not client credentials), the
+//!    `DataService.Data.Read` scope and the entity among those listed. If that holds, one
+//!    record is read (in the first visible folder for folder-scoped datasets) to prove it.
+//!
+//! The datasets checked are `--dataset`, else those the configuration's `[[backfills]]`
+//! and `[[syncs]]` read from the source, else every Orchestrator dataset (none for a
+//! source that asks only for Data Service scopes).
 //!
 //! The result is a table on stdout (or `--json`): source, check, status (`ok`,
 //! `missing scope X`, `forbidden in folder F`, `error: ...`) and the fix. Exit 0 when
@@ -28,18 +36,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fleet_core::dataset::{self, DatasetDef};
+use fleet_core::wire::FolderRef;
 use fleet_core::{RateLimiter, Sealer, TokenCache};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uipath_client::auth::{TokenOptions, TokenProvider};
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::{DatasetRef, Sources};
+use uipath_client::sources::{DatasetRef, Sources, DATASERVICE_PREFIX};
 use uipath_client::{AuthConfig, ClientError, SourceConfig, UipathClient};
 
 use crate::client::show::table;
 use crate::config::{ConfigError, FleetConfig};
 use crate::token_store::TokenStore;
+
+/// Every Data Service scope starts so (`DataService.Data.Read`, `DataService.Schema.Read`).
+const DATASERVICE_SCOPE_PREFIX: &str = "DataService.";
+/// The scope family of reading entity records.
+const DATASERVICE_DATA: &str = "DataService.Data";
 
 /// Flags of `uipath-fleet check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -127,29 +141,31 @@ pub async fn run(
         )
         .into());
     }
-    let mut datasets: Vec<&'static DatasetDef> = Vec::new();
+    let mut chosen: Vec<DatasetRef> = Vec::new();
     for name in &args.datasets {
-        match dataset::by_name(name) {
-            Some(d) if !datasets.contains(&d) => datasets.push(d),
+        match DatasetRef::parse(name) {
+            Some(d) if !chosen.contains(&d) => chosen.push(d),
             Some(_) => {}
             None => {
                 let known: Vec<&str> = dataset::all().iter().map(|d| d.slug).collect();
                 return Err(ConfigError(format!(
-                    "--dataset: unknown dataset `{name}`; known: {}",
+                    "--dataset: unknown dataset `{name}`; known: {}, or dataservice/<Entity>",
                     known.join(", ")
                 ))
                 .into());
             }
         }
     }
-    if datasets.is_empty() {
-        datasets = dataset::all().iter().collect();
-    }
 
     let cache = token_cache(config).await?;
     let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new(config.limits.clone()));
     let mut findings = Vec::new();
     for source in sources {
+        let datasets = if chosen.is_empty() {
+            default_datasets(config, source)
+        } else {
+            chosen.clone()
+        };
         let checked = tokio::select! {
             f = check_source(source, &datasets, cache.clone(), limiter.clone()) => f,
             () = shutdown.cancelled() => anyhow::bail!("check interrupted"),
@@ -183,6 +199,34 @@ pub async fn run(
         anyhow::bail!("{failed} of {} checks failed", findings.len());
     }
     Ok(())
+}
+
+/// What to check of `source` when `--dataset` is not given: the datasets its
+/// `[[backfills]]` and `[[syncs]]` read; without any, every Orchestrator dataset (unless
+/// the source asks only for Data Service scopes, whose entities are then listed).
+fn default_datasets(config: &FleetConfig, source: &SourceConfig) -> Vec<DatasetRef> {
+    let requested: Vec<DatasetRef> = config
+        .requested_datasets(&source.name)
+        .iter()
+        .filter_map(|name| DatasetRef::parse(name))
+        .collect();
+    if !requested.is_empty() {
+        return requested;
+    }
+    let only_dataservice = configured_scopes(source).is_some_and(|scopes| {
+        !scopes.is_empty()
+            && scopes
+                .iter()
+                .all(|s| s.starts_with(DATASERVICE_SCOPE_PREFIX))
+    });
+    if only_dataservice {
+        Vec::new()
+    } else {
+        dataset::all()
+            .iter()
+            .map(DatasetRef::Orchestrator)
+            .collect()
+    }
 }
 
 /// Memory unless the configuration names a shared store or a source needs a login.
@@ -248,7 +292,7 @@ fn grants(scopes: &[String], family: &str) -> Option<bool> {
 
 async fn check_source(
     source: &SourceConfig,
-    datasets: &[&'static DatasetDef],
+    datasets: &[DatasetRef],
     cache: Arc<dyn TokenCache>,
     limiter: Arc<dyn RateLimiter>,
 ) -> Vec<Finding> {
@@ -334,7 +378,7 @@ async fn check_source(
     // Folders, when a folder-scoped dataset is to be read.
     let mut folder = None;
     let mut folder_problem: Option<Finding> = None;
-    if datasets.iter().any(|d| d.folder_scoped) {
+    if datasets.iter().any(DatasetRef::folder_scoped) {
         match sources.folders(name).await {
             Ok(list) if list.is_empty() => {
                 let f = Finding::fail(
@@ -364,81 +408,239 @@ async fn check_source(
         }
     }
 
-    for d in datasets {
-        let needed = format!("{}.Read", d.scope);
-        if refused.iter().any(|s| s == d.scope || *s == needed) {
-            findings.push(Finding::fail(
+    // Data Service: the entities the signed-in user can see, when any is to be read or
+    // the source asks for Data Service scopes.
+    let wants_entities = datasets
+        .iter()
+        .any(|d| matches!(d, DatasetRef::DataService(_)))
+        || scopes_now
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|s| s.starts_with(DATASERVICE_SCOPE_PREFIX)));
+    let mut entities: Option<Vec<String>> = None;
+    if wants_entities {
+        // With client credentials each entity's row says why it cannot be read.
+        if user_token_needed(name, &effective, "dataservice").is_none() {
+            match sources.entities(name).await {
+                Ok(list) => {
+                    let names: Vec<String> = list.into_iter().map(|e| e.name).collect();
+                    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+                    let more = if names.len() > 8 { ", ..." } else { "" };
+                    findings.push(Finding::ok(
+                        name,
+                        "dataservice",
+                        format!("ok: {} entities ({}{more})", names.len(), shown.join(", ")),
+                    ));
+                    entities = Some(names);
+                }
+                Err(e) => findings.push(dataservice_failure(name, "dataservice", &effective, &e)),
+            }
+        }
+    }
+
+    for dataset in datasets {
+        let finding = match dataset {
+            DatasetRef::Orchestrator(d) => {
+                let place = folder.as_ref().filter(|_| d.folder_scoped);
+                check_orchestrator(
+                    &sources,
+                    name,
+                    d,
+                    place,
+                    folder_problem.as_ref(),
+                    &refused,
+                    &scopes_now,
+                )
+                .await
+            }
+            DatasetRef::DataService(entity) => {
+                check_entity(&sources, name, &effective, entity, entities.as_deref()).await
+            }
+        };
+        findings.push(finding);
+    }
+    findings
+}
+
+/// One Orchestrator dataset: its scope, then one record read (in `folder` when the
+/// dataset is folder-scoped).
+async fn check_orchestrator(
+    sources: &Sources,
+    name: &str,
+    d: &'static DatasetDef,
+    folder: Option<&FolderRef>,
+    folder_problem: Option<&Finding>,
+    refused: &[String],
+    scopes_now: &Option<Vec<String>>,
+) -> Finding {
+    let needed = format!("{}.Read", d.scope);
+    if refused.iter().any(|s| s == d.scope || *s == needed) {
+        return Finding::fail(
+            name,
+            d.slug,
+            format!("missing scope {needed}"),
+            format!("grant {needed} to the external application (Admin > External Applications)"),
+        );
+    }
+    if let Some(scopes) = scopes_now {
+        if grants(scopes, d.scope) == Some(false) {
+            return Finding::fail(
                 name,
                 d.slug,
                 format!("missing scope {needed}"),
                 format!(
-                    "grant {needed} to the external application (Admin > External Applications)"
+                    "add {needed} to sources.{name}.auth.scopes (and grant it to the application)"
                 ),
-            ));
-            continue;
-        }
-        if let Some(scopes) = &scopes_now {
-            if grants(scopes, d.scope) == Some(false) {
-                findings.push(Finding::fail(
-                    name,
-                    d.slug,
-                    format!("missing scope {needed}"),
-                    format!("add {needed} to sources.{name}.auth.scopes (and grant it to the application)"),
-                ));
-                continue;
-            }
-        }
-        if d.folder_scoped && folder.is_none() {
-            let why = folder_problem
-                .as_ref()
-                .map(|f| f.status.clone())
-                .unwrap_or_else(|| "no folder".into());
-            findings.push(Finding::fail(
-                name,
-                d.slug,
-                format!("not checked: folder-access: {why}"),
-                "fix folder-access first",
-            ));
-            continue;
-        }
-        let dataset = DatasetRef::Orchestrator(d);
-        let read = sources
-            .sample(
-                name,
-                &dataset,
-                folder.as_ref().filter(|_| d.folder_scoped),
-                (None, None),
-                &[],
-                1,
-            )
-            .await;
-        match read {
-            Ok(records) => {
-                let place = match folder.as_ref().filter(|_| d.folder_scoped) {
-                    Some(f) => format!(" in folder {}", f.path),
-                    None => String::new(),
-                };
-                let what = if records.is_empty() {
-                    "readable (no records)"
-                } else {
-                    "readable"
-                };
-                findings.push(Finding::ok(name, d.slug, format!("ok: {what}{place}")));
-            }
-            Err(e) => findings.push(dataset_failure(
-                name,
-                d.slug,
-                d.scope,
-                folder
-                    .as_ref()
-                    .filter(|_| d.folder_scoped)
-                    .map(|f| f.path.as_str()),
-                &scopes_now,
-                &e,
-            )),
+            );
         }
     }
-    findings
+    if d.folder_scoped && folder.is_none() {
+        let why = folder_problem
+            .map(|f| f.status.clone())
+            .unwrap_or_else(|| "no folder".into());
+        return Finding::fail(
+            name,
+            d.slug,
+            format!("not checked: folder-access: {why}"),
+            "fix folder-access first",
+        );
+    }
+    let dataset = DatasetRef::Orchestrator(d);
+    match sources
+        .sample(name, &dataset, folder, (None, None), &[], 1)
+        .await
+    {
+        Ok(records) => {
+            let place = folder
+                .map(|f| format!(" in folder {}", f.path))
+                .unwrap_or_default();
+            let what = if records.is_empty() {
+                "readable (no records)"
+            } else {
+                "readable"
+            };
+            Finding::ok(name, d.slug, format!("ok: {what}{place}"))
+        }
+        Err(e) => dataset_failure(
+            name,
+            d.slug,
+            d.scope,
+            folder.map(|f| f.path.as_str()),
+            scopes_now,
+            &e,
+        ),
+    }
+}
+
+/// One Data Service entity: a user token with `DataService.Data.Read`, the entity among
+/// those the user sees, then one record read.
+async fn check_entity(
+    sources: &Sources,
+    name: &str,
+    source: &SourceConfig,
+    entity: &str,
+    entities: Option<&[String]>,
+) -> Finding {
+    let check = format!("{DATASERVICE_PREFIX}{entity}");
+    if let Some(f) = user_token_needed(name, source, &check) {
+        return f;
+    }
+    if let Some(scopes) = configured_scopes(source) {
+        if grants(scopes, DATASERVICE_DATA) == Some(false) {
+            return Finding::fail(
+                name,
+                &check,
+                format!("missing scope {DATASERVICE_DATA}.Read"),
+                format!(
+                    "add {DATASERVICE_DATA}.Read to sources.{name}.auth.scopes, then run `uipath-fleet login --source {name}` again (a refresh token keeps the scopes it was signed in with)"
+                ),
+            );
+        }
+    }
+    if let Some(known) = entities {
+        if !known.iter().any(|e| e.eq_ignore_ascii_case(entity)) {
+            return no_entity(name, &check, entity, Some(known));
+        }
+    }
+    let dataset = DatasetRef::DataService(entity.to_owned());
+    match sources
+        .sample(name, &dataset, None, (None, None), &[], 1)
+        .await
+    {
+        Ok(records) if records.is_empty() => Finding::ok(name, &check, "ok: readable (no records)"),
+        Ok(_) => Finding::ok(name, &check, "ok: readable"),
+        Err(ClientError::NotFound { .. }) => no_entity(name, &check, entity, entities),
+        Err(e) => dataservice_failure(name, &check, source, &e),
+    }
+}
+
+/// An entity that is not there (or that the user cannot see).
+fn no_entity(name: &str, check: &str, entity: &str, known: Option<&[String]>) -> Finding {
+    let listed = match known {
+        Some(list) if !list.is_empty() => format!(" (entities: {})", list.join(", ")),
+        Some(_) => " (the user sees no entities)".to_owned(),
+        None => String::new(),
+    };
+    Finding::fail(
+        name,
+        check,
+        format!("no entity `{entity}`{listed}"),
+        format!(
+            "name an entity the user can read (`uipath-fleet datasets` lists them), or give the signed-in user access to `{entity}` in Data Service"
+        ),
+    )
+}
+
+/// Data Service takes only user tokens: a client-credentials source cannot read it.
+fn user_token_needed(name: &str, source: &SourceConfig, check: &str) -> Option<Finding> {
+    matches!(source.auth, AuthConfig::ClientCredentials { .. }).then(|| {
+        Finding::fail(
+            name,
+            check,
+            "not readable: Data Service accepts only user tokens",
+            format!(
+                "set sources.{name}.auth to method = \"refresh-token\" with scope {DATASERVICE_DATA}.Read and run `uipath-fleet login --source {name}`, or use a personal access token"
+            ),
+        )
+    })
+}
+
+/// A Data Service read (or the entity list) that failed, in plain words.
+fn dataservice_failure(name: &str, check: &str, source: &SourceConfig, e: &ClientError) -> Finding {
+    let inner = match e {
+        ClientError::Exhausted { last, .. } => last.as_ref(),
+        other => other,
+    };
+    let login = match source.auth {
+        AuthConfig::RefreshToken { .. } => {
+            format!(", then run `uipath-fleet login --source {name}` again")
+        }
+        AuthConfig::PersonalAccessToken { .. } => {
+            ", or create a personal access token that has it".to_owned()
+        }
+        _ => String::new(),
+    };
+    match inner {
+        ClientError::Forbidden { message, .. } if message.contains(DATASERVICE_SCOPE_PREFIX) => {
+            let scope = if message.contains("Schema") {
+                format!("{DATASERVICE_DATA}.Read or DataService.Schema.Read")
+            } else {
+                format!("{DATASERVICE_DATA}.Read")
+            };
+            Finding::fail(
+                name,
+                check,
+                format!("missing scope {scope}"),
+                format!("add {DATASERVICE_DATA}.Read to sources.{name}.auth.scopes{login}"),
+            )
+        }
+        ClientError::Forbidden { message, .. } => Finding::fail(
+            name,
+            check,
+            format!("forbidden: {message}"),
+            "give the signed-in user a Data Service role that reads the entity",
+        ),
+        other => Finding::fail(name, check, format!("error: {other}"), "see the status"),
+    }
 }
 
 /// The token row for an identity-server refusal, with its fix.

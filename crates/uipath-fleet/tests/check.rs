@@ -233,3 +233,121 @@ file = "{file}"
     );
     sim.stop().await;
 }
+
+/// A source reading with a personal access token, with `[[backfills]]` naming what it copies.
+fn write_pat_config(dir: &Path, sim: &RunningSim, token: &str, file: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[[sources]]
+name = "acme"
+deployment = {{ kind = "cloud", base_url = "{base}", organization = "{DEMO_ORG}", tenant = "{DEMO_TENANT}" }}
+auth = {{ method = "personal-access-token", token = "{token}" }}
+timeout_secs = 10
+
+[[backfills]]
+sources = ["acme"]
+datasets = ["jobs", "dataservice/Invoice"]
+from = "2024-01-01T00:00:00Z"
+to = "2024-02-01T00:00:00Z"
+
+[[syncs]]
+sources = ["acme"]
+datasets = ["dataservice/Invoices", "Jobs"]
+every = "15m"
+"#,
+        base = sim.base_url(),
+    );
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_the_configured_data_service_entities_and_names_what_is_missing() {
+    let mut config = sim_config(OR_READ_SCOPES);
+    let pat = |token: &str, scopes: &[&str]| uipath_sim::identity::config::PatConfig {
+        token: token.into(),
+        user: uipath_sim::config::DEMO_USER.into(),
+        org: DEMO_ORG.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expires_in_secs: None,
+    };
+    let full = "pat-full-5b1d0c";
+    let schema_only = "pat-schema-9e27aa";
+    config.identity.personal_access_tokens = vec![
+        pat(
+            full,
+            &["OR.Jobs.Read", "OR.Folders.Read", "DataService.Data.Read"],
+        ),
+        pat(
+            schema_only,
+            &["OR.Jobs.Read", "OR.Folders.Read", "DataService.Schema.Read"],
+        ),
+    ];
+    let sim = RunningSim::start(config).await.unwrap();
+    let dir = TempDir::new("dataservice");
+
+    // Without --dataset, exactly what the backfills and syncs read is checked: jobs once
+    // (named twice, in two spellings), Invoice, and the misspelt `Invoices`.
+    let config = write_pat_config(&dir.0, &sim, full, "full.toml");
+    let (code, out, err) = check(&config, &[]).await;
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(line(&out, "token").contains("ok"), "{out}");
+    assert!(line(&out, "folder-access").contains("ok"), "{out}");
+    let entities = line(&out, "dataservice");
+    assert!(
+        entities.contains("ok: 3 entities (Customer, Invoice, SupportTicket)"),
+        "{entities}"
+    );
+    assert!(line(&out, "jobs").contains("ok: readable"), "{out}");
+    assert!(
+        line(&out, "dataservice/Invoice").contains("ok: readable"),
+        "{out}"
+    );
+    let typo = line(&out, "dataservice/Invoices");
+    assert!(
+        typo.contains("no entity `Invoices` (entities: Customer, Invoice, SupportTicket)"),
+        "{typo}"
+    );
+    assert_eq!(
+        out.lines().count(),
+        7,
+        "header, token, folder-access, entities, three datasets:\n{out}"
+    );
+    assert!(
+        !out.contains(full) && !err.contains(full),
+        "the token is never printed"
+    );
+
+    // A token that may read the schema but not the records: the scope, precisely.
+    let config = write_pat_config(&dir.0, &sim, schema_only, "schema.toml");
+    let (code, out, err) = check(&config, &["--dataset", "dataservice/Invoice"]).await;
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        line(&out, "dataservice").contains("ok: 3 entities"),
+        "{out}"
+    );
+    let invoice = line(&out, "dataservice/Invoice");
+    assert!(
+        invoice.contains("missing scope DataService.Data.Read"),
+        "{invoice}"
+    );
+    assert!(
+        invoice.contains("create a personal access token that has it"),
+        "{invoice}"
+    );
+
+    // An application (client credentials) cannot read Data Service at all: say how to
+    // get a user token instead of failing on a 403.
+    let config = write_config(&dir.0, &sim, DEMO_CLIENT_SECRET, OR_READ_SCOPES);
+    let (code, out, err) = check(&config, &["--dataset", "dataservice/Invoice"]).await;
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let invoice = line(&out, "dataservice/Invoice");
+    assert!(invoice.contains("accepts only user tokens"), "{invoice}");
+    assert!(
+        invoice.contains("uipath-fleet login --source acme"),
+        "{invoice}"
+    );
+    assert_eq!(out.lines().count(), 3, "header, token, the entity:\n{out}");
+    sim.stop().await;
+}

@@ -245,6 +245,40 @@ impl FleetConfig {
         Ok(())
     }
 
+    /// The datasets the `[[backfills]]` and `[[syncs]]` read from `source`, normalized as
+    /// the API normalizes them (`QueueItems` → `queue-items`), each once, in the order
+    /// they first appear. Requests that do not parse add nothing (`validate` reports them).
+    pub fn requested_datasets(&self, source: &str) -> Vec<String> {
+        use fleet_core::plan::request::Catalog;
+        use fleet_core::plan::{BackfillRequest, SyncRequest};
+        let catalog = Catalog {
+            sources: self.sources.iter().map(|s| s.name.clone()).collect(),
+            now: chrono::Utc::now(),
+            max_slices: self.coordinator.max_slices,
+        };
+        let backfills = self.backfills.iter().filter_map(|t| {
+            BackfillRequest::parse(&request_body(t), &catalog)
+                .ok()
+                .map(|r| (r.sources, r.datasets))
+        });
+        let syncs = self.syncs.iter().filter_map(|t| {
+            SyncRequest::parse(&request_body(t), &catalog)
+                .ok()
+                .map(|r| (r.sources, r.datasets))
+        });
+        let mut out: Vec<String> = Vec::new();
+        for (sources, datasets) in backfills.chain(syncs) {
+            if sources.iter().any(|s| s == source) {
+                for d in datasets {
+                    if !out.contains(&d) {
+                        out.push(d);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// `[[backfills]]` and `[[syncs]]` are checked as the API would check them, so a
     /// mistake is found by `validate` and at start rather than after connecting.
     fn validate_requests(&self) -> Result<(), ConfigError> {
