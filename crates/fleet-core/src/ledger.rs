@@ -220,12 +220,15 @@ impl Progress {
 /// `Start` from Running is allowed because a worker that died mid-slice leaves it
 /// Running and its job is redelivered to another worker.
 ///
-/// `Checkpoint` and `Complete` take the `claim` of the worker that sends them: the
-/// `attempts` value its `Start` returned. When given, the move is refused unless the
+/// `Checkpoint`, `Complete` and `Retry` take the `claim` of the worker that sends them:
+/// the `attempts` value its `Start` returned. When given, the move is refused unless the
 /// slice's `attempts` still equal it, i.e. unless no other worker has claimed the slice
 /// since. A worker whose broker connection was cut keeps reading while the broker hands
 /// its job to another worker; this fence stops the stale one at its next page instead of
-/// letting two workers publish (and count) the rest of the slice twice.
+/// letting two workers publish (and count) the rest of the slice twice. For `Retry` it
+/// keeps a stale worker from putting the holder's slice back to Queued: the holder would
+/// then stop at its next checkpoint, and had the stale worker died before publishing its
+/// retry copy, no job would be left to finish the slice.
 ///
 /// With a current claim, a write its holder already made is accepted again without
 /// changing anything: a `Checkpoint` with the cursor already stored, a `Complete` of a
@@ -243,6 +246,7 @@ pub enum Transition {
     },
     Retry {
         error: String,
+        claim: Option<u32>,
     },
     Complete {
         records: u64,

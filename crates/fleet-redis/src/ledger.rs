@@ -220,7 +220,11 @@ fn transition_args(id: &str, t: &Transition) -> Result<Vec<String>, LedgerError>
             pages.to_string(),
             claim.map(|c| c.to_string()).unwrap_or_default(),
         ]),
-        Transition::Retry { error } | Transition::Fail { error } => args.push(error.clone()),
+        Transition::Retry { error, claim } => args.extend([
+            error.clone(),
+            claim.map(|c| c.to_string()).unwrap_or_default(),
+        ]),
+        Transition::Fail { error } => args.push(error.clone()),
         Transition::Split { children } => {
             args.push(children.len().to_string());
             for c in children {

@@ -278,7 +278,7 @@ impl Inner {
         // 2. Page.
         loop {
             if stop.is_cancelled() {
-                return self.release(d, &job).await;
+                return self.release(d, &job, slice.attempts).await;
             }
             let (records, next) = match self.sources.read_page(&read, &cursor, priority(&job)).await
             {
@@ -292,7 +292,10 @@ impl Inner {
                 Ok(()) => {}
                 Err(Abandon::Broker(BrokerError::Unroutable { routing_key, .. })) => {
                     let e = format!("no queue is bound for records `{routing_key}`: bind an output queue or run a sink");
-                    return self.retry_later(d, &job, "unroutable", &e, None).await;
+                    let claim = Some(slice.attempts);
+                    return self
+                        .retry_later(d, &job, claim, "unroutable", &e, None)
+                        .await;
                 }
                 Err(e) => return Err(e),
             }
@@ -388,7 +391,9 @@ impl Inner {
             match found.map(|p| p.state) {
                 Some(s) if !s.is_terminal() => {
                     let e = format!("split of parent slice {parent} not recorded yet");
-                    return self.retry_later(d, job, "split_pending", &e, None).await;
+                    return self
+                        .retry_later(d, job, None, "split_pending", &e, None)
+                        .await;
                 }
                 Some(SliceState::Split) => {}
                 _ => {
@@ -405,8 +410,8 @@ impl Inner {
         self.give_up(d, job, "unknown_slice", &e).await
     }
 
-    /// A checkpoint or completion was refused: the slice was cancelled (or finished by
-    /// another worker holding a duplicate delivery) while this one read it.
+    /// A checkpoint, completion or retry was refused: the slice was cancelled (or claimed
+    /// or finished by another worker holding a duplicate delivery) while this one read it.
     async fn stopped(&self, d: Delivery) -> Result<JobOutcome, Abandon> {
         info!("slice cancelled or finished elsewhere; stopped at a page boundary");
         self.ack(d).await?;
@@ -450,11 +455,17 @@ impl Inner {
         e: ClientError,
     ) -> Result<JobOutcome, Abandon> {
         let text = e.to_string();
+        let claim = Some(slice.attempts);
         match e.disposition() {
-            Disposition::Retry { after } => self.retry_later(d, job, e.kind(), &text, after).await,
+            Disposition::Retry { after } => {
+                self.retry_later(d, job, claim, e.kind(), &text, after)
+                    .await
+            }
             // The client already refreshed once; a second 401 is retried later, counted.
-            Disposition::RefreshAndRetry => self.retry_later(d, job, e.kind(), &text, None).await,
-            Disposition::Defer { after } => self.defer(d, job, after, &text).await,
+            Disposition::RefreshAndRetry => {
+                self.retry_later(d, job, claim, e.kind(), &text, None).await
+            }
+            Disposition::Defer { after } => self.defer(d, job, slice.attempts, after, &text).await,
             Disposition::Split => {
                 // Normally met on the first page. Past it (rows added after the first
                 // page's count), the halves re-read what was published: offset paging has
@@ -537,6 +548,7 @@ impl Inner {
         &self,
         d: Delivery,
         job: &SliceJob,
+        claim: Option<u32>,
         kind: &str,
         error: &str,
         after: Option<Duration>,
@@ -554,9 +566,14 @@ impl Inner {
             attempt,
             "transient failure; retrying later"
         );
-        self.park(d, job, attempt, delay, &format!("{kind}: {error}"))
+        let parked = self
+            .park(d, job, claim, attempt, delay, &format!("{kind}: {error}"))
             .await?;
-        Ok(JobOutcome::Retried)
+        Ok(if parked {
+            JobOutcome::Retried
+        } else {
+            JobOutcome::Cancelled
+        })
     }
 
     /// The tenant's budget has no slot for `after`: park the job for that long (not an
@@ -565,42 +582,69 @@ impl Inner {
         &self,
         d: Delivery,
         job: &SliceJob,
+        claim: u32,
         after: Duration,
         why: &str,
     ) -> Result<JobOutcome, Abandon> {
         debug!(?after, "tenant budget exhausted; deferring");
         let delay = after.max(Duration::from_secs(1));
-        self.park(d, job, job.attempt, delay, &format!("deferred: {why}"))
+        let note = format!("deferred: {why}");
+        let parked = self
+            .park(d, job, Some(claim), job.attempt, delay, &note)
             .await?;
-        Ok(JobOutcome::Deferred)
+        Ok(if parked {
+            JobOutcome::Deferred
+        } else {
+            JobOutcome::Cancelled
+        })
     }
 
     /// Shutdown: the last page is checkpointed; hand the job back for another worker.
-    async fn release(&self, d: Delivery, job: &SliceJob) -> Result<JobOutcome, Abandon> {
+    async fn release(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        claim: u32,
+    ) -> Result<JobOutcome, Abandon> {
         info!("released at shutdown after its last checkpoint");
-        self.park(
-            d,
-            job,
-            job.attempt,
-            Duration::from_secs(1),
-            "released: worker shutting down",
-        )
-        .await?;
-        Ok(JobOutcome::Released)
+        let parked = self
+            .park(
+                d,
+                job,
+                Some(claim),
+                job.attempt,
+                Duration::from_secs(1),
+                "released: worker shutting down",
+            )
+            .await?;
+        Ok(if parked {
+            JobOutcome::Released
+        } else {
+            JobOutcome::Cancelled
+        })
     }
 
-    /// Ledger back to Queued, a copy of the job into the delay queue, then ack.
+    /// Ledger back to Queued, a copy of the job into the delay queue, then ack; `false`
+    /// when the ledger refused the move under this worker's `claim`: another worker
+    /// claimed the slice since (this one's delivery was handed over) or it was cancelled.
+    /// Then no copy goes out — the slice is its holder's — and the job is acked.
     async fn park(
         &self,
         d: Delivery,
         job: &SliceJob,
+        claim: Option<u32>,
         attempt: u32,
         delay: Duration,
         note: &str,
-    ) -> Result<(), Abandon> {
+    ) -> Result<bool, Abandon> {
         let error = truncate(note);
-        self.transition(&job.slice_id, Transition::Retry { error })
+        let parked = self
+            .transition(&job.slice_id, Transition::Retry { error, claim })
             .await?;
+        if claim.is_some() && !parked.applied && parked.slice.is_some() {
+            self.stopped(d).await?;
+            return Ok(false);
+        }
         let mut copy = job.clone();
         copy.attempt = attempt;
         let message = job_message(
@@ -611,7 +655,8 @@ impl Inner {
             },
         );
         self.publish("retry", vec![message]).await?;
-        self.ack(d).await
+        self.ack(d).await?;
+        Ok(true)
     }
 
     /// Dead-letter the job with its reason, fail the slice, tell the events exchange.

@@ -8,7 +8,9 @@
 //!   readable error (slices also get a `slice.failed` event and a Failed ledger entry),
 //!   and the worker carries on;
 //! - a request cancelled while its slices run stops them at a page boundary and every
-//!   slice ends terminal.
+//!   slice ends terminal;
+//! - a worker whose slice was claimed by another worker meanwhile (its delivery handed
+//!   over) does not put that slice back to Queued when its own read fails.
 
 mod common;
 
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::*;
 use fleet_core::broker::{Destination, Feed, Headers, Outgoing, Subscriber, Subscription};
-use fleet_core::ledger::{RequestState, SliceRecord, SliceState};
+use fleet_core::ledger::{RequestState, SliceRecord, SliceState, Transition};
 use fleet_core::wire::record_id;
 use fleet_core::wire::{headers, Event, EventBody, Lane, RecordPage, SliceJob, WIRE_VERSION};
 use fleet_core::{Broker, Ledger, Priority};
@@ -796,6 +798,92 @@ async fn a_cancelled_request_stops_its_running_slices_at_a_page_boundary() {
         "cancel: {p:?}; {stopped} slice(s) stopped mid-run; outcomes {:?}",
         summary.outcomes
     );
+    b.cleanup().await;
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_worker_does_not_put_back_a_slice_another_worker_holds() {
+    // Every Jobs page fails (503) after a second, so the worker's read ends in a transient
+    // error well after the test has claimed the slice over its head.
+    let mut c = one_folder(1);
+    c.faults.error_rate = 1.0;
+    c.faults.error_statuses = vec![503];
+    c.faults.latency_ms = 1_000;
+    c.faults.paths = vec!["odata/Jobs".into()];
+    let sim = start_sim(c).await;
+    let b = Backends::connect("worker-disp-stale-retry").await;
+    let sources = b
+        .sources(
+            &[acme(&sim)],
+            generous_limits(),
+            client_options(Duration::from_secs(2)),
+        )
+        .await;
+    let coordinator = b.coordinator(sources.clone());
+    let config = WorkerConfig {
+        concurrency: 1,
+        ..WorkerConfig::default()
+    };
+    let worker = Running::start(b.worker(config, sources.clone()).await);
+    let id = submit(
+        &coordinator,
+        json!({"sources": ["acme"], "datasets": ["jobs"], "from": "2024-01-01T00:00:00Z",
+               "to": "2024-01-02T00:00:00Z", "slice_width": "1d"}),
+    )
+    .await;
+
+    // The worker claims the slice; then "another worker" claims it too, as the broker
+    // does when the first worker's connection is cut and its delivery handed over.
+    let start = Instant::now();
+    let slice = loop {
+        let running = b
+            .ledger
+            .list_slices(&id, Some(SliceState::Running), None, 10)
+            .await
+            .unwrap();
+        if let Some(s) = running.into_iter().next() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no slice started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(slice.attempts, 1, "{slice:?}");
+    let holder = b
+        .ledger
+        .transition(&slice.id, Transition::Start)
+        .await
+        .unwrap();
+    assert!(holder.applied);
+
+    // The first worker's read fails; it settles its delivery without touching the slice.
+    let start = Instant::now();
+    while worker.worker.metrics().in_flight.get() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the stale worker never settled its job"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A retry copy would be in a delay queue now (and back within a second).
+    let depth = b.amqp.depths().await.unwrap();
+    assert_eq!(
+        (depth.backfill, depth.retrying),
+        (0, 0),
+        "no copy of the job went out: {depth:?}"
+    );
+    let after = b.ledger.get_slice(&slice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state, after.attempts, after.last_error.as_deref()),
+        (SliceState::Running, 2, None),
+        "the holder's slice is as the holder left it"
+    );
+    let summary = worker.stop().await;
+    assert_eq!(summary.outcomes.get("cancelled"), Some(&1), "{summary:?}");
+    assert_eq!(summary.outcomes.get("retried"), None, "{summary:?}");
     b.cleanup().await;
     sim.stop().await;
 }

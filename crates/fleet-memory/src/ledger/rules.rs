@@ -205,7 +205,8 @@ pub(super) fn transition(
         return Some((false, Vec::new()));
     };
     if let Transition::Checkpoint { claim: Some(c), .. }
-    | Transition::Complete { claim: Some(c), .. } = &t
+    | Transition::Complete { claim: Some(c), .. }
+    | Transition::Retry { claim: Some(c), .. } = &t
     {
         if current.attempts != *c {
             // Another worker claimed the slice since: this one is stale.
@@ -248,7 +249,9 @@ pub(super) fn transition(
             next.records = next.records.saturating_add(records);
             next.pages = next.pages.saturating_add(pages);
         }
-        Transition::Retry { error } | Transition::Fail { error } => next.last_error = Some(error),
+        Transition::Retry { error, .. } | Transition::Fail { error } => {
+            next.last_error = Some(error)
+        }
         Transition::Split { children } => {
             // The children must be of the parent's request and not the parent itself;
             // anything else is refused like an illegal move.

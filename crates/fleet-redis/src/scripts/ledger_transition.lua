@@ -3,7 +3,8 @@
 -- ARGV[2] slice id, [3] now, [4] kind, then per kind:
 --   checkpoint: [5] cursor, [6] records, [7] pages, [8] claim ('' = none)
 --   complete:   [5] records, [6] pages, [7] claim ('' = none)
---   retry/fail: [5] error
+--   retry:      [5] error, [6] claim ('' = none)
+--   fail:       [5] error
 --   split:      [5] n, then n child slices (see read_slice)
 -- Returns {applied 0/1, slice HGETALL, progress HGETALL}; an unknown slice gives
 -- {0, {}, {}}. A refused move writes nothing.
@@ -31,7 +32,13 @@ local LEGAL = {
   requeue = {failed = 'queued'},
 }
 local claim = nil
-if kind == 'checkpoint' then claim = ARGV[8] elseif kind == 'complete' then claim = ARGV[7] end
+if kind == 'checkpoint' then
+  claim = ARGV[8]
+elseif kind == 'complete' then
+  claim = ARGV[7]
+elseif kind == 'retry' then
+  claim = ARGV[6]
+end
 if claim == '' then claim = nil end
 local current_claim = claim ~= nil and redis.call('HGET', key, 'attempts') == claim
 
@@ -47,7 +54,8 @@ end
 local to = LEGAL[kind] and LEGAL[kind][from]
 if not to then return reply(0) end
 
--- A stale worker's checkpoint or completion: another Start has happened since its claim.
+-- A stale worker's checkpoint, completion or retry: another Start has happened since its
+-- claim.
 if claim ~= nil and not current_claim then return reply(0) end
 
 if kind == 'requeue' then

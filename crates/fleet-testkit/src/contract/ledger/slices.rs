@@ -239,7 +239,7 @@ pub(super) async fn every_transition_follows_the_table(run: &Run, a: &dyn Ledger
                     expected.records += records;
                     expected.pages += pages;
                 }
-                Transition::Retry { error } | Transition::Fail { error } => {
+                Transition::Retry { error, .. } | Transition::Fail { error } => {
                     expected.last_error = Some(error.clone());
                 }
                 Transition::Split { children } => {
@@ -304,6 +304,7 @@ fn moves(run: &Run, request: &str) -> Vec<(&'static str, Transition)> {
             "Retry",
             Transition::Retry {
                 error: "429 too many requests".into(),
+                claim: None,
             },
         ),
         (
@@ -531,6 +532,10 @@ pub(super) async fn stale_claims_are_fenced(run: &Run, a: &dyn Ledger, b: &dyn L
             pages: 1,
             claim: Some(old),
         },
+        Transition::Retry {
+            error: "stale".into(),
+            claim: Some(old),
+        },
     ] {
         let out = a.transition(&s.id, t.clone()).await.unwrap();
         assert!(
@@ -598,6 +603,42 @@ pub(super) async fn stale_claims_are_fenced(run: &Run, a: &dyn Ledger, b: &dyn L
     assert!(!stale.applied, "transition: a stale Complete stays refused");
     let p = assert_counts(a, &id, "after fenced moves").await;
     assert_eq!(p.records, 31);
+
+    // Retry: the holder puts its slice back to Queued (and may repeat that); a stale
+    // worker may not, neither while another holds it nor after.
+    let r = run.slice(&id, 1);
+    a.add_slices(std::slice::from_ref(&r)).await.unwrap();
+    let old = apply(a, &r.id, Transition::Start).await.attempts;
+    let new = apply(b, &r.id, Transition::Start).await.attempts;
+    let retry = |claim: u32| Transition::Retry {
+        error: format!("retry under claim {claim}"),
+        claim: Some(claim),
+    };
+    let stale = a.transition(&r.id, retry(old)).await.unwrap();
+    assert!(
+        !stale.applied,
+        "transition: a stale Retry is refused while another worker holds the slice"
+    );
+    assert_eq!(
+        stale.slice.as_ref().map(|s| s.state),
+        Some(SliceState::Running),
+        "transition: a fenced Retry leaves the holder's slice Running"
+    );
+    let parked = apply(b, &r.id, retry(new)).await;
+    assert_eq!(
+        (parked.state, parked.last_error.as_deref()),
+        (
+            SliceState::Queued,
+            Some(format!("retry under claim {new}").as_str())
+        ),
+        "transition: the holder's Retry applies"
+    );
+    let again = b.transition(&r.id, retry(new)).await.unwrap();
+    assert!(again.applied, "transition: the holder may repeat its Retry");
+    assert_eq!(again.slice.map(|s| s.state), Some(SliceState::Queued));
+    let stale = a.transition(&r.id, retry(old)).await.unwrap();
+    assert!(!stale.applied, "transition: a stale Retry stays refused");
+    assert_counts(a, &id, "after fenced retries").await;
 }
 
 /// `Requeue` (a dead-letter replay) reopens the slice's ended request in the same step,
