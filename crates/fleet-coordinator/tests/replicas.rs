@@ -179,9 +179,11 @@ fn a_coordinator_killed_mid_plan_is_resumed_by_the_next_without_duplicates() {
     );
     assert_eq!(missing, 0, "jobs lost");
     assert_eq!(seen.len(), slices.len());
+    // The planner keeps three batches in flight (`PIPELINE` in planner.rs); on a busy
+    // machine the kill can find all three confirmed and none yet marked.
     assert!(
-        duplicates <= 500,
-        "{duplicates} duplicate jobs, more than one batch"
+        duplicates <= 3 * 500,
+        "{duplicates} duplicate jobs, more than the batches in flight"
     );
 
     second.stop();
