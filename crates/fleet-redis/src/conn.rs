@@ -39,6 +39,36 @@ pub async fn connect_manager(url: &str) -> Result<ConnectionManager, RedisError>
     ConnectionManager::new_with_config(client, config).await
 }
 
+/// Deletes every key under `<prefix>:` — a fleet's ledger, tokens and rate budgets — in
+/// batches with SCAN and UNLINK, so Redis is never blocked. For tests, benchmarks and an
+/// operator wiping a fleet's state; returns how many keys went.
+pub async fn delete_prefix(conn: &ConnectionManager, prefix: &str) -> Result<u64, RedisError> {
+    let pattern = format!("{prefix}:*");
+    let mut conn = conn.clone();
+    let (mut cursor, mut deleted) = (0u64, 0u64);
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let n: u64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await?;
+            deleted += n;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
 /// `"{op}: {error}"`, except for errors about the *shape* of a reply: redis-rs quotes the
 /// offending value in those, and the value may be a sealed or plain token.
 pub(crate) fn describe(op: &str, error: &RedisError) -> String {

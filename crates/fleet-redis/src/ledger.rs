@@ -109,32 +109,9 @@ impl RedisLedger {
     /// SCAN and UNLINK so Redis is never blocked. For tests, benchmarks and an operator
     /// wiping a fleet's state; returns how many keys went.
     pub async fn delete_all(&self) -> Result<u64, LedgerError> {
-        let pattern = format!("{}:*", self.prefix);
-        let mut conn = self.conn.clone();
-        let (mut cursor, mut deleted) = (0u64, 0u64);
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| backend("scanning keys to delete", e))?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| backend("deleting keys", e))?;
-                deleted += n;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
+        crate::conn::delete_prefix(&self.conn, &self.prefix)
+            .await
+            .map_err(|e| backend("deleting the fleet's keys", e))
     }
 
     fn key(&self, parts: &[&str]) -> String {

@@ -7,7 +7,8 @@
 //! and what each one guarantees); everything that depends on time uses Redis's clock,
 //! not the workers'.
 //!
-//! - [`conn`]: [`connect_manager`], the one place for timeouts and reconnection.
+//! - [`conn`]: [`connect_manager`], the one place for timeouts and reconnection, and
+//!   [`delete_prefix`], wiping everything a fleet (or a test) keeps under its prefix.
 //! - [`token_cache`]: [`RedisTokenCache`], access tokens, refresh locks, rotating refresh
 //!   tokens, all sealed at rest.
 //! - [`limiter`]: [`RedisRateLimiter`], a GCRA with reservations and shared 429 pauses.
@@ -33,7 +34,7 @@ pub mod limiter;
 mod scripts;
 pub mod token_cache;
 
-pub use conn::connect_manager;
+pub use conn::{connect_manager, delete_prefix};
 pub use ledger::RedisLedger;
 pub use limiter::RedisRateLimiter;
 pub use token_cache::RedisTokenCache;

@@ -22,6 +22,9 @@ async fn redis_token_cache_meets_the_contract() {
         }
     })
     .await;
+    // Refresh tokens have no expiry: leave none behind.
+    let conn = fleet_redis::connect_manager(&url).await.unwrap();
+    fleet_redis::delete_prefix(&conn, &prefix).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,33 +21,8 @@ use redis::aio::ConnectionManager;
 use common::manager;
 
 /// Deletes every key under `prefix` (SCAN, not KEYS: the big test leaves ~100k).
-async fn delete_keys(conn: &ConnectionManager, prefix: &str) -> usize {
-    let mut conn = conn.clone();
-    let mut cursor = 0u64;
-    let mut deleted = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            deleted += keys.len();
-            let _: i64 = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
-        if next == 0 {
-            return deleted;
-        }
-        cursor = next;
-    }
+async fn delete_keys(conn: &ConnectionManager, prefix: &str) -> u64 {
+    fleet_redis::delete_prefix(conn, prefix).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +201,7 @@ async fn fifty_thousand_slices_cancel_in_chunks() {
     );
     eprintln!("50k slices: added in {added_in:?}, cancel re-run in {cancel_took:?}, longest redis stall {stall:?}");
 
-    assert!(delete_keys(&conn, &prefix).await >= SLICES as usize);
+    assert!(delete_keys(&conn, &prefix).await >= SLICES as u64);
 }
 
 #[tokio::test]

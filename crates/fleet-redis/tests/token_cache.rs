@@ -295,4 +295,6 @@ async fn tokens_are_sealed_at_rest_and_fail_clearly_without_the_key() {
         debug.contains(&prefix) && debug.contains("sealing: true"),
         "{debug}"
     );
+    // Refresh tokens have no expiry: leave none behind.
+    fleet_redis::delete_prefix(&conn, &prefix).await.unwrap();
 }

@@ -26,7 +26,7 @@ fn key() -> TokenKey {
 }
 
 /// `TASKS` caches on separate connections sharing one prefix, and a barrier for them.
-async fn workers(test: &str, sealer: Sealer) -> (Vec<RedisTokenCache>, Arc<Barrier>) {
+async fn workers(test: &str, sealer: Sealer) -> (Vec<RedisTokenCache>, Arc<Barrier>, String) {
     let prefix = unique_prefix(test);
     let mut caches = Vec::with_capacity(TASKS);
     for _ in 0..TASKS {
@@ -36,12 +36,12 @@ async fn workers(test: &str, sealer: Sealer) -> (Vec<RedisTokenCache>, Arc<Barri
             sealer.clone(),
         ));
     }
-    (caches, Arc::new(Barrier::new(TASKS)))
+    (caches, Arc::new(Barrier::new(TASKS)), prefix)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_of_many_takes_the_lock() {
-    let (caches, barrier) = workers("lock_race", Sealer::plain()).await;
+    let (caches, barrier, _) = workers("lock_race", Sealer::plain()).await;
     let mut tasks = JoinSet::new();
     for cache in caches.clone() {
         let barrier = barrier.clone();
@@ -66,7 +66,7 @@ async fn exactly_one_of_many_takes_the_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_of_many_rotates_a_spent_refresh_token() {
-    let (caches, barrier) = workers("rotate_race", sealer(3)).await;
+    let (caches, barrier, prefix) = workers("rotate_race", sealer(3)).await;
     let spent = Secret::new("rt-spent");
     assert!(caches[0]
         .store_refresh_token(&key(), &spent, true)
@@ -91,11 +91,15 @@ async fn exactly_one_of_many_rotates_a_spent_refresh_token() {
         caches[5].refresh_token(&key()).await.unwrap(),
         Some(winners[0].clone())
     );
+    // Refresh tokens have no expiry: leave none behind.
+    fleet_redis::delete_prefix(&manager().await, &prefix)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_leave_the_latest_token() {
-    let (caches, barrier) = workers("put_race", Sealer::plain()).await;
+    let (caches, barrier, _) = workers("put_race", Sealer::plain()).await;
     let base = now_ms() + 60_000;
     let mut tasks = JoinSet::new();
     for (i, cache) in caches.iter().cloned().enumerate() {

@@ -303,6 +303,9 @@ async fn sixteen_workers_rotate_one_refresh_token_without_ever_reusing_it() {
         s.token_errors
     );
     assert_eq!(count_status(&sim, 401), 0);
+    // Refresh tokens have no expiry: leave none behind.
+    let conn = fleet_redis::connect_manager(&redis).await.unwrap();
+    fleet_redis::delete_prefix(&conn, &prefix).await.unwrap();
 }
 
 /// The simulator's budget for this test: N requests per rolling window.
