@@ -566,14 +566,9 @@ impl Inner {
             attempt,
             "transient failure; retrying later"
         );
-        let parked = self
-            .park(d, job, claim, attempt, delay, &format!("{kind}: {error}"))
-            .await?;
-        Ok(if parked {
-            JobOutcome::Retried
-        } else {
-            JobOutcome::Cancelled
-        })
+        let note = format!("{kind}: {error}");
+        self.park(d, job, claim, attempt, delay, &note, JobOutcome::Retried)
+            .await
     }
 
     /// The tenant's budget has no slot for `after`: park the job for that long (not an
@@ -589,14 +584,9 @@ impl Inner {
         debug!(?after, "tenant budget exhausted; deferring");
         let delay = after.max(Duration::from_secs(1));
         let note = format!("deferred: {why}");
-        let parked = self
-            .park(d, job, Some(claim), job.attempt, delay, &note)
-            .await?;
-        Ok(if parked {
-            JobOutcome::Deferred
-        } else {
-            JobOutcome::Cancelled
-        })
+        let parked = JobOutcome::Deferred;
+        self.park(d, job, Some(claim), job.attempt, delay, &note, parked)
+            .await
     }
 
     /// Shutdown: the last page is checkpointed; hand the job back for another worker.
@@ -607,27 +597,24 @@ impl Inner {
         claim: u32,
     ) -> Result<JobOutcome, Abandon> {
         info!("released at shutdown after its last checkpoint");
-        let parked = self
-            .park(
-                d,
-                job,
-                Some(claim),
-                job.attempt,
-                Duration::from_secs(1),
-                "released: worker shutting down",
-            )
-            .await?;
-        Ok(if parked {
-            JobOutcome::Released
-        } else {
-            JobOutcome::Cancelled
-        })
+        self.park(
+            d,
+            job,
+            Some(claim),
+            job.attempt,
+            Duration::from_secs(1),
+            "released: worker shutting down",
+            JobOutcome::Released,
+        )
+        .await
     }
 
-    /// Ledger back to Queued, a copy of the job into the delay queue, then ack; `false`
-    /// when the ledger refused the move under this worker's `claim`: another worker
-    /// claimed the slice since (this one's delivery was handed over) or it was cancelled.
-    /// Then no copy goes out — the slice is its holder's — and the job is acked.
+    /// Ledger back to Queued, a copy of the job into the delay queue, then ack, ending as
+    /// `parked`. When the ledger refuses the move under this worker's `claim` (another
+    /// worker claimed the slice since, this one's delivery having been handed over, or it
+    /// was cancelled), no copy goes out — the slice is its holder's — and the job is acked
+    /// as [`Self::stopped`].
+    #[allow(clippy::too_many_arguments)]
     async fn park(
         &self,
         d: Delivery,
@@ -636,14 +623,14 @@ impl Inner {
         attempt: u32,
         delay: Duration,
         note: &str,
-    ) -> Result<bool, Abandon> {
+        parked: JobOutcome,
+    ) -> Result<JobOutcome, Abandon> {
         let error = truncate(note);
-        let parked = self
+        let moved = self
             .transition(&job.slice_id, Transition::Retry { error, claim })
             .await?;
-        if claim.is_some() && !parked.applied && parked.slice.is_some() {
-            self.stopped(d).await?;
-            return Ok(false);
+        if claim.is_some() && !moved.applied && moved.slice.is_some() {
+            return self.stopped(d).await;
         }
         let mut copy = job.clone();
         copy.attempt = attempt;
@@ -656,7 +643,7 @@ impl Inner {
         );
         self.publish("retry", vec![message]).await?;
         self.ack(d).await?;
-        Ok(true)
+        Ok(parked)
     }
 
     /// Dead-letter the job with its reason, fail the slice, tell the events exchange.
