@@ -249,13 +249,8 @@ impl FleetConfig {
     /// the API normalizes them (`QueueItems` → `queue-items`), each once, in the order
     /// they first appear. Requests that do not parse add nothing (`validate` reports them).
     pub fn requested_datasets(&self, source: &str) -> Vec<String> {
-        use fleet_core::plan::request::Catalog;
         use fleet_core::plan::{BackfillRequest, SyncRequest};
-        let catalog = Catalog {
-            sources: self.sources.iter().map(|s| s.name.clone()).collect(),
-            now: chrono::Utc::now(),
-            max_slices: self.coordinator.max_slices,
-        };
+        let catalog = self.request_catalog();
         let backfills = self.backfills.iter().filter_map(|t| {
             BackfillRequest::parse(&request_body(t), &catalog)
                 .ok()
@@ -279,16 +274,21 @@ impl FleetConfig {
         out
     }
 
+    /// What the API checks a request against: this file's sources and slice limit, now.
+    fn request_catalog(&self) -> fleet_core::plan::request::Catalog {
+        fleet_core::plan::request::Catalog {
+            sources: self.sources.iter().map(|s| s.name.clone()).collect(),
+            now: chrono::Utc::now(),
+            max_slices: self.coordinator.max_slices,
+        }
+    }
+
     /// `[[backfills]]` and `[[syncs]]` are checked as the API would check them, so a
     /// mistake is found by `validate` and at start rather than after connecting.
     fn validate_requests(&self) -> Result<(), ConfigError> {
         use fleet_core::plan::request::Catalog;
         use fleet_core::plan::{BackfillRequest, RequestError, SyncRequest};
-        let catalog = Catalog {
-            sources: self.sources.iter().map(|s| s.name.clone()).collect(),
-            now: chrono::Utc::now(),
-            max_slices: self.coordinator.max_slices,
-        };
+        let catalog = self.request_catalog();
         type Check = fn(&[u8], &Catalog) -> Result<(), RequestError>;
         let checks: [(&str, &[toml::Table], Check); 2] = [
             ("backfills", &self.backfills, |body, c| {
