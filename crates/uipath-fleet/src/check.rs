@@ -312,9 +312,7 @@ async fn check_source(
                 None => "ok".to_owned(),
             },
         )),
-        Err(ClientError::InvalidScope { .. })
-            if matches!(source.auth, AuthConfig::ClientCredentials { .. }) =>
-        {
+        Err(ClientError::InvalidScope { .. }) if is_application(source) => {
             let all = configured.clone().unwrap_or_default();
             let mut granted = Vec::new();
             for scope in &all {
@@ -419,7 +417,7 @@ async fn check_source(
     let mut entities: Option<Vec<String>> = None;
     if wants_entities {
         // With client credentials each entity's row says why it cannot be read.
-        if user_token_needed(name, &effective, "dataservice").is_none() {
+        if !is_application(&effective) {
             match sources.entities(name).await {
                 Ok(list) => {
                     let names: Vec<String> = list.into_iter().map(|e| e.name).collect();
@@ -590,9 +588,14 @@ fn no_entity(name: &str, check: &str, entity: &str, known: Option<&[String]>) ->
     )
 }
 
+/// Whether the source signs in as an application (client credentials), not as a user.
+fn is_application(source: &SourceConfig) -> bool {
+    matches!(source.auth, AuthConfig::ClientCredentials { .. })
+}
+
 /// Data Service takes only user tokens: a client-credentials source cannot read it.
 fn user_token_needed(name: &str, source: &SourceConfig, check: &str) -> Option<Finding> {
-    matches!(source.auth, AuthConfig::ClientCredentials { .. }).then(|| {
+    is_application(source).then(|| {
         Finding::fail(
             name,
             check,
