@@ -299,13 +299,7 @@ async fn robot_logs_past_the_paging_window_split_and_arrive_complete() {
     c.data.robot_logs_per_day = 14_000.0;
     let sim = start_sim(c).await;
     let b = Backends::connect("worker-disp-robotlogs").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     let mut out = b.output().await;
     let coordinator = b.coordinator(sources.clone());
     let config = WorkerConfig {
@@ -368,13 +362,7 @@ async fn a_slice_over_its_record_budget_splits_its_remainder_without_repeating_r
     c.data.jobs_per_day = 3_000.0;
     let sim = start_sim(c).await;
     let b = Backends::connect("worker-disp-budget").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     let mut out = b.output().await;
     let coordinator = b.coordinator(sources.clone());
     // Four pages per job before the budget cuts the rest of the slice in two.
@@ -546,13 +534,7 @@ async fn a_missing_scope_dead_letters_the_slice_with_its_reason_and_fails_the_re
 async fn malformed_and_wrong_version_jobs_are_dead_lettered_and_the_worker_carries_on() {
     let sim = start_sim(one_folder(2)).await;
     let b = Backends::connect("worker-disp-malformed").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     let mut dead = dead_letters(&b).await;
     let coordinator = b.coordinator(sources.clone());
     let worker = Running::start(
@@ -629,13 +611,7 @@ async fn malformed_and_wrong_version_jobs_are_dead_lettered_and_the_worker_carri
 async fn a_job_for_a_source_the_worker_lacks_is_dead_lettered_as_unknown_source() {
     let sim = start_sim(one_folder(1)).await;
     let b = Backends::connect("worker-disp-unknown").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     let mut dead = dead_letters(&b).await;
     let mut ev = events(&b).await;
     let worker = Running::start(b.worker(WorkerConfig::default(), sources.clone()).await);
@@ -702,13 +678,7 @@ async fn a_cancelled_request_stops_its_running_slices_at_a_page_boundary() {
     c.faults.paths = vec!["odata/Jobs".into()];
     let sim = start_sim(c).await;
     let b = Backends::connect("worker-disp-cancel").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     let mut out = b.output().await;
     let coordinator = b.coordinator(sources.clone());
     let config = WorkerConfig {
@@ -813,13 +783,7 @@ async fn a_stale_worker_does_not_put_back_a_slice_another_worker_holds() {
     c.faults.paths = vec!["odata/Jobs".into()];
     let sim = start_sim(c).await;
     let b = Backends::connect("worker-disp-stale-retry").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     let coordinator = b.coordinator(sources.clone());
     let config = WorkerConfig {
         concurrency: 1,

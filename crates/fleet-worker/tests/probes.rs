@@ -53,22 +53,10 @@ fn total(text: &str, name: &str) -> f64 {
 async fn probes_answer_and_metrics_name_everything_and_reveal_no_secret() {
     let sim = start_sim(sim_config(3)).await;
     let b = Backends::connect("worker-probes").await;
-    let sources = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let sources = b.acme_sources(&sim).await;
     // The coordinator gets clients of its own, so the worker's API counters hold only the
     // worker's calls.
-    let planning = b
-        .sources(
-            &[acme(&sim)],
-            generous_limits(),
-            client_options(Duration::from_secs(2)),
-        )
-        .await;
+    let planning = b.acme_sources(&sim).await;
     let coordinator = b.coordinator(planning);
     let worker = b
         .worker(

@@ -15,13 +15,7 @@ async fn a_small_backfill_arrives_complete_in_both_output_modes() {
     for mode in [OutputMode::Record, OutputMode::Page] {
         let sim = start_sim(sim_config(31)).await;
         let b = Backends::connect(&format!("worker-smoke-{}", mode.as_str())).await;
-        let sources = b
-            .sources(
-                &[acme(&sim)],
-                generous_limits(),
-                client_options(Duration::from_secs(2)),
-            )
-            .await;
+        let sources = b.acme_sources(&sim).await;
         let mut out = b.output().await;
         let coordinator = b.coordinator(sources.clone());
         let config = WorkerConfig {

@@ -171,6 +171,16 @@ impl Backends {
         }))
     }
 
+    /// Clients for the simulator's `acme` source: generous budgets, 2 s `max_wait`.
+    pub async fn acme_sources(&self, sim: &RunningSim) -> Sources {
+        self.sources(
+            &[acme(sim)],
+            generous_limits(),
+            client_options(Duration::from_secs(2)),
+        )
+        .await
+    }
+
     pub fn coordinator(&self, sources: Sources) -> Coordinator {
         let config = CoordinatorConfig {
             lease_ttl: Duration::from_secs(2),
