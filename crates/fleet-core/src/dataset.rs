@@ -1,10 +1,60 @@
 //! The Orchestrator datasets the fleet copies, and the facts that decide how each is read:
 //! whether it needs a folder, the scope that grants it, the field a slice is cut on, the
-//! key that makes paging stable, the page cap and the endpoint family it is budgeted in.
-//! Facts from ../shared/reference/uipath-api.md §3–§5. Data Service entities are dynamic
+//! key that makes paging stable, the page cap and the endpoint family it is budgeted in,
+//! and how a sync finds what changed ([`ChangeMode`]) and how consumers order the versions
+//! of one record ([`VersionOrder`]). Facts from ../shared/reference/uipath-api.md §3–§5. Data Service entities are dynamic
 //! (their names come from the tenant) and are described by `uipath-client`.
 
 use crate::ratelimit::EndpointFamily;
+use crate::wire::ReadMode;
+
+/// How a sync window finds the records of a dataset that changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeMode {
+    /// Windows on the modification time `field`. Orchestrator leaves it null until a
+    /// record's first change, so a never-modified record belongs to the window of its
+    /// creation time (the dataset's `time_field`): one filter covers both.
+    Modified { field: &'static str },
+    /// No modification time: the window reads the dataset `events` (by their time field)
+    /// and then the current state of the records their `key` field names.
+    Feed {
+        events: &'static str,
+        key: &'static str,
+    },
+    /// Rows never change once written: windows on the time field, as backfills read them.
+    Append,
+    /// Read whole at every window; only records whose content changed since the stream's
+    /// previous snapshot are published, and a tombstone for a key that disappeared. The
+    /// `volatile` fields change on every heartbeat and are left out of the comparison.
+    Snapshot { volatile: &'static [&'static str] },
+}
+
+/// What orders the versions of one record, so a consumer can keep the newest: compare
+/// the `order` values of two versions of the same key (see `docs/messages.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionOrder {
+    /// The record's modification time (`LastModificationTime`, Data Service `UpdateTime`),
+    /// or its creation time while it was never modified.
+    Modified,
+    /// SQL Server's `RowVersion`: a database-wide counter stamped on every change.
+    RowVersion,
+    /// The event's own time: immutable rows have one version.
+    EventTime,
+    /// When the fleet read it (snapshot sets have no version of their own).
+    ObservedAt,
+}
+
+impl VersionOrder {
+    /// The name consumers see in `order_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionOrder::Modified => "modified",
+            VersionOrder::RowVersion => "row-version",
+            VersionOrder::EventTime => "event-time",
+            VersionOrder::ObservedAt => "observed-at",
+        }
+    }
+}
 
 /// One Orchestrator OData entity set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +77,32 @@ pub struct DatasetDef {
     /// Rows reachable by `$skip + $top` in one query, where the API caps it.
     pub window: Option<u32>,
     pub family: EndpointFamily,
+    /// How a sync window finds what changed.
+    pub change: ChangeMode,
+    /// What orders two versions of one record.
+    pub order: VersionOrder,
+}
+
+impl DatasetDef {
+    /// How a job of `lane` reads this dataset: backfills read history by the time field
+    /// (or whole), syncs read what changed.
+    pub fn read_mode(&self, lane: crate::wire::Lane) -> ReadMode {
+        if lane == crate::wire::Lane::Backfill {
+            return ReadMode::Created;
+        }
+        match self.change {
+            ChangeMode::Modified { .. } => ReadMode::Modified,
+            ChangeMode::Feed { .. } => ReadMode::Feed,
+            ChangeMode::Append => ReadMode::Created,
+            ChangeMode::Snapshot { .. } => ReadMode::Snapshot,
+        }
+    }
+
+    /// Whether a sync reads the whole set at every window (a snapshot diff), so its
+    /// windows are not cut into time slices.
+    pub fn sync_reads_whole(&self) -> bool {
+        matches!(self.change, ChangeMode::Snapshot { .. })
+    }
 }
 
 const fn def(
@@ -46,17 +122,34 @@ const fn def(
         max_page: 1000,
         window: None,
         family: EndpointFamily::Other,
+        change: ChangeMode::Append,
+        order: VersionOrder::EventTime,
     }
+}
+
+const MODIFIED: ChangeMode = ChangeMode::Modified {
+    field: "LastModificationTime",
+};
+
+const fn snapshot(volatile: &'static [&'static str]) -> ChangeMode {
+    ChangeMode::Snapshot { volatile }
 }
 
 static DATASETS: [DatasetDef; 13] = [
     DatasetDef {
         family: EndpointFamily::Jobs,
+        change: MODIFIED,
+        order: VersionOrder::Modified,
         ..def("jobs", "Jobs", true, "OR.Jobs", Some("CreationTime"))
     },
     DatasetDef {
         family: EndpointFamily::QueueItems,
         max_page: 100,
+        change: ChangeMode::Feed {
+            events: "queue-item-events",
+            key: "QueueItemId",
+        },
+        order: VersionOrder::RowVersion,
         ..def(
             "queue-items",
             "QueueItems",
@@ -72,29 +165,51 @@ static DATASETS: [DatasetDef; 13] = [
         "OR.Queues",
         Some("Timestamp"),
     ),
-    def(
-        "queue-definitions",
-        "QueueDefinitions",
-        true,
-        "OR.Queues",
-        Some("CreationTime"),
-    ),
-    def(
-        "releases",
-        "Releases",
-        true,
-        "OR.Execution",
-        Some("CreationTime"),
-    ),
-    def(
-        "process-schedules",
-        "ProcessSchedules",
-        true,
-        "OR.Jobs",
-        None,
-    ),
-    def("robots", "Robots", true, "OR.Robots", Some("CreationTime")),
-    def("sessions", "Sessions", true, "OR.Robots", None),
+    DatasetDef {
+        change: snapshot(&[]),
+        order: VersionOrder::ObservedAt,
+        ..def(
+            "queue-definitions",
+            "QueueDefinitions",
+            true,
+            "OR.Queues",
+            Some("CreationTime"),
+        )
+    },
+    DatasetDef {
+        change: MODIFIED,
+        order: VersionOrder::Modified,
+        ..def(
+            "releases",
+            "Releases",
+            true,
+            "OR.Execution",
+            Some("CreationTime"),
+        )
+    },
+    DatasetDef {
+        // The next occurrence moves every time the trigger fires.
+        change: snapshot(&["StartProcessNextOccurrence"]),
+        order: VersionOrder::ObservedAt,
+        ..def(
+            "process-schedules",
+            "ProcessSchedules",
+            true,
+            "OR.Jobs",
+            None,
+        )
+    },
+    DatasetDef {
+        change: MODIFIED,
+        order: VersionOrder::Modified,
+        ..def("robots", "Robots", true, "OR.Robots", Some("CreationTime"))
+    },
+    DatasetDef {
+        // A session reports every few seconds; its heartbeat is not a change.
+        change: snapshot(&["ReportingTime"]),
+        order: VersionOrder::ObservedAt,
+        ..def("sessions", "Sessions", true, "OR.Robots", None)
+    },
     DatasetDef {
         id_field: None,
         window: Some(10_000),
@@ -113,9 +228,21 @@ static DATASETS: [DatasetDef; 13] = [
         "OR.Audit",
         Some("ExecutionTime"),
     ),
-    def("machines", "Machines", false, "OR.Machines", None),
-    def("folders", "Folders", false, "OR.Folders", None),
-    def("users", "Users", false, "OR.Users", Some("CreationTime")),
+    DatasetDef {
+        change: snapshot(&[]),
+        order: VersionOrder::ObservedAt,
+        ..def("machines", "Machines", false, "OR.Machines", None)
+    },
+    DatasetDef {
+        change: snapshot(&[]),
+        order: VersionOrder::ObservedAt,
+        ..def("folders", "Folders", false, "OR.Folders", None)
+    },
+    DatasetDef {
+        change: MODIFIED,
+        order: VersionOrder::Modified,
+        ..def("users", "Users", false, "OR.Users", Some("CreationTime"))
+    },
 ];
 
 /// Every Orchestrator dataset.
@@ -150,5 +277,44 @@ mod tests {
             assert_eq!(d.folder_scoped, !tenant_level, "{}", d.slug);
         }
         assert!(by_name("Assets").is_none());
+    }
+
+    #[test]
+    fn every_set_says_how_a_sync_sees_its_changes() {
+        use crate::wire::Lane;
+        for d in all() {
+            // Backfills always read history the way they always did.
+            assert_eq!(d.read_mode(Lane::Backfill), ReadMode::Created, "{}", d.slug);
+            match d.change {
+                // A modification window needs the creation time for never-modified rows.
+                ChangeMode::Modified { .. } => {
+                    assert!(d.time_field.is_some() && d.id_field.is_some(), "{}", d.slug);
+                    assert_eq!(d.order, VersionOrder::Modified, "{}", d.slug);
+                }
+                ChangeMode::Feed { events, key } => {
+                    let ev = by_name(events).expect("the feed is a dataset");
+                    assert_eq!(ev.change, ChangeMode::Append);
+                    assert_eq!(ev.folder_scoped, d.folder_scoped);
+                    assert!(!key.is_empty());
+                }
+                ChangeMode::Append => assert!(d.time_field.is_some(), "{}", d.slug),
+                ChangeMode::Snapshot { .. } => {
+                    assert!(
+                        d.id_field.is_some(),
+                        "{}: a snapshot diff needs keys",
+                        d.slug
+                    );
+                    assert_eq!(d.order, VersionOrder::ObservedAt, "{}", d.slug);
+                }
+            }
+        }
+        let mode = |n: &str| by_name(n).unwrap().read_mode(Lane::Sync);
+        assert_eq!(mode("jobs"), ReadMode::Modified);
+        assert_eq!(mode("users"), ReadMode::Modified);
+        assert_eq!(mode("queue-items"), ReadMode::Feed);
+        assert_eq!(mode("audit-logs"), ReadMode::Created);
+        assert_eq!(mode("queue-definitions"), ReadMode::Snapshot);
+        assert_eq!(mode("sessions"), ReadMode::Snapshot);
+        assert!(by_name("machines").unwrap().sync_reads_whole());
     }
 }

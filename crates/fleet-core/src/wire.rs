@@ -94,6 +94,32 @@ impl Lane {
     pub const ALL: [Lane; 2] = [Lane::Sync, Lane::Backfill];
 }
 
+/// How a job reads its slice (`read` on [`SliceJob`]). Backfills read history; a sync
+/// reads what changed in its window, in the way its dataset allows (see
+/// `fleet_core::dataset::ChangeMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMode {
+    /// Records whose time field (creation, event time) is in `[from, to)`, or the whole
+    /// set for untimed datasets. What every job of version 1 meant.
+    #[default]
+    Created,
+    /// Records modified in `[from, to)`, and never-modified records created in it.
+    Modified,
+    /// The change feed: events in `[from, to)`, then the current state of the records
+    /// they name.
+    Feed,
+    /// The whole set, compared with the stream's previous snapshot: changed records and
+    /// tombstones for keys that disappeared.
+    Snapshot,
+}
+
+impl ReadMode {
+    pub fn is_created(&self) -> bool {
+        *self == ReadMode::Created
+    }
+}
+
 /// A folder a slice is read in (folder-scoped datasets only).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FolderRef {
@@ -127,6 +153,9 @@ pub struct SliceJob {
     /// Fields to read (`$select`); empty = all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub select: Vec<String>,
+    /// How the slice is read; `created` when absent.
+    #[serde(default, skip_serializing_if = "ReadMode::is_created")]
+    pub read: ReadMode,
     /// How many times this job was retried through the delay queues (0 on first publish).
     #[serde(default)]
     pub attempt: u32,
@@ -321,6 +350,7 @@ mod tests {
             from: Some("2024-01-01T00:00:00Z".parse().unwrap()),
             to: Some("2024-01-02T00:00:00Z".parse().unwrap()),
             select: vec![],
+            read: Default::default(),
             attempt: 0,
             parent: None,
         }

@@ -164,6 +164,7 @@ mod tests {
             from: None,
             to: None,
             select: vec![],
+            read: Default::default(),
             attempt: 0,
             parent: None,
         }

@@ -286,6 +286,7 @@ fn job(source: &str, slice: &str, version: u32) -> SliceJob {
         from: Some(at("2024-01-01T00:00:00Z")),
         to: Some(at("2024-01-02T00:00:00Z")),
         select: vec![],
+        read: Default::default(),
         attempt: 0,
         parent: None,
     }

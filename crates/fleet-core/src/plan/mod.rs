@@ -154,9 +154,17 @@ pub fn job_for(slice: &SliceRecord) -> SliceJob {
         from: slice.from,
         to: slice.to,
         select: slice.select.clone(),
+        read: read_mode(slice.lane, &slice.dataset),
         attempt: 0,
         parent: slice.parent.clone(),
     }
+}
+
+/// How a slice of `dataset` in `lane` is read: syncs of Orchestrator sets read what
+/// changed as their catalog entry says; Data Service entities are cut on `UpdateTime`
+/// already, and backfills read history.
+pub fn read_mode(lane: Lane, dataset: &str) -> crate::wire::ReadMode {
+    crate::dataset::by_name(dataset).map_or(crate::wire::ReadMode::Created, |d| d.read_mode(lane))
 }
 
 /// A job as a broker message to `destination` (its lane, a retry queue, the dead-letter
