@@ -12,7 +12,7 @@
 use std::cmp::Ordering;
 use std::ops::Range;
 
-use crate::data::{EntityGen, TenantData};
+use crate::data::{AsOf, EntityGen};
 use crate::odata::{CmpOp, Expr, ODataError, OrderKey, Query};
 use crate::overlay::PartOverlay;
 use crate::value::{FieldType, Row, Schema, Val};
@@ -55,7 +55,7 @@ impl Layout {
 /// Runs `query` against partition `part` of `gen` for `tenant`, with `overlay` applied.
 pub fn execute(
     gen: &dyn EntityGen,
-    tenant: &TenantData,
+    tenant: &AsOf<'_>,
     part: usize,
     overlay: &PartOverlay,
     query: &Query,
@@ -290,7 +290,7 @@ fn compare(schema: &Schema, a: &Row, b: &Row, order: &[OrderKey]) -> Ordering {
 /// Turns filter bounds on monotone fields into index ranges.
 struct Narrowing<'a> {
     gen: &'a dyn EntityGen,
-    tenant: &'a TenantData,
+    tenant: &'a AsOf<'a>,
     part: usize,
     len: u64,
     layout: &'a Layout,

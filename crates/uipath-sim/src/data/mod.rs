@@ -26,7 +26,7 @@ pub mod pools;
 pub mod timeline;
 pub mod universe;
 
-pub use universe::{DataConfig, FolderInfo, TenantData};
+pub use universe::{AsOf, DataConfig, FolderInfo, LiveData, TenantData};
 
 use crate::value::{Row, Schema};
 
@@ -60,11 +60,12 @@ pub trait EntityGen: Send + Sync {
     fn def(&self) -> &'static EntityDef;
     /// Number of generated records in a partition (`part` is the folder index for
     /// folder-scoped entities, 0 otherwise).
-    fn len(&self, tenant: &TenantData, part: usize) -> u64;
+    /// Records that exist as of `tenant.now_ms()` are `0..len`.
+    fn len(&self, tenant: &AsOf<'_>, part: usize) -> u64;
     /// The primary time (Unix ms) of record `i`; non-decreasing in `i`.
-    fn time_at(&self, tenant: &TenantData, part: usize, i: u64) -> i64;
+    fn time_at(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> i64;
     /// The id of record `i`; strictly increasing in `i` (entities without an id return 0).
-    fn id_at(&self, tenant: &TenantData, part: usize, i: u64) -> i64;
-    /// The whole record `i`, in schema order.
-    fn row(&self, tenant: &TenantData, part: usize, i: u64) -> Row;
+    fn id_at(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> i64;
+    /// The whole record `i` as of `tenant.now_ms()`, in schema order.
+    fn row(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> Row;
 }

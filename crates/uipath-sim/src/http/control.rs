@@ -186,12 +186,13 @@ async fn tenants(State(sim): Sim) -> Response {
                 })
                 .collect();
             let mut counts = Map::new();
+            let view = t.data.as_of(t.now_ms());
             for gen in entities::all() {
                 let def = gen.def();
                 let n: Vec<u64> = if def.folder_scoped {
-                    (0..t.data.folders.len()).map(|p| gen.len(&t.data, p)).collect()
+                    (0..t.data.folders.len()).map(|p| gen.len(&view, p)).collect()
                 } else {
-                    vec![gen.len(&t.data, 0)]
+                    vec![gen.len(&view, 0)]
                 };
                 counts.insert(def.name.to_owned(), json!(n));
             }

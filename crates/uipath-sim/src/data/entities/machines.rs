@@ -9,7 +9,7 @@ use crate::data::entities::nested::{
 };
 use crate::data::entities::{schema, RowBuf};
 use crate::data::enums::*;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{write_json_str, Row, Schema, Val};
 
 pub static MACHINE: Schema = schema!("ExtendedMachineDto" {
@@ -46,7 +46,7 @@ impl EntityGen for Machines {
         &MACHINES
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         if part == 0 {
             t.machines.len() as u64
         } else {
@@ -54,15 +54,15 @@ impl EntityGen for Machines {
         }
     }
 
-    fn time_at(&self, _t: &TenantData, _part: usize, _i: u64) -> i64 {
+    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
         0
     }
 
-    fn id_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
         t.machines[i as usize].id
     }
 
-    fn row(&self, t: &TenantData, _part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
         let m = &t.machines[i as usize];
         // The robots that run on this machine, across all folders.
         let mut users = Vec::with_capacity(128);

@@ -14,7 +14,7 @@ use crate::data::entities::{opt_int, schema, RowBuf};
 use crate::data::enums::{QUEUE_ITEM_EVENT_ACTION, QUEUE_ITEM_STATUS, REVIEW_STATUS};
 use crate::data::hash::Draw;
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 pub static QUEUE_ITEM_EVENT: Schema = schema!("QueueItemEventDto" {
@@ -52,19 +52,19 @@ impl EntityGen for QueueItemEvents {
         &QUEUE_ITEM_EVENTS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         t.queue_item_events.get(part).map_or(0, |tl| tl.len())
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queue_item_events[part].time(i)
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queue_item_events[part].id(i)
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let tl = &t.queue_item_events[part];
         let slot = tl.locate(i);
         let at = tl.time_in(slot, i);
@@ -135,11 +135,12 @@ impl EntityGen for QueueItemEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::DataConfig;
+    use crate::data::{DataConfig, TenantData};
 
     #[test]
     fn events_point_at_items_created_before_them_with_matching_status() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         let ev = QueueItemEvents;
         let (mut creates, mut statuses) = (0, 0);
         for i in 0..ev.len(&t, 1) {

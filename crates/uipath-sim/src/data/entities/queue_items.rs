@@ -18,7 +18,7 @@ use crate::data::enums::*;
 use crate::data::hash::Draw;
 use crate::data::pools::{self, Content, APPLICATION_EXCEPTIONS, BUSINESS_EXCEPTIONS};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 /// Upper bound of `StartProcessing`/`EndProcessing` after `CreationTime`.
@@ -80,7 +80,7 @@ pub(crate) struct Attempt {
     pub end: i64,
 }
 
-fn attempt(t: &TenantData, f: usize, i: u64) -> Attempt {
+fn attempt(t: &AsOf<'_>, f: usize, i: u64) -> Attempt {
     let created = t.queue_items[f].time(i);
     let d = Draw::new(t.stream(tag::QUEUE_ITEMS, f), i);
     let outcome = match d.below(1, 1000) {
@@ -135,11 +135,11 @@ pub(crate) struct ItemCore {
 }
 
 /// Whether an attempt shows as `Retried` at the snapshot.
-fn visibly_retried(t: &TenantData, a: &Attempt) -> bool {
+fn visibly_retried(t: &AsOf<'_>, a: &Attempt) -> bool {
     a.outcome == Outcome::Retried && a.end <= t.now_ms()
 }
 
-pub(crate) fn item_core(t: &TenantData, f: usize, i: u64) -> ItemCore {
+pub(crate) fn item_core(t: &AsOf<'_>, f: usize, i: u64) -> ItemCore {
     let a = attempt(t, f, i);
     let stream = t.stream(tag::QUEUE_ITEMS, f);
     let d = Draw::new(stream, i);
@@ -192,7 +192,7 @@ pub(crate) fn item_core(t: &TenantData, f: usize, i: u64) -> ItemCore {
 }
 
 /// The `Reference` of an item: a business number derived from the chain's first item.
-pub(crate) fn reference(t: &TenantData, f: usize, c: &ItemCore) -> String {
+pub(crate) fn reference(t: &AsOf<'_>, f: usize, c: &ItemCore) -> String {
     let spec = t.releases[f][t.queues[f][c.queue].release].spec;
     let n = t.queue_items[f].id(c.origin);
     match spec.content {
@@ -205,7 +205,7 @@ pub(crate) fn reference(t: &TenantData, f: usize, c: &ItemCore) -> String {
     }
 }
 
-fn specific_content(t: &TenantData, f: usize, c: &ItemCore, reference: &str) -> String {
+fn specific_content(t: &AsOf<'_>, f: usize, c: &ItemCore, reference: &str) -> String {
     let d = c.origin_draw;
     let content = t.releases[f][t.queues[f][c.queue].release].spec.content;
     let cents = d.range(20, 1_000, 5_000_000);
@@ -245,7 +245,7 @@ fn specific_content(t: &TenantData, f: usize, c: &ItemCore, reference: &str) -> 
 }
 
 /// The key of the folder's job created last at or before `ms`, if any.
-fn job_at(t: &TenantData, f: usize, ms: i64) -> Option<Uuid> {
+fn job_at(t: &AsOf<'_>, f: usize, ms: i64) -> Option<Uuid> {
     let k = t.jobs[f].count_until(ms);
     (k > 0).then(|| job_key(t, f, k - 1))
 }
@@ -257,19 +257,21 @@ impl EntityGen for QueueItems {
         &QUEUE_ITEMS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
-        t.queue_items.get(part).map_or(0, |tl| tl.len())
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
+        t.queue_items
+            .get(part)
+            .map_or(0, |tl| tl.count_until(t.now_ms()))
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queue_items[part].time(i)
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queue_items[part].id(i)
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let c = item_core(t, part, i);
         let (d, od) = (c.draw, c.origin_draw);
         let folder = &t.folders[part];
@@ -422,7 +424,7 @@ impl EntityGen for QueueItems {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::DataConfig;
+    use crate::data::{DataConfig, TenantData};
 
     #[test]
     fn retries_point_at_a_retried_original_with_the_same_reference() {
@@ -434,6 +436,7 @@ mod tests {
                 ..Default::default()
             },
         );
+        let t = t.at_end();
         let mut retries = 0;
         for f in 0..t.folders.len() {
             for i in 0..QueueItems.len(&t, f) {
@@ -454,6 +457,7 @@ mod tests {
     #[test]
     fn statuses_are_mostly_successful() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         let (mut ok, mut n) = (0, 0);
         for i in 0..QueueItems.len(&t, 1) {
             n += 1;
