@@ -91,7 +91,8 @@ pub fn execute(
 
     let (rows, total) = match index_direction(&order, &layout) {
         Some(desc) => {
-            let exact = query.filter.as_ref().is_none_or(|f| narrowing.is_exact(f));
+            let exact =
+                !gen.sparse() && query.filter.as_ref().is_none_or(|f| narrowing.is_exact(f));
             let need_total = query.count && !exact;
             let indices: Box<dyn Iterator<Item = u64>> = if desc {
                 Box::new(range.clone().rev())
@@ -99,7 +100,7 @@ pub fn execute(
                 Box::new(range.clone())
             };
             let generated = indices
-                .filter(|i| !overlay.hides(*i))
+                .filter(|i| !overlay.hides(*i) && gen.exists(tenant, part, *i))
                 .map(|i| gen.row(tenant, part, i))
                 .filter(|r| matches(r));
             let (page, seen) = merge_page(
@@ -132,7 +133,7 @@ pub fn execute(
                 });
             }
             let mut all: Vec<Row> = range
-                .filter(|i| !overlay.hides(*i))
+                .filter(|i| !overlay.hides(*i) && gen.exists(tenant, part, *i))
                 .map(|i| gen.row(tenant, part, i))
                 .filter(|r| matches(r))
                 .collect();

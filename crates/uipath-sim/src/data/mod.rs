@@ -68,4 +68,14 @@ pub trait EntityGen: Send + Sync {
     fn id_at(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> i64;
     /// The whole record `i` as of `tenant.now_ms()`, in schema order.
     fn row(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> Row;
+    /// Whether record `i < len` exists as of `tenant.now_ms()`. Only [`EntityGen::sparse`]
+    /// generators (queue item events: one slot per possible transition) have gaps.
+    fn exists(&self, _tenant: &AsOf<'_>, _part: usize, _i: u64) -> bool {
+        true
+    }
+    /// True when some indices below `len` hold no record ([`EntityGen::exists`]), so a
+    /// count cannot be read off an index range.
+    fn sparse(&self) -> bool {
+        false
+    }
 }

@@ -80,7 +80,7 @@ pub(crate) struct Attempt {
     pub end: i64,
 }
 
-fn attempt(t: &AsOf<'_>, f: usize, i: u64) -> Attempt {
+pub(crate) fn attempt(t: &AsOf<'_>, f: usize, i: u64) -> Attempt {
     let created = t.queue_items[f].time(i);
     let d = Draw::new(t.stream(tag::QUEUE_ITEMS, f), i);
     let outcome = match d.below(1, 1000) {
@@ -129,14 +129,51 @@ pub(crate) struct ItemCore {
     pub status: &'static str,
     pub start: Option<i64>,
     pub end: Option<i64>,
+    /// Time of the latest transition as of now (creation at least).
+    pub last_change: i64,
     pub robot: Option<usize>,
     pub draw: Draw,
     pub origin_draw: Draw,
 }
 
-/// Whether an attempt shows as `Retried` at the snapshot.
-fn visibly_retried(t: &AsOf<'_>, a: &Attempt) -> bool {
-    a.outcome == Outcome::Retried && a.end <= t.now_ms()
+/// One transition of an item: when, the event `Action`, and the status it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transition {
+    pub at: i64,
+    pub action: &'static str,
+    pub status: &'static str,
+}
+
+/// Upper bound of an item's last transition after its creation: start (at most ~18 h, or
+/// a deferral) plus abandonment after [`ABANDON_AFTER_MS`]. Queue item events of a
+/// `Timestamp` window come from items created at most this long before it.
+pub const EVENT_LAG_MS: i64 = 3 * 86_400_000;
+
+/// Every transition of attempt `a`, in time order, whether or not it has happened yet:
+/// `Create` (New), then `Delete` (Deleted) or `Status` InProgress at the start, then the
+/// end: `Status` Successful/Failed, `Status` Abandoned a day after the start, or `Retry`
+/// (Retried) when Orchestrator retries it with a new item. Items and their events are both
+/// derived from this list, so they agree as of any instant.
+pub(crate) fn transitions(a: &Attempt) -> ([Transition; 3], usize) {
+    let t = |at, action, status| Transition { at, action, status };
+    let create = t(a.created, "Create", "New");
+    if a.outcome == Outcome::Deleted {
+        return ([create, t(a.start, "Delete", "Deleted"), create], 2);
+    }
+    let start = t(a.start, "Status", "InProgress");
+    let end = match a.outcome {
+        Outcome::Abandoned => t(a.start + ABANDON_AFTER_MS, "Status", "Abandoned"),
+        Outcome::Retried => t(a.end, "Retry", "Retried"),
+        Outcome::Successful => t(a.end, "Status", "Successful"),
+        _ => t(a.end, "Status", "Failed"),
+    };
+    ([create, start, end], 3)
+}
+
+/// Whether attempt `a` was retried into the item created at `next_created`: it ended
+/// `Retried` before that item was created (so the relation never changes afterwards).
+fn retried_into(a: &Attempt, next_created: i64) -> bool {
+    a.outcome == Outcome::Retried && a.end <= next_created
 }
 
 pub(crate) fn item_core(t: &AsOf<'_>, f: usize, i: u64) -> ItemCore {
@@ -145,34 +182,26 @@ pub(crate) fn item_core(t: &AsOf<'_>, f: usize, i: u64) -> ItemCore {
     let d = Draw::new(stream, i);
     // Walk back over earlier items that were retried into their successor (at most 3).
     let mut origin = i;
-    while origin > 0 && i - origin < 3 && visibly_retried(t, &attempt(t, f, origin - 1)) {
+    let mut created = a.created;
+    while origin > 0 && i - origin < 3 {
+        let prev = attempt(t, f, origin - 1);
+        if !retried_into(&prev, created) {
+            break;
+        }
         origin -= 1;
+        created = prev.created;
     }
     let origin_draw = Draw::new(stream, origin);
     let queues = &t.queues[f];
     let queue = origin_draw.skewed(10, queues.len());
     let now = t.now_ms();
-    let (status, start, end) = if a.outcome == Outcome::Deleted {
-        ("Deleted", None, None)
-    } else if a.start > now {
-        ("New", None, None)
-    } else if a.outcome == Outcome::Abandoned {
-        let abandoned = a.start + ABANDON_AFTER_MS <= now;
-        (
-            if abandoned { "Abandoned" } else { "InProgress" },
-            Some(a.start),
-            None,
-        )
-    } else if a.end > now {
-        ("InProgress", Some(a.start), None)
-    } else {
-        let status = match a.outcome {
-            Outcome::Successful => "Successful",
-            Outcome::Retried => "Retried",
-            _ => "Failed",
-        };
-        (status, Some(a.start), Some(a.end))
-    };
+    let (list, n) = transitions(&a);
+    let done = list[..n].iter().filter(|tr| tr.at <= now).count().max(1);
+    let last = list[done - 1];
+    let status = last.status;
+    let start = (a.outcome != Outcome::Deleted && done >= 2).then_some(a.start);
+    let end = (done >= 3 && a.outcome != Outcome::Abandoned).then_some(a.end);
+    let last_change = last.at;
     let robots = &t.robots[f];
     let robot = (start.is_some() && !robots.is_empty()).then(|| d.skewed(11, robots.len()));
     ItemCore {
@@ -185,6 +214,7 @@ pub(crate) fn item_core(t: &AsOf<'_>, f: usize, i: u64) -> ItemCore {
         status,
         start,
         end,
+        last_change,
         robot,
         draw: d,
         origin_draw,
@@ -242,6 +272,14 @@ fn specific_content(t: &AsOf<'_>, f: usize, c: &ItemCore, reference: &str) -> St
             100_000 + d.below(29, 900_000)
         ),
     }
+}
+
+/// `RowVersion` of an item whose latest change was at `ms`: SQL Server rowversion
+/// semantics (8 bytes, Base64), big-endian `(ms << 22) | (id & 0x3fffff)`, so a later
+/// change of any item has a larger value and each transition of an item changes it.
+pub fn row_version(ms: i64, id: i64) -> String {
+    let v = ((ms.max(0) as u64) << 22) | (id as u64 & 0x3f_ffff);
+    base64::engine::general_purpose::STANDARD.encode(v.to_be_bytes())
 }
 
 /// The key of the folder's job created last at or before `ms`, if any.
@@ -402,13 +440,7 @@ impl EntityGen for QueueItems {
         r.put("SpecificData", Val::Null);
         r.put("CreationTime", Val::DateTime(c.created));
         r.put("Progress", Val::Null);
-        let version = (c.id as u64).wrapping_mul(8)
-            + u64::from(c.end.is_some())
-            + u64::from(c.start.is_some());
-        r.put(
-            "RowVersion",
-            Val::string(base64::engine::general_purpose::STANDARD.encode(version.to_be_bytes())),
-        );
+        r.put("RowVersion", Val::string(row_version(c.last_change, c.id)));
         r.put("ParentOperationId", Val::Null);
         r.put("OperationId", Val::Null);
         r.put("OrganizationUnitId", Val::Int(folder.id));
