@@ -70,10 +70,11 @@ pub fn execute(
         len,
         layout: &layout,
     };
-    let range = match &query.filter {
-        Some(expr) => narrowing.range(expr),
-        None => 0..len,
+    let ranges = match &query.filter {
+        Some(expr) => narrowing.ranges(expr),
+        None => vec![0..len],
     };
+    let span: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     let matches = |row: &Row| query.filter.as_ref().is_none_or(|f| f.eval(row));
 
     // Overlay rows are few; filter and sort them up front.
@@ -95,9 +96,9 @@ pub fn execute(
                 !gen.sparse() && query.filter.as_ref().is_none_or(|f| narrowing.is_exact(f));
             let need_total = query.count && !exact;
             let indices: Box<dyn Iterator<Item = u64>> = if desc {
-                Box::new(range.clone().rev())
+                Box::new(ranges.iter().rev().flat_map(|r| r.clone().rev()))
             } else {
-                Box::new(range.clone())
+                Box::new(ranges.iter().flat_map(|r| r.clone()))
             };
             let generated = indices
                 .filter(|i| !overlay.hides(*i) && gen.exists(tenant, part, *i))
@@ -115,15 +116,14 @@ pub fn execute(
             let total = if !query.count {
                 None
             } else if exact {
-                let hidden = overlay.hidden_in(range.clone());
-                Some((range.end - range.start) - hidden + extra.len() as u64)
+                let hidden: u64 = ranges.iter().map(|r| overlay.hidden_in(r.clone())).sum();
+                Some(span - hidden + extra.len() as u64)
             } else {
                 Some(seen)
             };
             (page, total)
         }
         None => {
-            let span = range.end - range.start;
             if span > MATERIALIZE_CAP {
                 return Err(ODataError {
                     message: format!(
@@ -132,7 +132,9 @@ pub fn execute(
                     ),
                 });
             }
-            let mut all: Vec<Row> = range
+            let mut all: Vec<Row> = ranges
+                .iter()
+                .flat_map(|r| r.clone())
                 .filter(|i| !overlay.hides(*i) && gen.exists(tenant, part, *i))
                 .map(|i| gen.row(tenant, part, i))
                 .filter(|r| matches(r))
@@ -298,31 +300,39 @@ struct Narrowing<'a> {
 }
 
 impl Narrowing<'_> {
-    /// An index range holding every record that can match `expr` (a superset).
-    fn range(&self, expr: &Expr) -> Range<u64> {
+    /// Sorted, disjoint index ranges holding every record that can match `expr` (a
+    /// superset). A disjunction keeps its branches apart, so `Id eq 1 or Id eq 5 or ...`
+    /// and `Id in (1,5,...)` become point lookups and a modification-time window
+    /// `(LMT in [A,B)) or (LMT eq null and CreationTime in [A,B))` two bounded ranges.
+    fn ranges(&self, expr: &Expr) -> Vec<Range<u64>> {
+        let mut out = self.ranges_of(expr);
+        if out.len() > MAX_RANGES {
+            let hull = out[0].start..out[out.len() - 1].end;
+            out = vec![hull];
+        }
+        out
+    }
+
+    fn ranges_of(&self, expr: &Expr) -> Vec<Range<u64>> {
+        let all = || vec![0..self.len];
         match expr {
-            Expr::And(a, b) => {
-                let (a, b) = (self.range(a), self.range(b));
-                let r = a.start.max(b.start)..a.end.min(b.end);
-                if r.start > r.end {
-                    0..0
-                } else {
-                    r
+            Expr::And(a, b) => intersect(&self.ranges_of(a), &self.ranges_of(b)),
+            Expr::Or(a, b) => union(self.ranges_of(a), self.ranges_of(b)),
+            Expr::Const(false) => Vec::new(),
+            Expr::Cmp { path, op, value } if path.0.len() == 1 => self
+                .cmp_range(path.0[0], *op, value)
+                .map_or_else(all, |r| union(vec![r], Vec::new())),
+            Expr::In { path, values } if path.0.len() == 1 => {
+                let mut out = Vec::new();
+                for v in values {
+                    match self.cmp_range(path.0[0], CmpOp::Eq, v) {
+                        Some(r) => out = union(out, vec![r]),
+                        None => return all(),
+                    }
                 }
+                out
             }
-            Expr::Or(a, b) => {
-                let (a, b) = (self.range(a), self.range(b));
-                match (a.is_empty(), b.is_empty()) {
-                    (true, _) => b,
-                    (_, true) => a,
-                    _ => a.start.min(b.start)..a.end.max(b.end),
-                }
-            }
-            Expr::Const(false) => 0..0,
-            Expr::Cmp { path, op, value } if path.0.len() == 1 => {
-                self.cmp_range(path.0[0], *op, value).unwrap_or(0..self.len)
-            }
-            _ => 0..self.len,
+            _ => all(),
         }
     }
 
@@ -378,6 +388,43 @@ impl Narrowing<'_> {
     }
 }
 
+/// More disjoint ranges than this are served as their hull (a scan), to bound the work of
+/// merging them.
+const MAX_RANGES: usize = 4096;
+
+/// The union of two sorted disjoint range lists, sorted and disjoint; empty ranges dropped.
+fn union(a: Vec<Range<u64>>, b: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    let mut all: Vec<Range<u64>> = a.into_iter().chain(b).filter(|r| r.start < r.end).collect();
+    all.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::with_capacity(all.len());
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// The intersection of two sorted disjoint range lists.
+fn intersect(a: &[Range<u64>], b: &[Range<u64>]) -> Vec<Range<u64>> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let start = a[i].start.max(b[j].start);
+        let end = a[i].end.min(b[j].end);
+        if start < end {
+            out.push(start..end);
+        }
+        if a[i].end < b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
 /// The first index in `0..len` for which `before(i)` is false, assuming `before` is true
 /// on a prefix (the generator contract makes the keys monotone).
 fn partition_point(len: u64, before: impl Fn(u64) -> bool) -> u64 {
@@ -405,6 +452,19 @@ mod tests {
         assert_eq!(pp(3), 1);
         assert_eq!(pp(4), 4);
         assert_eq!(pp(10), 6);
+    }
+
+    #[test]
+    fn range_lists_union_and_intersect() {
+        assert_eq!(
+            union(vec![5..7, 1..2], vec![2..3, 6..9, 4..4]),
+            vec![1..3, 5..9]
+        );
+        assert_eq!(
+            intersect(&[0..4, 6..10], &[3..7, 9..12]),
+            vec![3..4, 6..7, 9..10]
+        );
+        assert!(intersect(&[0..2], &[]).is_empty());
     }
 
     #[test]
