@@ -72,7 +72,7 @@ pub fn execute(
     };
     let ranges = match &query.filter {
         Some(expr) => narrowing.ranges(expr),
-        None => vec![0..len],
+        None => std::iter::once(0..len).collect(),
     };
     let span: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     let matches = |row: &Row| query.filter.as_ref().is_none_or(|f| f.eval(row));
@@ -314,7 +314,7 @@ impl Narrowing<'_> {
     }
 
     fn ranges_of(&self, expr: &Expr) -> Vec<Range<u64>> {
-        let all = || vec![0..self.len];
+        let all = || std::iter::once(0..self.len).collect();
         match expr {
             Expr::And(a, b) => intersect(&self.ranges_of(a), &self.ranges_of(b)),
             Expr::Or(a, b) => union(self.ranges_of(a), self.ranges_of(b)),
@@ -464,7 +464,7 @@ mod tests {
             intersect(&[0..4, 6..10], &[3..7, 9..12]),
             vec![3..4, 6..7, 9..10]
         );
-        assert!(intersect(&[0..2], &[]).is_empty());
+        assert!(intersect(&[0..2, 3..4], &[]).is_empty());
     }
 
     #[test]
