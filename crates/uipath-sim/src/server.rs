@@ -98,6 +98,7 @@ impl Simulator {
                         live_span_end(data_config, config.live.horizon_days),
                         LiveData {
                             reference_change_ms: config.live.reference_change_secs as i64 * 1000,
+                            epoch_ms: live_epoch_ms(),
                         },
                     )
                 } else {
@@ -178,6 +179,12 @@ impl Simulator {
             .merge(apis)
             .merge(http::control::routes(self.clone()))
     }
+}
+
+/// Midnight UTC of today: where a live tenant's reference changes start.
+fn live_epoch_ms() -> i64 {
+    let day = 86_400_000;
+    wall_clock_ms() / day * day
 }
 
 /// The end of a live tenant's span: `horizon_days` after today (UTC), never before the

@@ -22,6 +22,7 @@ pub mod config;
 pub mod entities;
 pub mod enums;
 pub mod hash;
+pub mod live;
 pub mod pools;
 pub mod timeline;
 pub mod universe;

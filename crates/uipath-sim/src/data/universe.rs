@@ -17,6 +17,7 @@ use crate::data::activity::{folder_weights, Calendar};
 use crate::data::catalog::{self, Setup};
 use crate::data::config::normalize_path;
 use crate::data::hash::{hash_str, mix2, uuid_from};
+use crate::data::live::RefState;
 use crate::data::pools;
 use crate::data::timeline::{Profile, Timeline, DAY_MS};
 
@@ -39,6 +40,9 @@ pub struct LiveData {
     /// Mean interval between reference-set changes (robot renamed, machine removed, ...),
     /// in milliseconds; 0 disables them.
     pub reference_change_ms: i64,
+    /// When reference changes start (Unix ms): midnight UTC of the day the simulator
+    /// started. Changes are a pure function of (seed, cadence, epoch, time).
+    pub epoch_ms: i64,
 }
 
 /// A tenant's data as of one instant: what every generator reads. Records whose primary
@@ -46,16 +50,22 @@ pub struct LiveData {
 ///
 /// A small `Copy` value: the as-of instant is threaded through every generator call
 /// instead of living in the tenant, so one tenant serves any instant concurrently.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AsOf<'a> {
     data: &'a TenantData,
     now: i64,
+    refs: Option<std::sync::Arc<RefState>>,
 }
 
 impl AsOf<'_> {
     /// The as-of instant (Unix ms).
     pub fn now_ms(&self) -> i64 {
         self.now
+    }
+
+    /// The reference sets' live changes as of now (`None` for a frozen tenant).
+    pub fn refs(&self) -> Option<&RefState> {
+        self.refs.as_deref()
     }
 }
 
@@ -282,9 +292,13 @@ impl TenantData {
     /// The tenant as of `ms` (clamped to the span end): what a query asked at that
     /// instant sees.
     pub fn as_of(&self, ms: i64) -> AsOf<'_> {
+        let now = ms.min(self.span_end_ms);
         AsOf {
             data: self,
-            now: ms.min(self.span_end_ms),
+            now,
+            refs: self
+                .is_live()
+                .then(|| std::sync::Arc::new(crate::data::live::state(self, now))),
         }
     }
 

@@ -224,9 +224,13 @@ impl EntityGen for ProcessSchedules {
         let rel = &t.releases[part][s.release];
         let queue = s.queue.map(|q| &t.queues[part][q]);
         let timed = queue.is_none();
+        let enabled = t
+            .refs()
+            .and_then(|st| st.schedule_enabled.get(&(part, i as usize)).copied())
+            .unwrap_or(s.enabled);
         let mut r = RowBuf::new(&PROCESS_SCHEDULE);
         r.put("Key", Val::Guid(s.key));
-        r.put("Enabled", Val::Bool(s.enabled));
+        r.put("Enabled", Val::Bool(enabled));
         r.put("Name", Val::string(s.name.clone()));
         r.put("ReleaseId", Val::Int(rel.id));
         r.put("ReleaseKey", Val::string(rel.key.to_string()));
@@ -260,7 +264,7 @@ impl EntityGen for ProcessSchedules {
         );
         r.put(
             "StartProcessNextOccurrence",
-            Val::opt_datetime((timed && s.enabled).then(|| next_occurrence(s.cron, t.now_ms()))),
+            Val::opt_datetime((timed && enabled).then(|| next_occurrence(s.cron, t.now_ms()))),
         );
         r.put("StartStrategy", Val::Int(1));
         r.put("ExecutorRobots", Val::Raw("[]".into()));

@@ -85,14 +85,12 @@ impl EntityGen for QueueDefinitions {
         r.put("AnalyticsDataJsonSchema", Val::Null);
         r.put("CreationTime", Val::DateTime(q.created_ms));
         r.put("ProcessScheduleId", opt_int(trigger.map(|s| s.id)));
-        r.put(
-            "SlaInMinutes",
-            Val::Int(i64::from(q.sla_minutes.unwrap_or(0))),
-        );
-        r.put(
-            "RiskSlaInMinutes",
-            Val::Int(i64::from(q.risk_sla_minutes.unwrap_or(0))),
-        );
+        let (sla, risk) = t
+            .refs()
+            .and_then(|st| st.queue_sla.get(&(part, i as usize)).copied())
+            .unwrap_or((q.sla_minutes.unwrap_or(0), q.risk_sla_minutes.unwrap_or(0)));
+        r.put("SlaInMinutes", Val::Int(i64::from(sla)));
+        r.put("RiskSlaInMinutes", Val::Int(i64::from(risk)));
         r.put("ReleaseId", Val::Int(release.id));
         r.put("IsProcessInCurrentFolder", Val::Bool(true));
         r.put("FoldersCount", Val::Int(1));

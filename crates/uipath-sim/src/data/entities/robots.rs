@@ -90,7 +90,13 @@ impl EntityGen for Robots {
             machine.map_or(Val::Null, |m| Val::string(m.name.clone())),
         );
         r.put("MachineId", opt_int(machine.map(|m| m.id)));
-        r.put("Name", Val::string(robot.name.clone()));
+        let renamed = t
+            .refs()
+            .and_then(|st| st.robot_names.get(&(part, i as usize)));
+        r.put(
+            "Name",
+            Val::string(renamed.map_or_else(|| robot.name.clone(), |(n, _)| n.clone())),
+        );
         r.put("Username", Val::string(robot.username.clone()));
         r.put("ExternalName", Val::Null);
         r.put("Description", Val::Null);
@@ -114,7 +120,10 @@ impl EntityGen for Robots {
         r.put("IsExternalLicensed", Val::Bool(false));
         r.put("LimitConcurrentExecution", Val::Bool(false));
         // Never changed unless renamed (live mode): ABP leaves the stamp null until then.
-        r.put("LastModificationTime", Val::Null);
+        r.put(
+            "LastModificationTime",
+            Val::opt_datetime(renamed.map(|(_, at)| *at).filter(|_| t.stamp_modifications)),
+        );
         r.put("LastModifierUserId", opt_int(admin));
         r.put("CreationTime", Val::DateTime(robot.created_ms));
         r.put("CreatorUserId", opt_int(admin));

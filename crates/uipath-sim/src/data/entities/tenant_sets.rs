@@ -225,7 +225,14 @@ impl EntityGen for Users {
         r.put("ExplicitMayHaveRobotSession", Val::Bool(person || robot));
         r.put("ExplicitMayHavePersonalWorkspace", Val::Bool(person));
         r.put("ExplicitRestrictToPersonalWorkspace", Val::Bool(false));
-        r.put("LastModificationTime", Val::Null);
+        r.put(
+            "LastModificationTime",
+            Val::opt_datetime(
+                t.refs()
+                    .and_then(|st| st.users_modified.get(&(i as usize)).copied())
+                    .filter(|_| t.stamp_modifications),
+            ),
+        );
         r.put("LastModifierUserId", opt_int(admin));
         r.put("CreatorUserId", opt_int(admin));
         r.put("Id", Val::Int(u.id));
