@@ -90,6 +90,43 @@ pub fn execute(
         .min(window.saturating_sub(skip));
     let wanted = skip.saturating_add(take);
 
+    if let Some((field, lag, desc)) = lagged_order(def, &order, &layout) {
+        // Ordered by a lagged field that stands in for the time field (QueueItemEvents by
+        // Timestamp): streamed in index order through a buffer one lag wide.
+        let indices: Box<dyn Iterator<Item = u64>> = if desc {
+            Box::new(ranges.iter().rev().flat_map(|r| r.clone().rev()))
+        } else {
+            Box::new(ranges.iter().flat_map(|r| r.clone()))
+        };
+        let stream = LaggedStream {
+            indices,
+            buf: std::collections::BTreeMap::new(),
+            frontier: None,
+            done: false,
+            desc,
+            lag,
+            field,
+            id: layout.id,
+            gen,
+            tenant,
+            part,
+            overlay,
+            matches: &matches,
+        };
+        let (page, seen) = merge_page(
+            def.schema,
+            stream,
+            extra.iter(),
+            &order,
+            skip,
+            wanted,
+            query.count,
+        );
+        return Ok(Page {
+            rows: page,
+            count: query.count.then_some(seen.min(window)),
+        });
+    }
     let (rows, total) = match index_direction(&order, &layout) {
         Some(desc) => {
             let exact =
@@ -154,6 +191,94 @@ pub fn execute(
         rows,
         count: total.map(|t| t.min(window)),
     })
+}
+
+/// `Some((field, lag, desc))` when `order` is a lagged field (then the id) in one direction,
+/// on an entity whose lagged field stands in for a time field it does not have
+/// (QueueItemEvents' `Timestamp`, never null). Such an order can be streamed: a record's
+/// value lies within `[time, time + lag]` of the monotone time of its index.
+fn lagged_order(
+    def: &crate::data::EntityDef,
+    order: &[OrderKey],
+    layout: &Layout,
+) -> Option<(usize, i64, bool)> {
+    if def.time_field.is_some() {
+        return None;
+    }
+    let first = order.first()?;
+    let [field] = first.path.0[..] else {
+        return None;
+    };
+    let &(_, lag) = layout.lagged.iter().find(|(f, _)| *f == field)?;
+    let rest_is_id = order[1..]
+        .iter()
+        .all(|k| k.desc == first.desc && k.path.0.len() == 1 && Some(k.path.0[0]) == layout.id);
+    rest_is_id.then_some((field, lag, first.desc))
+}
+
+/// Records in the order of a lagged field, generated in index order. A record whose value
+/// is below the time of the last generated index (ascending; above it plus the lag when
+/// descending) can be emitted: no later index can sort before it. The buffer holds about
+/// one lag's worth of records, whatever the range.
+struct LaggedStream<'a> {
+    indices: Box<dyn Iterator<Item = u64> + 'a>,
+    buf: std::collections::BTreeMap<(i64, i64), Row>,
+    frontier: Option<i64>,
+    done: bool,
+    desc: bool,
+    lag: i64,
+    field: usize,
+    id: Option<usize>,
+    gen: &'a dyn EntityGen,
+    tenant: &'a AsOf<'a>,
+    part: usize,
+    overlay: &'a PartOverlay,
+    matches: &'a dyn Fn(&Row) -> bool,
+}
+
+impl Iterator for LaggedStream<'_> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        loop {
+            let ready = match (self.desc, self.frontier) {
+                _ if self.done => true,
+                (false, Some(f)) => self.buf.keys().next().is_some_and(|k| k.0 < f),
+                (true, Some(f)) => self
+                    .buf
+                    .keys()
+                    .next_back()
+                    .is_some_and(|k| k.0 > f.saturating_add(self.lag)),
+                (_, None) => false,
+            };
+            if ready {
+                let entry = if self.desc {
+                    self.buf.pop_last()
+                } else {
+                    self.buf.pop_first()
+                };
+                return entry.map(|(_, row)| row);
+            }
+            match self.indices.next() {
+                None => self.done = true,
+                Some(i) => {
+                    self.frontier = Some(self.gen.time_at(self.tenant, self.part, i));
+                    if self.overlay.hides(i) || !self.gen.exists(self.tenant, self.part, i) {
+                        continue;
+                    }
+                    let row = self.gen.row(self.tenant, self.part, i);
+                    if (self.matches)(&row) {
+                        let key = match row.get(self.field) {
+                            Val::DateTime(v) | Val::Int(v) => *v,
+                            _ => i64::MIN,
+                        };
+                        let id = self.id.and_then(|k| row.get(k).as_i64()).unwrap_or(0);
+                        self.buf.insert((key, id), row);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Merges two streams already sorted by `order`, returning rows `skip..wanted` and, when

@@ -584,3 +584,37 @@ async fn a_filter_of_more_than_100_expressions_is_refused() {
     let text = refused.text().await.unwrap();
     assert!(text.contains("node count limit of '100'"), "{text}");
 }
+
+#[test]
+fn unbounded_event_reads_by_timestamp_stream_in_order() {
+    let data = live_tenant(0);
+    let g = gen("QueueItemEvents");
+    let t = data.as_of(ms(config().span_end) + DAY + 7 * HOUR);
+    let mut expected = brute(g, &t, 3, "Id gt 0", Some("Timestamp"));
+    for (order, skip) in [
+        ("Timestamp asc,Id asc", 0),
+        ("Timestamp asc", 777),
+        ("Timestamp desc,Id desc", 5),
+    ] {
+        if order.contains("desc") {
+            expected.reverse();
+        }
+        let (page, count) = run(
+            g,
+            &t,
+            3,
+            &[
+                ("$orderby", order.into()),
+                ("$skip", skip.to_string()),
+                ("$top", "300".into()),
+                ("$count", "true".into()),
+            ],
+        );
+        let want: Vec<Row> = expected.iter().skip(skip).take(300).cloned().collect();
+        assert_eq!(ids(g, &page), ids(g, &want), "{order}");
+        assert_eq!(count, Some(expected.len() as u64));
+        if order.contains("desc") {
+            expected.reverse();
+        }
+    }
+}
