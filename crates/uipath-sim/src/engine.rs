@@ -2,12 +2,16 @@
 //! runtime [`PartOverlay`] of inserted and updated records.
 //!
 //! The engine never generates a record it can rule out. Bounds on the id, the primary time
-//! and the lagged time fields in `$filter` become an index range by binary search (the
-//! generator contract in [`crate::data`] makes those fields monotone in the index). When the
-//! requested order is the index order — `$orderby` on (time, id) or id, ascending or
-//! descending, which is what a keyset reader asks for — records are streamed and generation
-//! stops once the page is full. Any other order materializes the candidate range and sorts
-//! it; that path is bounded by [`MATERIALIZE_CAP`].
+//! and the lagged time fields in `$filter` become index ranges by binary search (the
+//! generator contract in [`crate::data`] makes those fields monotone in the index); a
+//! disjunction keeps one range per branch, so an or-chain of ids (or `Id in (...)`) is a set
+//! of point lookups and a modification-time window with its `eq null` branch two bounded
+//! ranges. When the requested order is the index order — `$orderby` on (time, id) or id,
+//! ascending or descending, which is what a keyset reader asks for — records are streamed
+//! and generation stops once the page is full. QueueItemEvents ordered by `Timestamp` (a
+//! lagged field standing in for a time field) are streamed through a buffer one lag wide.
+//! Any other order materializes the candidate range and sorts it; that path is bounded by
+//! [`MATERIALIZE_CAP`].
 
 use std::cmp::Ordering;
 use std::ops::Range;

@@ -15,6 +15,19 @@
 //!
 //! These three facts let the engine turn a `$filter` on time or id into an index range by
 //! binary search, and serve a keyset page without generating the records before it.
+//!
+//! Generators read an [`AsOf`]: the tenant's data plus the instant a query is answered at
+//! (the span's end for a frozen tenant, the wall clock or `X-Sim-As-Of` for a live one),
+//! plus the live reference changes folded up to it. Records whose primary time is after
+//! the instant do not exist (`len` is cut by binary search on the primary time), and
+//! states, end times and `LastModificationTime` are as of it. `LastModificationTime`
+//! follows ABP: null until a record's first change, then the time of its latest change
+//! (always null when `DataConfig::stamp_modifications` is false).
+//!
+//! One entity bends the contract: QueueItemEvents are indexed by their item (three slots
+//! per item, some empty: [`EntityGen::exists`], [`EntityGen::sparse`]), so they have no
+//! time field; their `Timestamp` is a lagged field of the item's creation time, which is
+//! enough for the engine to narrow and stream them.
 
 pub mod activity;
 pub mod catalog;

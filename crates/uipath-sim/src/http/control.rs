@@ -190,10 +190,19 @@ async fn tenants(State(sim): Sim) -> Response {
             let view = t.data.as_of(t.now_ms());
             for gen in entities::all() {
                 let def = gen.def();
+                // Sparse sets (queue item events) have empty slots below `len`.
+                let count = |p: usize| {
+                    let len = gen.len(&view, p);
+                    if gen.sparse() {
+                        (0..len).filter(|&i| gen.exists(&view, p, i)).count() as u64
+                    } else {
+                        len
+                    }
+                };
                 let n: Vec<u64> = if def.folder_scoped {
-                    (0..t.data.folders.len()).map(|p| gen.len(&view, p)).collect()
+                    (0..t.data.folders.len()).map(count).collect()
                 } else {
-                    vec![gen.len(&view, 0)]
+                    vec![count(0)]
                 };
                 counts.insert(def.name.to_owned(), json!(n));
             }

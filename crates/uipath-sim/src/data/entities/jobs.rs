@@ -2,10 +2,13 @@
 //!
 //! A job's story is decided by hashes of its index: how it was started (trigger, queue
 //! trigger, a user, an attended robot), which process and robot, how long it waited and
-//! ran, and how it ended. The tenant's snapshot instant (the end of the span) then decides
-//! what is visible: jobs that would start later are `Pending`, those still running are
-//! `Running`/`Suspended`/`Stopping`, the rest show their final state. Every later time of a
-//! job (start, end, resume, last modification) lies within [`MAX_LAG_MS`] of its creation.
+//! ran, and how it ended. The as-of instant (the end of the span when frozen, the request's
+//! instant when live) then decides what is visible: jobs that would start later are
+//! `Pending`, those still running are `Running`/`Suspended`/`Stopping`, the rest show their
+//! final state. `LastModificationTime` is null while the job is `Pending` and then the time
+//! of its latest transition (start, suspend, resume, stop request, end). Every later time
+//! of a job (start, end, resume, last modification) lies within [`MAX_LAG_MS`] of its
+//! creation.
 //!
 //! [`job_core`] is shared with queue items and robot logs, which point at jobs.
 

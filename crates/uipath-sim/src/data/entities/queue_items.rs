@@ -1,8 +1,11 @@
 //! `/odata/QueueItems`: transactions added to queues and worked by robots.
 //!
-//! Each item's attempt (wait, processing time, outcome) is hashed from its index; the
-//! snapshot instant decides what is visible (`New` items not yet started, `InProgress`
-//! ones, final states). An item right after one that ended `Retried` is its retry: it
+//! Each item's attempt (wait, processing time, outcome) is hashed from its index and
+//! becomes a fixed list of [`transitions`]; the as-of instant decides how many have
+//! happened (`New` items not yet started, `InProgress` ones, final states). Queue item
+//! events are the same list, one event per transition. `RowVersion` is
+//! [`row_version`] of the latest transition, so it changes at each one and grows with time.
+//! An item created after its predecessor ended `Retried` is its retry: it
 //! shares the original's queue, reference, content and priority, and points at it through
 //! `AncestorId`/`AncestorUniqueKey`. `StartProcessing`/`EndProcessing` are null or within
 //! [`MAX_LAG_MS`] of `CreationTime`; `DueDate`, `DeferDate` and `RiskSlaDate` are
