@@ -104,6 +104,10 @@ pub fn execute(
         };
         let stream = LaggedStream {
             indices,
+            bounds: query
+                .filter
+                .as_ref()
+                .map_or((i64::MIN, i64::MAX), |f| value_bounds(f, field)),
             buf: std::collections::BTreeMap::new(),
             frontier: None,
             done: false,
@@ -220,12 +224,47 @@ fn lagged_order(
     rest_is_id.then_some((field, lag, first.desc))
 }
 
+/// Inclusive bounds `expr` puts on the (integer or date-time) field at `field`; a
+/// superset, `(i64::MIN, i64::MAX)` when it says nothing.
+fn value_bounds(expr: &Expr, field: usize) -> (i64, i64) {
+    const ALL: (i64, i64) = (i64::MIN, i64::MAX);
+    match expr {
+        Expr::And(a, b) => {
+            let (a, b) = (value_bounds(a, field), value_bounds(b, field));
+            (a.0.max(b.0), a.1.min(b.1))
+        }
+        Expr::Or(a, b) => {
+            let (a, b) = (value_bounds(a, field), value_bounds(b, field));
+            (a.0.min(b.0), a.1.max(b.1))
+        }
+        Expr::Const(false) => (i64::MAX, i64::MIN),
+        Expr::Cmp { path, op, value } if path.0[..] == [field] => {
+            let v = match value {
+                Val::Int(v) | Val::DateTime(v) => *v,
+                _ => return ALL,
+            };
+            match op {
+                CmpOp::Eq => (v, v),
+                CmpOp::Ge => (v, i64::MAX),
+                CmpOp::Gt => (v.saturating_add(1), i64::MAX),
+                CmpOp::Le => (i64::MIN, v),
+                CmpOp::Lt => (i64::MIN, v.saturating_sub(1)),
+                CmpOp::Ne => ALL,
+            }
+        }
+        _ => ALL,
+    }
+}
+
 /// Records in the order of a lagged field, generated in index order. A record whose value
 /// is below the time of the last generated index (ascending; above it plus the lag when
 /// descending) can be emitted: no later index can sort before it. The buffer holds about
 /// one lag's worth of records, whatever the range.
 struct LaggedStream<'a> {
     indices: Box<dyn Iterator<Item = u64> + 'a>,
+    /// Inclusive bounds the filter puts on the field: records outside are skipped before
+    /// their row is built.
+    bounds: (i64, i64),
     buf: std::collections::BTreeMap<(i64, i64), Row>,
     frontier: Option<i64>,
     done: bool,
@@ -268,6 +307,13 @@ impl Iterator for LaggedStream<'_> {
                 Some(i) => {
                     self.frontier = Some(self.gen.time_at(self.tenant, self.part, i));
                     if self.overlay.hides(i) || !self.gen.exists(self.tenant, self.part, i) {
+                        continue;
+                    }
+                    let outside = self
+                        .gen
+                        .lagged_key(self.tenant, self.part, i)
+                        .is_some_and(|k| k < self.bounds.0 || k > self.bounds.1);
+                    if outside {
                         continue;
                     }
                     let row = self.gen.row(self.tenant, self.part, i);

@@ -87,6 +87,12 @@ pub trait EntityGen: Send + Sync {
     fn exists(&self, _tenant: &AsOf<'_>, _part: usize, _i: u64) -> bool {
         true
     }
+    /// The value of the lagged field that stands in for a missing time field (the
+    /// `Timestamp` of a queue item event), computed without building the row, so the
+    /// engine can skip records outside a window cheaply. `None` when not applicable.
+    fn lagged_key(&self, _tenant: &AsOf<'_>, _part: usize, _i: u64) -> Option<i64> {
+        None
+    }
     /// True when some indices below `len` hold no record ([`EntityGen::exists`]), so a
     /// count cannot be read off an index range.
     fn sparse(&self) -> bool {

@@ -93,6 +93,11 @@ impl EntityGen for QueueItemEvents {
         true
     }
 
+    fn lagged_key(&self, t: &AsOf<'_>, part: usize, i: u64) -> Option<i64> {
+        let (list, n) = transitions(&attempt(t, part, i / SLOTS));
+        Some(list[((i % SLOTS) as usize).min(n - 1)].at)
+    }
+
     fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let item = i / SLOTS;
         let k = (i % SLOTS) as usize;

@@ -147,10 +147,11 @@ pub(crate) struct Transition {
     pub status: &'static str,
 }
 
-/// Upper bound of an item's last transition after its creation: start (at most ~18 h, or
-/// a deferral) plus abandonment after [`ABANDON_AFTER_MS`]. Queue item events of a
-/// `Timestamp` window come from items created at most this long before it.
-pub const EVENT_LAG_MS: i64 = 3 * 86_400_000;
+/// Upper bound of an item's last transition after its creation: the start (at most 18 h,
+/// a deferral included) plus abandonment after [`ABANDON_AFTER_MS`] is 42 h; an hour of
+/// margin. Queue item events of a `Timestamp` window come from items created at most this
+/// long before it.
+pub const EVENT_LAG_MS: i64 = 43 * 3_600_000;
 
 /// Every transition of attempt `a`, in time order, whether or not it has happened yet:
 /// `Create` (New), then `Delete` (Deleted) or `Status` InProgress at the start, then the
