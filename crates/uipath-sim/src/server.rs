@@ -104,6 +104,7 @@ impl Simulator {
                 } else {
                     TenantData::build(&org.name, &t.name, data_config)
                 };
+                let live = data.live;
                 tenants.insert(
                     key(&org.name, &t.name),
                     Arc::new(Tenant {
@@ -113,10 +114,11 @@ impl Simulator {
                         overlay: TenantOverlay::default(),
                     }),
                 );
-                dataservices.insert(
-                    key(&org.name, &t.name),
-                    Arc::new(DataService::new(&config.dataservice, &org.name, &t.name)),
-                );
+                let mut dataservice = DataService::new(&config.dataservice, &org.name, &t.name);
+                if let Some(live) = live {
+                    dataservice.set_live(live.epoch_ms, live.reference_change_ms);
+                }
+                dataservices.insert(key(&org.name, &t.name), Arc::new(dataservice));
             }
         }
         let limiter = RateLimiter::new(config.rate_limit);
