@@ -7,6 +7,9 @@
 //! - `UpdateTime` is `CreateTime` for about 30% of records (never updated) and otherwise
 //!   within `(CreateTime, CreateTime + 30 days]`, capped below `span_end`;
 //! - Ids are v4-shaped uuids, distinct within an entity (checked when the index is built).
+//! - In live mode ([`Generator::with_live`]) one record per slot of the period from the live
+//!   epoch is updated: read as of an instant at or after the slot's time, its `UpdateTime`
+//!   is that time and its `UpdatedBy` and custom fields are redrawn ([`Updates`]).
 //!
 //! The hashing is SplitMix64 and FNV-1a written out here rather than a `rand` generator,
 //! because generated data must not change when a dependency changes its algorithms.
