@@ -251,3 +251,24 @@ impl SimConfig {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_and_stamp_settings_parse_and_unknown_fields_are_refused() {
+        let c = SimConfig::from_toml(
+            "[live]\nenabled = true\nreference_change_secs = 3\n\n[data]\nstamp_modifications = false\n",
+        )
+        .unwrap();
+        assert!(c.live.enabled);
+        assert_eq!(c.live.reference_change_secs, 3);
+        assert_eq!(c.live.horizon_days, 3);
+        assert!(!c.data.stamp_modifications);
+        assert!(!SimConfig::default().live.enabled);
+        assert!(SimConfig::default().live().live.enabled);
+        assert!(SimConfig::from_toml("[live]\nenable = true\n").is_err());
+        assert!(SimConfig::from_toml("[live]\nenabled = true\nhorizon_days = 0\n").is_err());
+    }
+}

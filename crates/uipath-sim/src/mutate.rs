@@ -89,7 +89,7 @@ pub fn insert(
 ) -> Result<Row, String> {
     let def = gen.def();
     let schema = def.schema;
-    let view = tenant.data.as_of(tenant.now_ms());
+    let view = tenant.view();
     let parts = if def.folder_scoped {
         tenant.data.folders.len()
     } else {
@@ -172,7 +172,7 @@ pub fn update(
         tenant.overlay.insert(key, id, row.clone());
         return Ok(row);
     }
-    let view = tenant.data.as_of(tenant.now_ms());
+    let view = tenant.view();
     let len = gen.len(&view, part);
     let (mut lo, mut hi) = (0u64, len);
     while lo < hi {

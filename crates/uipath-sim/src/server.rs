@@ -47,6 +47,12 @@ impl Tenant {
             self.data.span_end_ms
         }
     }
+
+    /// The tenant's data as of now ([`Tenant::now_ms`]): what a request without
+    /// `X-Sim-As-Of` sees. Ground truth for an earlier instant: `self.data.as_of(ms)`.
+    pub fn view(&self) -> crate::data::AsOf<'_> {
+        self.data.as_of(self.now_ms())
+    }
 }
 
 /// The wall clock in Unix milliseconds.

@@ -187,7 +187,7 @@ async fn tenants(State(sim): Sim) -> Response {
                 })
                 .collect();
             let mut counts = Map::new();
-            let view = t.data.as_of(t.now_ms());
+            let view = t.view();
             for gen in entities::all() {
                 let def = gen.def();
                 // Sparse sets (queue item events) have empty slots below `len`.
