@@ -124,6 +124,8 @@ pub struct TenantData {
     /// Day tables of the high-volume entities, one per folder (audit logs: tenant-wide).
     pub jobs: Vec<Timeline>,
     pub queue_items: Vec<Timeline>,
+    /// Laid out from `DataConfig::queue_item_events_per_day` for compatibility only: the
+    /// QueueItemEvents generator derives events from the queue items and never reads it.
     pub queue_item_events: Vec<Timeline>,
     pub robot_logs: Vec<Timeline>,
     pub audit_logs: Timeline,
