@@ -36,6 +36,10 @@ pub struct SimArgs {
     /// Override the access-token lifetime, in seconds.
     #[arg(long)]
     pub token_ttl: Option<u64>,
+    /// Serve the frozen snapshot (everything as of the configured `span_end`) instead of a
+    /// tenant that lives in wall-clock time (live mode is the default here).
+    #[arg(long)]
+    pub frozen: bool,
 }
 
 impl SimArgs {
@@ -48,8 +52,11 @@ impl SimArgs {
                 SimConfig::from_toml(&text)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             }
-            None => SimConfig::default(),
+            None => SimConfig::default().live(),
         };
+        // Live unless asked for the snapshot; a file's `[live]` settings (cadence, horizon)
+        // are kept.
+        config.live.enabled = !self.frozen;
         if let Some(n) = self.rate_limit {
             config.rate_limit.requests = n;
         }

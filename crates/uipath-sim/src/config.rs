@@ -60,6 +60,49 @@ pub struct SimConfig {
     pub tenant_rate_limits: BTreeMap<String, RateLimitConfig>,
     /// Faults injected from the start.
     pub faults: FaultConfig,
+    /// Live mode: the tenants keep living in wall-clock time. Off by default (the frozen
+    /// snapshot every library test relies on); the `uipath-sim` binary turns it on.
+    pub live: LiveConfig,
+}
+
+/// `[live]`: a tenant that lives in real time.
+///
+/// When enabled, [`crate::server::Simulator::new`] extends every tenant's span to
+/// `horizon_days` after today (keeping `span_start`, so a given day's records do not depend
+/// on the start date) and every query answers as of the wall clock at the request — or as
+/// of the instant in the `X-Sim-As-Of` header. Jobs and queue items move through their
+/// states as time passes, and reference sets change now and then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    pub enabled: bool,
+    /// Days after today (UTC) the generated span extends to; queries past it see the
+    /// span's end.
+    pub horizon_days: u32,
+    /// Mean seconds between reference-set changes of a tenant (a robot renamed, a machine
+    /// removed or added, a queue's SLA changed, a trigger toggled, a user modified);
+    /// 0 disables them.
+    pub reference_change_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            enabled: false,
+            horizon_days: 3,
+            reference_change_secs: 120,
+        }
+    }
+}
+
+impl LiveConfig {
+    /// Live mode with the default cadence.
+    pub fn on() -> LiveConfig {
+        LiveConfig {
+            enabled: true,
+            ..LiveConfig::default()
+        }
+    }
 }
 
 /// One organization.
@@ -132,6 +175,7 @@ impl Default for SimConfig {
             rate_limit: RateLimitConfig::default(),
             tenant_rate_limits: BTreeMap::new(),
             faults: FaultConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -188,7 +232,16 @@ impl SimConfig {
         self.dataservice
             .validate()
             .map_err(|e| format!("dataservice: {e}"))?;
+        if self.live.enabled && !(1..=3650).contains(&self.live.horizon_days) {
+            return Err("live.horizon_days must be within 1..=3650".into());
+        }
         self.faults.validate().map_err(|e| format!("faults.{e}"))
+    }
+
+    /// This configuration with live mode on (`[live] enabled = true`, default cadence).
+    pub fn live(mut self) -> SimConfig {
+        self.live.enabled = true;
+        self
     }
 
     /// Parses a TOML configuration.
@@ -196,5 +249,26 @@ impl SimConfig {
         let config: SimConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         config.validate()?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_and_stamp_settings_parse_and_unknown_fields_are_refused() {
+        let c = SimConfig::from_toml(
+            "[live]\nenabled = true\nreference_change_secs = 3\n\n[data]\nstamp_modifications = false\n",
+        )
+        .unwrap();
+        assert!(c.live.enabled);
+        assert_eq!(c.live.reference_change_secs, 3);
+        assert_eq!(c.live.horizon_days, 3);
+        assert!(!c.data.stamp_modifications);
+        assert!(!SimConfig::default().live.enabled);
+        assert!(SimConfig::default().live().live.enabled);
+        assert!(SimConfig::from_toml("[live]\nenable = true\n").is_err());
+        assert!(SimConfig::from_toml("[live]\nenabled = true\nhorizon_days = 0\n").is_err());
     }
 }

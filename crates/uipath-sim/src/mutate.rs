@@ -89,6 +89,7 @@ pub fn insert(
 ) -> Result<Row, String> {
     let def = gen.def();
     let schema = def.schema;
+    let view = tenant.view();
     let parts = if def.folder_scoped {
         tenant.data.folders.len()
     } else {
@@ -96,13 +97,13 @@ pub fn insert(
     };
     let template_part = std::iter::once(part)
         .chain(0..parts)
-        .find(|p| gen.len(&tenant.data, *p) > 0)
+        .find(|p| gen.len(&view, *p) > 0)
         .ok_or_else(|| format!("{} has no records to model an insert on", def.name))?;
-    let last = gen.len(&tenant.data, template_part) - 1;
-    let mut row = gen.row(&tenant.data, template_part, last);
+    let last = gen.len(&view, template_part) - 1;
+    let mut row = gen.row(&view, template_part, last);
     let max_generated = (0..parts)
-        .filter(|p| gen.len(&tenant.data, *p) > 0)
-        .map(|p| gen.id_at(&tenant.data, p, gen.len(&tenant.data, p) - 1))
+        .filter(|p| gen.len(&view, *p) > 0)
+        .map(|p| gen.id_at(&view, p, gen.len(&view, p) - 1))
         .max()
         .unwrap_or(0);
     let floor = if def.id_field.is_some() {
@@ -171,23 +172,24 @@ pub fn update(
         tenant.overlay.insert(key, id, row.clone());
         return Ok(row);
     }
-    let len = gen.len(&tenant.data, part);
+    let view = tenant.view();
+    let len = gen.len(&view, part);
     let (mut lo, mut hi) = (0u64, len);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if gen.id_at(&tenant.data, part, mid) < id {
+        if gen.id_at(&view, part, mid) < id {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    if lo >= len || gen.id_at(&tenant.data, part, lo) != id {
+    if lo >= len || gen.id_at(&view, part, lo) != id {
         return Err(format!("{} record {id} not found in this folder", def.name));
     }
     let mut row = snapshot
         .replaced(lo)
         .cloned()
-        .unwrap_or_else(|| gen.row(&tenant.data, part, lo));
+        .unwrap_or_else(|| gen.row(&view, part, lo));
     stamp(&mut row)?;
     tenant.overlay.replace(key, lo, row.clone());
     Ok(row)

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SimConfig;
-use crate::data::TenantData;
+use crate::data::{DataConfig, LiveData, TenantData};
 use crate::dataservice::{self, DataService};
 use crate::faults::Faults;
 use crate::http;
@@ -37,6 +37,29 @@ impl Tenant {
     pub fn key(&self) -> String {
         format!("{}/{}", self.org, self.name)
     }
+
+    /// The instant a query asked now sees: the wall clock for a live tenant, the end of
+    /// the span for a frozen one.
+    pub fn now_ms(&self) -> i64 {
+        if self.data.is_live() {
+            wall_clock_ms().min(self.data.span_end_ms)
+        } else {
+            self.data.span_end_ms
+        }
+    }
+
+    /// The tenant's data as of now ([`Tenant::now_ms`]): what a request without
+    /// `X-Sim-As-Of` sees. Ground truth for an earlier instant: `self.data.as_of(ms)`.
+    pub fn view(&self) -> crate::data::AsOf<'_> {
+        self.data.as_of(self.now_ms())
+    }
+}
+
+/// The wall clock in Unix milliseconds.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Everything the handlers share.
@@ -73,7 +96,21 @@ impl Simulator {
         for org in &config.orgs {
             for t in &org.tenants {
                 let data_config = t.data.as_ref().unwrap_or(&config.data);
-                let data = TenantData::build(&org.name, &t.name, data_config);
+                let data = if config.live.enabled {
+                    TenantData::build_live(
+                        &org.name,
+                        &t.name,
+                        data_config,
+                        live_span_end(data_config, config.live.horizon_days),
+                        LiveData {
+                            reference_change_ms: config.live.reference_change_secs as i64 * 1000,
+                            epoch_ms: live_epoch_ms(),
+                        },
+                    )
+                } else {
+                    TenantData::build(&org.name, &t.name, data_config)
+                };
+                let live = data.live;
                 tenants.insert(
                     key(&org.name, &t.name),
                     Arc::new(Tenant {
@@ -83,10 +120,11 @@ impl Simulator {
                         overlay: TenantOverlay::default(),
                     }),
                 );
-                dataservices.insert(
-                    key(&org.name, &t.name),
-                    Arc::new(DataService::new(&config.dataservice, &org.name, &t.name)),
-                );
+                let mut dataservice = DataService::new(&config.dataservice, &org.name, &t.name);
+                if let Some(live) = live {
+                    dataservice.set_live(live.epoch_ms, live.reference_change_ms);
+                }
+                dataservices.insert(key(&org.name, &t.name), Arc::new(dataservice));
             }
         }
         let limiter = RateLimiter::new(config.rate_limit);
@@ -149,6 +187,20 @@ impl Simulator {
             .merge(apis)
             .merge(http::control::routes(self.clone()))
     }
+}
+
+/// Midnight UTC of today: where a live tenant's reference changes start.
+fn live_epoch_ms() -> i64 {
+    let day = 86_400_000;
+    wall_clock_ms() / day * day
+}
+
+/// The end of a live tenant's span: `horizon_days` after today (UTC), never before the
+/// configured end.
+fn live_span_end(config: &DataConfig, horizon_days: u32) -> chrono::NaiveDate {
+    let today = chrono::DateTime::from_timestamp_millis(wall_clock_ms())
+        .map_or(config.span_end, |t| t.date_naive());
+    (today + chrono::Days::new(u64::from(horizon_days))).max(config.span_end)
 }
 
 /// Serves `sim` on `listener` until `shutdown` is cancelled.

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
-use uipath_sim::data::{entities, DataConfig, EntityGen, TenantData};
+use uipath_sim::data::{entities, AsOf, DataConfig, EntityGen, TenantData};
 use uipath_sim::engine;
 use uipath_sim::odata::{parse_query, Query};
 use uipath_sim::overlay::{PartKey, PartOverlay, TenantOverlay};
@@ -27,7 +27,7 @@ fn config() -> DataConfig {
 
 fn oracle(
     gen: &dyn EntityGen,
-    t: &TenantData,
+    t: &AsOf<'_>,
     part: usize,
     ov: &PartOverlay,
     q: &Query,
@@ -108,6 +108,7 @@ proptest! {
         skip in 0u64..120, top in 0u64..150, count: bool, updates in 0usize..4,
     ) {
         let t = TenantData::build("o", "t", &config());
+        let t = t.at_end();
         let gen = entities::by_name("Jobs").unwrap();
         let schema = gen.def().schema;
         let part = 0;
@@ -152,6 +153,7 @@ proptest! {
     #[test]
     fn robot_logs_respect_the_window_and_the_oracle(skip in 0u64..1_200, top in 0u64..1_000) {
         let t = TenantData::build("o", "t", &config());
+        let t = t.at_end();
         let gen = entities::by_name("RobotLogs").unwrap();
         let pairs = vec![
             ("$skip".to_owned(), skip.to_string()),
@@ -172,6 +174,7 @@ fn robot_logs_stop_at_the_ten_thousand_row_window() {
     let mut c = config();
     c.robot_logs_per_day = 2_000.0;
     let t = TenantData::build("o", "t", &c);
+    let t = t.at_end();
     let gen = entities::by_name("RobotLogs").unwrap();
     assert!(gen.len(&t, 0) > 10_000, "need more than the window");
     let q = |skip: u64, top: u64| {

@@ -398,6 +398,7 @@ fn generated_rows_conform_to_their_dtos() {
         ..DataConfig::default()
     };
     let tenant = TenantData::build("conformance", "prod", &config);
+    let tenant = tenant.at_end();
     for g in all() {
         let def = g.def();
         let mut checked = 0;

@@ -25,6 +25,9 @@ pub struct Calendar {
     pub start: NaiveDate,
     pub start_ms: i64,
     pub days: usize,
+    /// Days over which the growth trend runs (the configured span); a live tenant's later
+    /// days keep the final level, so a day's volume does not depend on the span's end.
+    pub trend_days: usize,
     /// Weekend days relative to an average day (before normalization), in `[0, 1]`.
     pub weekend_factor: f64,
     pub tenant_seed: u64,
@@ -44,7 +47,8 @@ impl Calendar {
 
     /// Growth over the span: 0.85 at the start to 1.15 at the end, mean 1.
     fn trend(&self, d: usize) -> f64 {
-        0.85 + 0.3 * (d as f64 + 0.5) / self.days.max(1) as f64
+        let d = d.min(self.trend_days.saturating_sub(1));
+        0.85 + 0.3 * (d as f64 + 0.5) / self.trend_days.max(1) as f64
     }
 
     /// The factor every entity and folder shares on day `d`, before folder effects.
@@ -139,6 +143,7 @@ mod tests {
             start,
             start_ms,
             days,
+            trend_days: days,
             weekend_factor: 0.25,
             tenant_seed: 77,
         }

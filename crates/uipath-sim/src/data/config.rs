@@ -49,8 +49,10 @@ pub struct DataConfig {
     pub seed: u64,
     /// First day of generated activity (00:00 UTC, inclusive).
     pub span_start: NaiveDate,
-    /// End of generated activity (00:00 UTC, exclusive). Also the "now" of the snapshot:
-    /// jobs and queue items still in flight at this instant are Running/Pending/New.
+    /// End of generated activity (00:00 UTC, exclusive). Also the "now" of the frozen
+    /// snapshot: jobs and queue items still in flight at this instant are
+    /// Running/Pending/New. A live simulator (`[live]` in `SimConfig`) extends the span to a
+    /// few days after today and answers as of the wall clock instead.
     pub span_end: NaiveDate,
     /// Folder paths, parents before children (missing parents are created).
     pub folders: Vec<String>,
@@ -62,7 +64,9 @@ pub struct DataConfig {
     pub jobs_per_day: f64,
     /// Average queue items created per day per folder.
     pub queue_items_per_day: f64,
-    /// Average queue item events per day per folder (an item's lifecycle is ~2–3 events).
+    /// Accepted for compatibility and ignored: queue item events are derived from the
+    /// queue items' own transitions (one event per transition), so their density follows
+    /// `queue_items_per_day`.
     pub queue_item_events_per_day: f64,
     /// Average robot log lines per day per folder.
     pub robot_logs_per_day: f64,
@@ -82,6 +86,10 @@ pub struct DataConfig {
     pub machines: u32,
     /// Users in the tenant.
     pub users: u32,
+    /// Whether records carry `LastModificationTime` (null until a record's first change,
+    /// then the time of its latest change). `false` models a tenant that never stamps
+    /// modifications: the field is always null.
+    pub stamp_modifications: bool,
 }
 
 impl Default for DataConfig {
@@ -107,6 +115,7 @@ impl Default for DataConfig {
             schedules_per_folder: 4,
             machines: 6,
             users: 25,
+            stamp_modifications: true,
         }
     }
 }

@@ -15,6 +15,19 @@
 //!
 //! These three facts let the engine turn a `$filter` on time or id into an index range by
 //! binary search, and serve a keyset page without generating the records before it.
+//!
+//! Generators read an [`AsOf`]: the tenant's data plus the instant a query is answered at
+//! (the span's end for a frozen tenant, the wall clock or `X-Sim-As-Of` for a live one),
+//! plus the live reference changes folded up to it. Records whose primary time is after
+//! the instant do not exist (`len` is cut by binary search on the primary time), and
+//! states, end times and `LastModificationTime` are as of it. `LastModificationTime`
+//! follows ABP: null until a record's first change, then the time of its latest change
+//! (always null when `DataConfig::stamp_modifications` is false).
+//!
+//! One entity bends the contract: QueueItemEvents are indexed by their item (three slots
+//! per item, some empty: [`EntityGen::exists`], [`EntityGen::sparse`]), so they have no
+//! time field; their `Timestamp` is a lagged field of the item's creation time, which is
+//! enough for the engine to narrow and stream them.
 
 pub mod activity;
 pub mod catalog;
@@ -22,11 +35,12 @@ pub mod config;
 pub mod entities;
 pub mod enums;
 pub mod hash;
+pub mod live;
 pub mod pools;
 pub mod timeline;
 pub mod universe;
 
-pub use universe::{DataConfig, FolderInfo, TenantData};
+pub use universe::{AsOf, DataConfig, FolderInfo, LiveData, TenantData};
 
 use crate::value::{Row, Schema};
 
@@ -60,11 +74,28 @@ pub trait EntityGen: Send + Sync {
     fn def(&self) -> &'static EntityDef;
     /// Number of generated records in a partition (`part` is the folder index for
     /// folder-scoped entities, 0 otherwise).
-    fn len(&self, tenant: &TenantData, part: usize) -> u64;
+    /// Records that exist as of `tenant.now_ms()` are `0..len`.
+    fn len(&self, tenant: &AsOf<'_>, part: usize) -> u64;
     /// The primary time (Unix ms) of record `i`; non-decreasing in `i`.
-    fn time_at(&self, tenant: &TenantData, part: usize, i: u64) -> i64;
+    fn time_at(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> i64;
     /// The id of record `i`; strictly increasing in `i` (entities without an id return 0).
-    fn id_at(&self, tenant: &TenantData, part: usize, i: u64) -> i64;
-    /// The whole record `i`, in schema order.
-    fn row(&self, tenant: &TenantData, part: usize, i: u64) -> Row;
+    fn id_at(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> i64;
+    /// The whole record `i` as of `tenant.now_ms()`, in schema order.
+    fn row(&self, tenant: &AsOf<'_>, part: usize, i: u64) -> Row;
+    /// Whether record `i < len` exists as of `tenant.now_ms()`. Only [`EntityGen::sparse`]
+    /// generators (queue item events: one slot per possible transition) have gaps.
+    fn exists(&self, _tenant: &AsOf<'_>, _part: usize, _i: u64) -> bool {
+        true
+    }
+    /// The value of the lagged field that stands in for a missing time field (the
+    /// `Timestamp` of a queue item event), computed without building the row, so the
+    /// engine can skip records outside a window cheaply. `None` when not applicable.
+    fn lagged_key(&self, _tenant: &AsOf<'_>, _part: usize, _i: u64) -> Option<i64> {
+        None
+    }
+    /// True when some indices below `len` hold no record ([`EntityGen::exists`]), so a
+    /// count cannot be read off an index range.
+    fn sparse(&self) -> bool {
+        false
+    }
 }

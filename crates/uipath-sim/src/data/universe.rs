@@ -17,6 +17,7 @@ use crate::data::activity::{folder_weights, Calendar};
 use crate::data::catalog::{self, Setup};
 use crate::data::config::normalize_path;
 use crate::data::hash::{hash_str, mix2, uuid_from};
+use crate::data::live::RefState;
 use crate::data::pools;
 use crate::data::timeline::{Profile, Timeline, DAY_MS};
 
@@ -31,6 +32,48 @@ pub mod tag {
     pub const FOLDERS: u64 = 0xF07D;
     pub const SESSIONS: u64 = 0x5E55;
     pub const SMALL: u64 = 0x5A11;
+}
+
+/// Parameters of a live tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveData {
+    /// Mean interval between reference-set changes (robot renamed, machine removed, ...),
+    /// in milliseconds; 0 disables them.
+    pub reference_change_ms: i64,
+    /// When reference changes start (Unix ms): midnight UTC of the day the simulator
+    /// started. Changes are a pure function of (seed, cadence, epoch, time).
+    pub epoch_ms: i64,
+}
+
+/// A tenant's data as of one instant: what every generator reads. Records whose primary
+/// time is after [`AsOf::now_ms`] do not exist yet; states and times are as of it.
+///
+/// A small `Copy` value: the as-of instant is threaded through every generator call
+/// instead of living in the tenant, so one tenant serves any instant concurrently.
+#[derive(Debug, Clone)]
+pub struct AsOf<'a> {
+    data: &'a TenantData,
+    now: i64,
+    refs: Option<std::sync::Arc<RefState>>,
+}
+
+impl AsOf<'_> {
+    /// The as-of instant (Unix ms).
+    pub fn now_ms(&self) -> i64 {
+        self.now
+    }
+
+    /// The reference sets' live changes as of now (`None` for a frozen tenant).
+    pub fn refs(&self) -> Option<&RefState> {
+        self.refs.as_deref()
+    }
+}
+
+impl std::ops::Deref for AsOf<'_> {
+    type Target = TenantData;
+    fn deref(&self) -> &TenantData {
+        self.data
+    }
 }
 
 /// A folder (organization unit) of the tenant.
@@ -60,8 +103,13 @@ pub struct TenantData {
     /// The tenant's seed: the config seed mixed with the org and tenant names.
     pub seed: u64,
     pub span_start_ms: i64,
-    /// End of the span (exclusive) and the snapshot instant: nothing happens after it.
+    /// End of the generated span (exclusive): nothing happens after it. In frozen mode
+    /// also the snapshot instant; in live mode a few days after the simulator started.
     pub span_end_ms: i64,
+    /// `DataConfig::stamp_modifications`: when false, `LastModificationTime` is always null.
+    pub stamp_modifications: bool,
+    /// Live-mode parameters when the tenant lives in wall-clock time (reference changes).
+    pub live: Option<LiveData>,
     pub days: usize,
     pub folders: Vec<FolderInfo>,
     /// Per folder (same index as `folders`).
@@ -76,6 +124,8 @@ pub struct TenantData {
     /// Day tables of the high-volume entities, one per folder (audit logs: tenant-wide).
     pub jobs: Vec<Timeline>,
     pub queue_items: Vec<Timeline>,
+    /// Laid out from `DataConfig::queue_item_events_per_day` for compatibility only: the
+    /// QueueItemEvents generator derives events from the queue items and never reads it.
     pub queue_item_events: Vec<Timeline>,
     pub robot_logs: Vec<Timeline>,
     pub audit_logs: Timeline,
@@ -86,17 +136,48 @@ impl TenantData {
     /// empty or inverted span is treated as one day and bad densities as zero (use
     /// [`DataConfig::validate`] to reject such configs up front).
     pub fn build(org: &str, tenant: &str, config: &DataConfig) -> TenantData {
+        TenantData::build_with(org, tenant, config, None)
+    }
+
+    /// Builds a tenant that lives in wall-clock time: the span is extended to `span_end`
+    /// (typically a few days after today) while everything else — reference sets, the
+    /// growth trend, the records of each day — stays what the configured span gives, so
+    /// the data of a given day do not depend on the day the simulator was started.
+    pub fn build_live(
+        org: &str,
+        tenant: &str,
+        config: &DataConfig,
+        span_end: NaiveDate,
+        live: LiveData,
+    ) -> TenantData {
+        TenantData::build_with(org, tenant, config, Some((span_end, live)))
+    }
+
+    fn build_with(
+        org: &str,
+        tenant: &str,
+        config: &DataConfig,
+        live: Option<(NaiveDate, LiveData)>,
+    ) -> TenantData {
         let seed = mix2(mix2(config.seed, hash_str(org)), hash_str(tenant));
-        let days = config.days().clamp(1, 36_600);
+        let config_days = config.days().clamp(1, 36_600);
+        let days = match &live {
+            Some((end, _)) => (*end - config.span_start)
+                .num_days()
+                .clamp(config_days as i64, 36_600) as usize,
+            None => config_days,
+        };
         let start_ms = midnight_ms(config.span_start);
         let end_ms = start_ms + days as i64 * DAY_MS;
+        // Reference sets are laid out over the configured span only.
+        let catalog_end_ms = start_ms + config_days as i64 * DAY_MS;
 
         let folders = build_folders(seed, config);
         let nf = folders.len();
         let setup = Setup {
             seed,
             start_ms,
-            end_ms,
+            end_ms: catalog_end_ms,
             domain: email_domain(org),
         };
         let users = catalog::users(&setup, config.users as usize);
@@ -128,6 +209,7 @@ impl TenantData {
             start: config.span_start,
             start_ms,
             days,
+            trend_days: config_days,
             weekend_factor: config.weekend_factor,
             tenant_seed: seed,
         };
@@ -184,6 +266,8 @@ impl TenantData {
             seed,
             span_start_ms: start_ms,
             span_end_ms: end_ms,
+            stamp_modifications: config.stamp_modifications,
+            live: live.map(|(_, l)| l),
             days,
             folders,
             releases,
@@ -207,9 +291,27 @@ impl TenantData {
         mix2(mix2(self.seed, tag), part as u64 ^ 0x9A27)
     }
 
-    /// The instant the data are a snapshot of (the end of the span).
-    pub fn now_ms(&self) -> i64 {
-        self.span_end_ms
+    /// The tenant as of `ms` (clamped to the span end): what a query asked at that
+    /// instant sees.
+    pub fn as_of(&self, ms: i64) -> AsOf<'_> {
+        let now = ms.min(self.span_end_ms);
+        AsOf {
+            data: self,
+            now,
+            refs: self
+                .is_live()
+                .then(|| std::sync::Arc::new(crate::data::live::state(self, now))),
+        }
+    }
+
+    /// The tenant as of the end of its span: the frozen snapshot.
+    pub fn at_end(&self) -> AsOf<'_> {
+        self.as_of(self.span_end_ms)
+    }
+
+    /// True when the tenant lives in wall-clock time.
+    pub fn is_live(&self) -> bool {
+        self.live.is_some()
     }
 
     /// Folder index by id.

@@ -7,6 +7,9 @@
 //! - `UpdateTime` is `CreateTime` for about 30% of records (never updated) and otherwise
 //!   within `(CreateTime, CreateTime + 30 days]`, capped below `span_end`;
 //! - Ids are v4-shaped uuids, distinct within an entity (checked when the index is built).
+//! - In live mode ([`Generator::with_live`]) one record per slot of the period from the live
+//!   epoch is updated: read as of an instant at or after the slot's time, its `UpdateTime`
+//!   is that time and its `UpdatedBy` and custom fields are redrawn ([`Updates`]).
 //!
 //! The hashing is SplitMix64 and FNV-1a written out here rather than a `rand` generator,
 //! because generated data must not change when a dependency changes its algorithms.
@@ -70,6 +73,21 @@ pub(crate) struct Generator {
     pub len: u64,
     start: i64,
     end: i64,
+    /// Live mode: (epoch, period) of the live updates.
+    live: Option<(i64, i64)>,
+}
+
+/// Live updates of generated records as of an instant: record → (updated at, slot). In
+/// live mode one record of each entity is updated per slot of the period from the epoch:
+/// its `UpdateTime` becomes the slot's instant, `UpdatedBy` a user of the slot, and its
+/// custom (non-relation) fields are redrawn.
+#[derive(Debug, Default)]
+pub(crate) struct Updates(std::collections::HashMap<u64, (i64, u64)>);
+
+impl Updates {
+    pub(crate) fn get(&self, i: u64) -> Option<(i64, u64)> {
+        self.0.get(&i).copied()
+    }
 }
 
 impl Generator {
@@ -80,7 +98,34 @@ impl Generator {
             len,
             start,
             end,
+            live: None,
         }
+    }
+
+    /// Turns on live updates from `epoch_ms`, one record per `period_ms`.
+    pub(crate) fn with_live(mut self, epoch_ms: i64, period_ms: i64) -> Self {
+        self.live = (period_ms > 0).then_some((epoch_ms, period_ms));
+        self
+    }
+
+    /// The live updates that happened up to `now` (latest per record).
+    pub(crate) fn updates(&self, now: i64) -> Updates {
+        let mut out = Updates::default();
+        let Some((epoch, period)) = self.live else {
+            return out;
+        };
+        if now < epoch || self.len == 0 {
+            return out;
+        }
+        for k in 0..=((now - epoch) / period) as u64 {
+            let h = combine(combine(self.key, 0x4c69_7665), k);
+            let at = epoch + k as i64 * period + (h % period as u64) as i64;
+            if at > now {
+                break;
+            }
+            out.0.insert(mix(h) % self.len, (at, k));
+        }
+        out
     }
 
     fn rkey(&self, i: u64) -> u64 {
@@ -116,9 +161,24 @@ impl Generator {
         user_pool_member(self.tenant_key, h % USERS)
     }
 
-    /// Field `f` of record `i`.
+    /// Field `f` of record `i` (as generated, without live updates).
+    #[cfg(test)]
     pub(crate) fn value(&self, f: &FieldSpec, i: u64) -> Val {
-        let h = combine(self.rkey(i), f.salt);
+        self.value_at(f, i, None)
+    }
+
+    /// Field `f` of record `i` after the live update `update` (at, slot), if any.
+    pub(crate) fn value_at(&self, f: &FieldSpec, i: u64, update: Option<(i64, u64)>) -> Val {
+        let mut h = combine(self.rkey(i), f.salt);
+        match (&f.kind, update) {
+            (Kind::UpdateTime, Some((at, _))) => return Val::DateTime(at),
+            (Kind::UpdatedBy, Some((_, k))) => {
+                return Val::Guid(self.user(combine(self.rkey(i), k ^ UPDATED_BY_SALT)))
+            }
+            (Kind::Id | Kind::CreateTime | Kind::CreatedBy | Kind::Relation { .. }, _) => {}
+            (_, Some((_, k))) => h = combine(h, k),
+            _ => {}
+        }
         match &f.kind {
             Kind::Id => return Val::Guid(self.id(i)),
             Kind::CreateTime => return Val::DateTime(self.create_time(i)),
@@ -169,8 +229,15 @@ impl Generator {
     }
 
     /// The whole record `i`, in field order.
+    #[cfg(test)]
     pub(crate) fn row(&self, fields: &[FieldSpec], i: u64) -> Row {
-        Row(fields.iter().map(|f| self.value(f, i)).collect())
+        self.row_at(fields, i, &Updates::default())
+    }
+
+    /// The whole record `i` after its latest live update in `updates`.
+    pub(crate) fn row_at(&self, fields: &[FieldSpec], i: u64, updates: &Updates) -> Row {
+        let update = updates.get(i);
+        Row(fields.iter().map(|f| self.value_at(f, i, update)).collect())
     }
 }
 
@@ -192,6 +259,36 @@ mod tests {
         let schema = EntitySchema::build(&config.entities[2], &config.entities, 7);
         let generator = Generator::new(schema.key, 7, 20_000, 1_000_000, 1_000_000_000);
         (schema, generator)
+    }
+
+    #[test]
+    fn live_updates_advance_update_time_and_change_fields_from_their_instant() {
+        let (schema, g) = tickets();
+        let g = g.with_live(2_000_000_000, 1_000);
+        assert!(g.updates(1_999_999_999).0.is_empty());
+        let now = 2_000_000_000 + 3_600_000;
+        let updates = g.updates(now);
+        assert!(updates.0.len() > 3_000, "{}", updates.0.len());
+        let ut = schema
+            .fields
+            .iter()
+            .position(|f| matches!(f.kind, Kind::UpdateTime))
+            .unwrap();
+        for (&i, &(at, _)) in updates.0.iter().take(200) {
+            assert!(at <= now);
+            let before = g.row_at(&schema.fields, i, &g.updates(at - 1));
+            let after = g.row_at(&schema.fields, i, &g.updates(at));
+            assert_eq!(after.get(ut), &Val::DateTime(at));
+            assert!(before.get(ut).as_datetime().unwrap() < at);
+            let changed = (0..schema.fields.len())
+                .filter(|&k| k != ut && before.get(k) != after.get(k))
+                .count();
+            assert!(changed >= 1, "record {i} at {at}");
+            // The same instant gives the same row.
+            assert_eq!(after, g.row_at(&schema.fields, i, &g.updates(at)));
+        }
+        // A frozen generator never updates.
+        assert!(tickets().1.updates(now).0.is_empty());
     }
 
     #[test]

@@ -91,7 +91,8 @@ pub fn router(
 }
 
 /// Finds the tenant, checks the caller, then runs `work` on the blocking pool with the
-/// tenant's service and the caller's user Id; counts and writes the response.
+/// tenant's service, the caller's user Id and the as-of instant; counts and writes the
+/// response.
 async fn run<F>(
     state: &AppState,
     endpoint: &'static str,
@@ -102,7 +103,7 @@ async fn run<F>(
     work: F,
 ) -> Response
 where
-    F: FnOnce(&DataService, Uuid) -> Result<Served, ApiError> + Send + 'static,
+    F: FnOnce(&DataService, Uuid, i64) -> Result<Served, ApiError> + Send + 'static,
 {
     let result = async {
         let key = (org.to_ascii_lowercase(), tenant.to_ascii_lowercase());
@@ -110,7 +111,20 @@ where
             ApiError::NotFound(format!("no tenant '{tenant}' in organization '{org}'"))
         })?;
         let user = user_of(&authorize(&state.verify, headers, org, tenant, need)?);
-        tokio::task::spawn_blocking(move || work(&service, user))
+        // Reads answer as of `X-Sim-As-Of` (Unix ms or RFC 3339) or now.
+        let at = match headers.get(crate::http::odata::AS_OF_HEADER) {
+            None => now_ms(),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(crate::http::odata::parse_instant)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "X-Sim-As-Of must be Unix milliseconds or an RFC 3339 date-time".into(),
+                    )
+                })?,
+        };
+        tokio::task::spawn_blocking(move || work(&service, user, at))
             .await
             .map_err(|e| ApiError::Internal(format!("request failed: {e}")))?
     }
@@ -219,7 +233,7 @@ async fn list_entities(
         &tenant,
         &headers,
         Need::Schema,
-        |svc, _| Ok(svc.list_entities()),
+        |svc, _, _| Ok(svc.list_entities()),
     )
     .await
 }
@@ -236,7 +250,7 @@ async fn describe_entity(
         &tenant,
         &headers,
         Need::Schema,
-        move |svc, _| svc.describe_entity(&entity),
+        move |svc, _, _| svc.describe_entity(&entity),
     )
     .await
 }
@@ -254,11 +268,11 @@ async fn read(
         &tenant,
         &headers,
         Need::Read,
-        move |svc, _| {
+        move |svc, _, at| {
             let params = Params::new(q);
             let start = params.int("start", 0, 0, i64::from(i32::MAX))? as u64;
             let limit = params.int("limit", DEFAULT_LIMIT as i64, 0, MAX_LIMIT as i64)? as u64;
-            svc.read(&entity, start, limit, params.level()?)
+            svc.read(&entity, start, limit, params.level()?, at)
         },
     )
     .await
@@ -277,7 +291,7 @@ async fn read_one(
         &tenant,
         &headers,
         Need::Read,
-        move |svc, _| svc.read_one(&entity, &id, Params::new(q).level()?),
+        move |svc, _, at| svc.read_one(&entity, &id, Params::new(q).level()?, at),
     )
     .await
 }
@@ -296,7 +310,7 @@ async fn query(
         &tenant,
         &headers,
         Need::Read,
-        move |svc, _| svc.query(&entity, &body, Params::new(q).level()?),
+        move |svc, _, at| svc.query(&entity, &body, Params::new(q).level()?, at),
     )
     .await
 }
@@ -315,7 +329,7 @@ async fn insert(
         &tenant,
         &headers,
         Need::Write,
-        move |svc, user| svc.insert(&entity, &body, user, now_ms(), Params::new(q).level()?),
+        move |svc, user, _| svc.insert(&entity, &body, user, now_ms(), Params::new(q).level()?),
     )
     .await
 }
@@ -334,7 +348,9 @@ async fn update(
         &tenant,
         &headers,
         Need::Write,
-        move |svc, user| svc.update(&entity, &id, &body, user, now_ms(), Params::new(q).level()?),
+        move |svc, user, _| {
+            svc.update(&entity, &id, &body, user, now_ms(), Params::new(q).level()?)
+        },
     )
     .await
 }
@@ -351,7 +367,7 @@ async fn delete(
         &tenant,
         &headers,
         Need::Write,
-        move |svc, _| svc.delete(&entity, &id),
+        move |svc, _, _| svc.delete(&entity, &id),
     )
     .await
 }

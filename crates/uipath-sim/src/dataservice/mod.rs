@@ -91,6 +91,16 @@ impl DataService {
         }
     }
 
+    /// Live mode: from `epoch_ms` on, one generated record of each entity is updated per
+    /// `period_ms` (its `UpdateTime` advanced, `UpdatedBy` and custom fields redrawn),
+    /// visible to reads as of that instant or later.
+    pub fn set_live(&mut self, epoch_ms: i64, period_ms: i64) {
+        for e in &mut self.entities {
+            let g = std::mem::replace(&mut e.generator, Generator::new(0, 0, 0, 0, 1));
+            e.generator = g.with_live(epoch_ms, period_ms);
+        }
+    }
+
     pub fn org(&self) -> &str {
         &self.org
     }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::coerce::apply_body;
+use super::generate::Updates;
 use super::query::parse_query;
 use super::schema::Kind;
 use super::store::Rec;
@@ -93,9 +94,13 @@ impl DataService {
         recs: Vec<Rec>,
         select: Option<&[usize]>,
         level: u8,
+        updates: &Updates,
     ) -> Served {
         let e = &self.entities[entity];
-        let rows: Vec<Row> = recs.into_iter().map(|r| e.materialize(r)).collect();
+        let rows: Vec<Row> = recs
+            .into_iter()
+            .map(|r| e.materialize(r, updates))
+            .collect();
         Served {
             body: self.write_page(entity, total, &rows, select, level),
             records: rows.len() as u64,
@@ -109,18 +114,27 @@ impl DataService {
         start: u64,
         limit: u64,
         level: u8,
+        at: i64,
     ) -> Result<Served, ApiError> {
         let entity = self.find(entity)?;
         let (total, recs) = self.entities[entity].read_page(start, limit);
-        Ok(self.page(entity, total, recs, None, level))
+        let updates = self.entities[entity].generator.updates(at);
+        Ok(self.page(entity, total, recs, None, level, &updates))
     }
 
     /// `GET .../EntityService/{Entity}/read/{id}`.
-    pub(crate) fn read_one(&self, entity: &str, id: &str, level: u8) -> Result<Served, ApiError> {
+    pub(crate) fn read_one(
+        &self,
+        entity: &str,
+        id: &str,
+        level: u8,
+        at: i64,
+    ) -> Result<Served, ApiError> {
         let entity = self.find(entity)?;
         let id = record_id(id)?;
+        let updates = self.entities[entity].generator.updates(at);
         let row = self.entities[entity]
-            .get(id)
+            .get(id, &updates)
             .ok_or_else(|| ApiError::NotFound(format!("record {id} does not exist")))?;
         Ok(self.one(entity, &row, level))
     }
@@ -132,20 +146,37 @@ impl DataService {
     }
 
     /// `POST .../EntityService/{Entity}/query`.
-    pub(crate) fn query(&self, entity: &str, body: &[u8], level: u8) -> Result<Served, ApiError> {
+    pub(crate) fn query(
+        &self,
+        entity: &str,
+        body: &[u8],
+        level: u8,
+        at: i64,
+    ) -> Result<Served, ApiError> {
         let entity = self.find(entity)?;
         let body = json_body(body, "query")?;
         let query =
             parse_query(&self.entities[entity].schema, &body).map_err(ApiError::BadRequest)?;
-        let (total, recs) = self.entities[entity].query(&query);
-        Ok(self.page(entity, total, recs, query.select.as_deref(), level))
+        let updates = self.entities[entity].generator.updates(at);
+        let (total, recs) = self.entities[entity].query(&query, &updates);
+        Ok(self.page(
+            entity,
+            total,
+            recs,
+            query.select.as_deref(),
+            level,
+            &updates,
+        ))
     }
 
     /// Checks that every relationship field of `row` points at an existing record.
     fn check_relations(&self, entity: usize, row: &Row) -> Result<(), ApiError> {
         for (idx, spec) in self.entities[entity].schema.fields.iter().enumerate() {
             if let (Kind::Relation { target, .. }, Val::Guid(id)) = (&spec.kind, row.get(idx)) {
-                if self.entities[*target].get(*id).is_none() {
+                if self.entities[*target]
+                    .get(*id, &Updates::default())
+                    .is_none()
+                {
                     let target = &self.entities[*target].schema.name;
                     return Err(ApiError::BadRequest(format!(
                         "field '{}': no {target} record has Id {id}",
@@ -203,7 +234,7 @@ impl DataService {
         let id = record_id(id)?;
         let e = &self.entities[entity];
         let missing = || ApiError::NotFound(format!("record {id} does not exist"));
-        let mut row = e.get(id).ok_or_else(missing)?;
+        let mut row = e.get(id, &e.generator.updates(now)).ok_or_else(missing)?;
         self.apply(entity, &mut row, body)?;
         let row = e.update(id, row, user, now).ok_or_else(missing)?;
         Ok(Served {

@@ -8,6 +8,7 @@
 //! it as the related record, whose own relationships are Ids; and so on. A relationship to
 //! a record that no longer exists is written as `null`.
 
+use super::generate::Updates;
 use super::schema::Kind;
 use super::store::Entity;
 use super::DataService;
@@ -41,7 +42,8 @@ impl DataService {
             out.push(b':');
             match (&spec.kind, row.get(idx)) {
                 (Kind::Relation { target, .. }, Val::Guid(id)) if level > 1 => {
-                    match self.entities[*target].get(*id) {
+                    // Related records are expanded as generated (without live updates).
+                    match self.entities[*target].get(*id, &Updates::default()) {
                         Some(related) => self.write_record(out, *target, &related, None, level - 1),
                         None => out.extend_from_slice(b"null"),
                     }

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use uuid::Uuid;
 
 use super::filter::{compare, Fields};
-use super::generate::{combine, uuid_of, Generator};
+use super::generate::{combine, uuid_of, Generator, Updates};
 use super::query::Query;
 use super::schema::EntitySchema;
 use crate::value::{Row, Val};
@@ -59,11 +59,15 @@ pub(crate) struct Entity {
 }
 
 /// A generated record seen through [`Fields`].
-struct GenFields<'a>(&'a Entity, u64);
+struct GenFields<'a>(&'a Entity, u64, Option<(i64, u64)>);
 
 impl Fields for GenFields<'_> {
     fn get(&self, idx: usize) -> Cow<'_, Val> {
-        Cow::Owned(self.0.generator.value(&self.0.schema.fields[idx], self.1))
+        Cow::Owned(
+            self.0
+                .generator
+                .value_at(&self.0.schema.fields[idx], self.1, self.2),
+        )
     }
 }
 
@@ -113,20 +117,20 @@ impl Entity {
     }
 
     /// The row of a picked record.
-    pub(crate) fn materialize(&self, rec: Rec) -> Row {
+    pub(crate) fn materialize(&self, rec: Rec, updates: &Updates) -> Row {
         match rec {
-            Rec::Gen(i) => self.generator.row(&self.schema.fields, i),
+            Rec::Gen(i) => self.generator.row_at(&self.schema.fields, i, updates),
             Rec::Row(row) => row,
         }
     }
 
     /// The current record with this Id.
-    pub(crate) fn get(&self, id: Uuid) -> Option<Row> {
+    pub(crate) fn get(&self, id: Uuid, updates: &Updates) -> Option<Row> {
         let generated = self.generated_number(id);
         let overlay = self.overlay();
         match overlay.entries.get(&id) {
             Some(entry) => entry.row.clone(),
-            None => generated.map(|i| self.generator.row(&self.schema.fields, i)),
+            None => generated.map(|i| self.generator.row_at(&self.schema.fields, i, updates)),
         }
     }
 
@@ -171,7 +175,7 @@ impl Entity {
     }
 
     /// Runs a compiled query: filter, sort (Id breaking ties), then the page window.
-    pub(crate) fn query(&self, q: &Query) -> (u64, Vec<Rec>) {
+    pub(crate) fn query(&self, q: &Query, updates: &Updates) -> (u64, Vec<Rec>) {
         struct Hit {
             keys: Vec<Val>,
             id: Uuid,
@@ -195,7 +199,7 @@ impl Entity {
         };
         for i in 0..self.generator.len {
             if !overlay.touched.contains(&i) {
-                keep(&GenFields(self, i), &mut hits, Ok(i));
+                keep(&GenFields(self, i, updates.get(i)), &mut hits, Ok(i));
             }
         }
         for (id, entry) in &overlay.entries {
@@ -375,7 +379,12 @@ mod tests {
         let before = read_all(e, 100);
         let user = Uuid::from_u128(1);
         let updated = e
-            .update(before[10], e.get(before[10]).unwrap(), user, 9)
+            .update(
+                before[10],
+                e.get(before[10], &Updates::default()).unwrap(),
+                user,
+                9,
+            )
             .unwrap();
         assert_eq!(updated.get(e.schema.sys.update_time), &Val::DateTime(9));
         assert_eq!(
@@ -387,7 +396,12 @@ mod tests {
         assert!(e.delete(before[20]));
         assert!(!e.delete(before[20]));
         assert!(e
-            .update(before[20], e.get(before[10]).unwrap(), user, 10)
+            .update(
+                before[20],
+                e.get(before[10], &Updates::default()).unwrap(),
+                user,
+                10
+            )
             .is_none());
         let inserted = e.insert(Row(vec![Val::Null; e.schema.fields.len()]), user, 11);
         let Val::Guid(new_id) = *inserted.get(e.schema.sys.id) else {
@@ -404,7 +418,7 @@ mod tests {
         assert_eq!(e.count(), 500);
 
         assert!(e.delete(new_id));
-        assert!(e.get(new_id).is_none());
+        assert!(e.get(new_id, &Updates::default()).is_none());
         assert_eq!(e.count(), 499);
     }
 
@@ -436,7 +450,7 @@ mod tests {
             loop {
                 let mut body = body.clone();
                 body["start"] = json!(seen.len());
-                let (total, recs) = e.query(&parse_query(&e.schema, &body).unwrap());
+                let (total, recs) = e.query(&parse_query(&e.schema, &body).unwrap(), &Updates::default());
                 prop_assert_eq!(total as usize, expected.len());
                 if recs.is_empty() {
                     break;

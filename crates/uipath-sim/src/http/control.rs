@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -41,6 +41,7 @@ pub fn routes(sim: Arc<Simulator>) -> Router {
             put(put_tenant_rate_limit),
         )
         .route("/_sim/tenants", get(tenants))
+        .route("/_sim/changes/{org}/{tenant}", get(changes))
         .route("/_sim/data/{org}/{tenant}/{entity}/insert", post(insert))
         .route("/_sim/data/{org}/{tenant}/{entity}/update", post(update))
         .with_state(sim)
@@ -186,12 +187,22 @@ async fn tenants(State(sim): Sim) -> Response {
                 })
                 .collect();
             let mut counts = Map::new();
+            let view = t.view();
             for gen in entities::all() {
                 let def = gen.def();
+                // Sparse sets (queue item events) have empty slots below `len`.
+                let count = |p: usize| {
+                    let len = gen.len(&view, p);
+                    if gen.sparse() {
+                        (0..len).filter(|&i| gen.exists(&view, p, i)).count() as u64
+                    } else {
+                        len
+                    }
+                };
                 let n: Vec<u64> = if def.folder_scoped {
-                    (0..t.data.folders.len()).map(|p| gen.len(&t.data, p)).collect()
+                    (0..t.data.folders.len()).map(count).collect()
                 } else {
-                    vec![gen.len(&t.data, 0)]
+                    vec![count(0)]
                 };
                 counts.insert(def.name.to_owned(), json!(n));
             }
@@ -286,4 +297,41 @@ fn change(
         }
         Err(e) => bad_request(e),
     }
+}
+
+/// `from`/`to` of `/_sim/changes`: Unix milliseconds or RFC 3339.
+#[derive(Debug, Deserialize)]
+struct ChangeRange {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /_sim/changes/{org}/{tenant}?from=&to=`: the reference changes of a live tenant
+/// (robot renamed, machine removed or added, queue SLA changed, trigger toggled, user
+/// modified) with `from <= at < to` (defaults: the live epoch, and now), in time order:
+/// `{"now": ms, "changes": [{"kind","entity","id","folder_id","at","value"}]}`.
+async fn changes(
+    State(sim): Sim,
+    Path((org, tenant)): Path<(String, String)>,
+    Query(range): Query<ChangeRange>,
+) -> Response {
+    let Some(t) = sim.tenant(&org, &tenant) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown tenant"})),
+        )
+            .into_response();
+    };
+    let now = t.now_ms();
+    let parse = |v: &Option<String>, default: i64| match v {
+        None => Ok(default),
+        Some(s) => crate::http::odata::parse_instant(s)
+            .ok_or_else(|| format!("'{s}' is not Unix milliseconds or RFC 3339")),
+    };
+    let (from, to) = match (parse(&range.from, i64::MIN), parse(&range.to, now + 1)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    let list = crate::data::live::reference_changes(&t.data, from, to);
+    Json(json!({ "now": now, "changes": list })).into_response()
 }

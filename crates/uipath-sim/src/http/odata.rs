@@ -118,6 +118,10 @@ async fn handle(
         );
     };
     let def = gen.def();
+    let as_of = match as_of(&tenant, headers) {
+        Ok(ms) => ms,
+        Err(resp) => return resp,
+    };
     let principal = match authenticate(sim, &tenant, headers) {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -183,7 +187,8 @@ async fn handle(
     let tenant2 = tenant.clone();
     let result =
         tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, usize), odata::ODataError> {
-            let page = engine::execute(gen, &tenant2.data, part, &overlay, &query)?;
+            let view = tenant2.data.as_of(as_of);
+            let page = engine::execute(gen, &view, part, &overlay, &query)?;
             Ok(render(
                 gen,
                 &tenant2,
@@ -269,6 +274,39 @@ fn render(
     }
     out.extend_from_slice(b"]}");
     (out, page.rows.len())
+}
+
+/// The header a test sends to read a tenant as of an earlier instant (ground truth).
+pub const AS_OF_HEADER: &str = "x-sim-as-of";
+
+/// The instant a request reads the tenant at: `X-Sim-As-Of` (Unix milliseconds or RFC 3339)
+/// when present, else now ([`Tenant::now_ms`]); never after the span's end.
+pub fn as_of(tenant: &Tenant, headers: &HeaderMap) -> Result<i64, Response> {
+    let Some(v) = headers.get(AS_OF_HEADER) else {
+        return Ok(tenant.now_ms());
+    };
+    v.to_str()
+        .ok()
+        .and_then(parse_instant)
+        .map(|ms| ms.min(tenant.data.span_end_ms))
+        .ok_or_else(|| {
+            odata_error(
+                StatusCode::BAD_REQUEST,
+                "X-Sim-As-Of must be Unix milliseconds or an RFC 3339 date-time.",
+                0,
+            )
+        })
+}
+
+/// Unix milliseconds or an RFC 3339 date-time.
+pub fn parse_instant(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Resolves the bearer token and checks it may act on this tenant.
@@ -359,6 +397,20 @@ mod tests {
         assert_eq!(parse_segment("Jobs(42L)").unwrap(), ("Jobs", Some(42)));
         assert!(parse_segment("Jobs(x)").is_err());
         assert!(parse_segment("Jobs(4").is_err());
+    }
+
+    #[test]
+    fn instants_parse_as_millis_or_rfc3339() {
+        assert_eq!(parse_instant("1735689600000"), Some(1_735_689_600_000));
+        assert_eq!(
+            parse_instant("2025-01-01T00:00:00Z"),
+            Some(1_735_689_600_000)
+        );
+        assert_eq!(
+            parse_instant("2025-01-01T01:00:00.5+01:00"),
+            Some(1_735_689_600_500)
+        );
+        assert_eq!(parse_instant("yesterday"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::data::enums::{AUDIT_ACTION, AUDIT_COMPONENT, USER_TYPE};
 use crate::data::hash::Draw;
 use crate::data::pools::{AuditOp, AUDIT_OPS};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 pub static AUDIT_LOG: Schema = schema!("AuditLogDto" {
@@ -46,7 +46,7 @@ pub static AUDIT_LOGS: EntityDef = EntityDef {
 };
 
 /// The entity an operation touched: its id and display name.
-fn target(t: &TenantData, op: &AuditOp, d: Draw) -> (Option<i64>, String) {
+fn target(t: &AsOf<'_>, op: &AuditOp, d: Draw) -> (Option<i64>, String) {
     let f = d.below(10, t.folders.len() as u64) as usize;
     let pick = |n: usize| d.below(11, n.max(1) as u64) as usize;
     match op.component {
@@ -106,23 +106,23 @@ impl EntityGen for AuditLogs {
         &AUDIT_LOGS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         if part == 0 {
-            t.audit_logs.len()
+            t.audit_logs.count_until(t.now_ms())
         } else {
             0
         }
     }
 
-    fn time_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
         t.audit_logs.time(i)
     }
 
-    fn id_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
         t.audit_logs.id(i)
     }
 
-    fn row(&self, t: &TenantData, _part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
         let tl = &t.audit_logs;
         let slot = tl.locate(i);
         let d = Draw::new(t.stream(tag::AUDIT_LOGS, 0), i);

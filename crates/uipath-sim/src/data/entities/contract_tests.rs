@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use crate::data::entities::{all, partitions};
-use crate::data::{DataConfig, EntityGen, TenantData};
+use crate::data::{AsOf, DataConfig, EntityGen, TenantData};
 use crate::value::{FieldType, Row, Schema, Val};
 
 /// Indices to inspect in a partition of `n` records: all of a small one, otherwise the
@@ -61,7 +61,7 @@ fn check_row(entity: &str, schema: &Schema, row: &Row) {
 }
 
 /// Checks one entity of one tenant against the contract.
-fn check_entity(gen: &dyn EntityGen, t: &TenantData) {
+fn check_entity(gen: &dyn EntityGen, t: &AsOf<'_>) {
     let def = gen.def();
     let name = def.name;
     let id_idx = def.id_field.map(|f| def.schema.index_of(f).unwrap());
@@ -173,6 +173,7 @@ fn arb_config() -> impl Strategy<Value = DataConfig> {
                 schedules_per_folder: c.4,
                 machines: c.5,
                 users: c.6,
+                stamp_modifications: true,
             }
         })
 }
@@ -183,6 +184,7 @@ proptest! {
     #[test]
     fn every_entity_honours_the_contract(config in arb_config(), tenant in "[a-z]{1,8}") {
         let t = TenantData::build("org", &tenant, &config);
+        let t = t.at_end();
         for gen in all() {
             check_entity(*gen, &t);
         }
@@ -191,7 +193,9 @@ proptest! {
     #[test]
     fn builds_are_deterministic(config in arb_config()) {
         let a = TenantData::build("org", "t", &config);
+        let a = a.at_end();
         let b = TenantData::build("org", "t", &config);
+        let b = b.at_end();
         for gen in all() {
             for part in 0..partitions(*gen, &a) {
                 let n = gen.len(&a, part);
@@ -207,6 +211,7 @@ proptest! {
 #[test]
 fn the_default_tenant_honours_the_contract() {
     let t = TenantData::build("acme", "prod", &DataConfig::default());
+    let t = t.at_end();
     for gen in all() {
         assert!(
             gen.len(&t, 0) > 0 || gen.def().name == "Sessions",
@@ -221,10 +226,13 @@ fn the_default_tenant_honours_the_contract() {
 fn different_tenants_get_different_data() {
     let config = DataConfig::default();
     let a = TenantData::build("acme", "prod", &config);
+    let a = a.at_end();
     let b = TenantData::build("acme", "test", &config);
+    let b = b.at_end();
     let c = TenantData::build("globex", "prod", &config);
+    let c = c.at_end();
     for gen in all() {
-        let row = |t: &TenantData| gen.row(t, 0, 0);
+        let row = |t: &AsOf<'_>| gen.row(t, 0, 0);
         assert_ne!(row(&a), row(&b), "{}", gen.def().name);
         assert_ne!(row(&a), row(&c), "{}", gen.def().name);
     }
@@ -239,6 +247,7 @@ fn volumes_scale_linearly_with_density() {
     };
     let total = |c: &DataConfig| {
         let t = TenantData::build("acme", "prod", c);
+        let t = t.at_end();
         (0..t.folders.len()).map(|f| t.jobs[f].len()).sum::<u64>() as f64
     };
     let ratio = total(&double) / total(&base);

@@ -2,10 +2,13 @@
 //!
 //! A job's story is decided by hashes of its index: how it was started (trigger, queue
 //! trigger, a user, an attended robot), which process and robot, how long it waited and
-//! ran, and how it ended. The tenant's snapshot instant (the end of the span) then decides
-//! what is visible: jobs that would start later are `Pending`, those still running are
-//! `Running`/`Suspended`/`Stopping`, the rest show their final state. Every later time of a
-//! job (start, end, resume, last modification) lies within [`MAX_LAG_MS`] of its creation.
+//! ran, and how it ended. The as-of instant (the end of the span when frozen, the request's
+//! instant when live) then decides what is visible: jobs that would start later are
+//! `Pending`, those still running are `Running`/`Suspended`/`Stopping`, the rest show their
+//! final state. `LastModificationTime` is null while the job is `Pending` and then the time
+//! of its latest transition (start, suspend, resume, stop request, end). Every later time
+//! of a job (start, end, resume, last modification) lies within [`MAX_LAG_MS`] of its
+//! creation.
 //!
 //! [`job_core`] is shared with queue items and robot logs, which point at jobs.
 
@@ -17,7 +20,7 @@ use crate::data::enums::*;
 use crate::data::hash::Draw;
 use crate::data::pools::{JobFault, JOB_FAULTS};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 /// Upper bound of every job time after `CreationTime`.
@@ -93,18 +96,21 @@ pub(crate) struct JobCore {
     pub end: Option<i64>,
     pub suspended: Option<i64>,
     pub resumed: Option<i64>,
-    pub last_modified: i64,
+    /// `LastModificationTime`: null while the job was never changed (Pending), else the
+    /// time of its latest transition as of now; always null when the tenant does not stamp
+    /// modifications.
+    pub last_modified: Option<i64>,
     pub kill: bool,
     pub fault: Option<&'static JobFault>,
     pub draw: Draw,
 }
 
 /// The key of job `i` of folder `f`, without computing anything else.
-pub(crate) fn job_key(t: &TenantData, f: usize, i: u64) -> Uuid {
+pub(crate) fn job_key(t: &AsOf<'_>, f: usize, i: u64) -> Uuid {
     Draw::new(t.stream(tag::JOBS, f), i).uuid(1)
 }
 
-pub(crate) fn job_core(t: &TenantData, f: usize, i: u64) -> JobCore {
+pub(crate) fn job_core(t: &AsOf<'_>, f: usize, i: u64) -> JobCore {
     let tl = &t.jobs[f];
     let slot = tl.locate(i);
     let created = tl.time_in(slot, i);
@@ -177,27 +183,28 @@ pub(crate) fn job_core(t: &TenantData, f: usize, i: u64) -> JobCore {
 
     let now = t.now_ms();
     let (state, start, end, last_modified) = if start > now {
-        ("Pending", None, None, created)
+        ("Pending", None, None, None)
     } else if end <= now {
         let state = match outcome {
             Outcome::Successful | Outcome::Suspends => "Successful",
             Outcome::Faulted => "Faulted",
             Outcome::Stopped => "Stopped",
         };
-        (state, Some(start), Some(end), end)
+        (state, Some(start), Some(end), Some(end))
     } else {
         match (suspended, resumed) {
-            (Some(s), Some(r)) if s <= now && now < r => ("Suspended", Some(start), None, s),
-            (_, Some(r)) if r <= now => ("Running", Some(start), None, r),
+            (Some(s), Some(r)) if s <= now && now < r => ("Suspended", Some(start), None, Some(s)),
+            (_, Some(r)) if r <= now => ("Running", Some(start), None, Some(r)),
             _ if outcome == Outcome::Stopped && stop_requested <= now => (
                 if kill { "Terminating" } else { "Stopping" },
                 Some(start),
                 None,
-                stop_requested,
+                Some(stop_requested),
             ),
-            _ => ("Running", Some(start), None, start),
+            _ => ("Running", Some(start), None, Some(start)),
         }
     };
+    let last_modified = last_modified.filter(|_| t.stamp_modifications);
     let resumed = resumed.filter(|&r| r <= now);
     let suspended = suspended.filter(|&s| s <= now);
     let fault =
@@ -226,7 +233,7 @@ pub(crate) fn job_core(t: &TenantData, f: usize, i: u64) -> JobCore {
 /// The arguments of job `i` of folder `f` as JSON text: `(InputArguments, OutputArguments)`.
 /// List responses serve them as null (as Orchestrator does); a single-job GET
 /// (`/odata/Jobs({id})`) may use these.
-pub fn job_arguments(t: &TenantData, f: usize, i: u64) -> (String, Option<String>) {
+pub fn job_arguments(t: &AsOf<'_>, f: usize, i: u64) -> (String, Option<String>) {
     let c = job_core(t, f, i);
     let input = format!(
         "{{\"in_BatchSize\":{},\"in_Mode\":\"{}\"}}",
@@ -254,19 +261,19 @@ impl EntityGen for Jobs {
         &JOBS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
-        t.jobs.get(part).map_or(0, |tl| tl.len())
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
+        t.jobs.get(part).map_or(0, |tl| tl.count_until(t.now_ms()))
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.jobs[part].time(i)
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.jobs[part].id(i)
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let c = job_core(t, part, i);
         let d = c.draw;
         let folder = &t.folders[part];
@@ -380,7 +387,7 @@ impl EntityGen for Jobs {
         r.put("ServerlessJobType", Val::Null);
         r.put("ParentJobKey", Val::Null);
         r.put("ResumeTime", Val::opt_datetime(c.resumed));
-        r.put("LastModificationTime", Val::DateTime(c.last_modified));
+        r.put("LastModificationTime", Val::opt_datetime(c.last_modified));
         r.put(
             "JobError",
             match (c.fault, c.end) {
@@ -417,11 +424,12 @@ impl EntityGen for Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::DataConfig;
+    use crate::data::{DataConfig, TenantData};
 
     #[test]
     fn states_look_like_a_real_tenant() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         let mut counts = std::collections::BTreeMap::new();
         let mut n = 0;
         for f in 0..t.folders.len() {
@@ -441,6 +449,7 @@ mod tests {
     #[test]
     fn in_flight_jobs_are_the_recent_ones() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         for f in 0..t.folders.len() {
             for i in 0..Jobs.len(&t, f) {
                 let c = job_core(&t, f, i);
@@ -458,6 +467,7 @@ mod tests {
     #[test]
     fn arguments_are_json() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         let (input, output) = job_arguments(&t, 0, 0);
         serde_json::from_str::<serde_json::Value>(&input).unwrap();
         if let Some(o) = output {

@@ -4,12 +4,13 @@
 //! `ExtendedMachineDto`: every `MachineDto` field plus `UpdateInfo`. The robots connected
 //! to a machine are listed in `RobotUsers` and summarized by version in `RobotVersions`.
 
+use crate::data::catalog::MachineInfo;
 use crate::data::entities::nested::{
     update_info_compliant, update_policy_latest_patch, UPDATE_INFO, UPDATE_POLICY,
 };
 use crate::data::entities::{schema, RowBuf};
 use crate::data::enums::*;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{write_json_str, Row, Schema, Val};
 
 pub static MACHINE: Schema = schema!("ExtendedMachineDto" {
@@ -41,29 +42,41 @@ pub static MACHINES: EntityDef = EntityDef {
 
 pub(crate) struct Machines;
 
+/// Machine `i` among those present as of now: (catalog index, machine).
+fn present<'a>(t: &'a AsOf<'_>, i: u64) -> (Option<usize>, &'a MachineInfo) {
+    match t.refs() {
+        Some(st) => st.machines(t).nth(i as usize).expect("index below len"),
+        None => (Some(i as usize), &t.machines[i as usize]),
+    }
+}
+
 impl EntityGen for Machines {
     fn def(&self) -> &'static EntityDef {
         &MACHINES
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         if part == 0 {
-            t.machines.len() as u64
+            t.refs()
+                .map_or(t.machines.len(), |st| st.machines(t).count()) as u64
         } else {
             0
         }
     }
 
-    fn time_at(&self, _t: &TenantData, _part: usize, _i: u64) -> i64 {
+    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
         0
     }
 
-    fn id_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
-        t.machines[i as usize].id
+    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
+        present(t, i).1.id
     }
 
-    fn row(&self, t: &TenantData, _part: usize, i: u64) -> Row {
-        let m = &t.machines[i as usize];
+    fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
+        // `i` is the index among the machines present as of now; robots point at catalog
+        // indices (added machines have none).
+        let (k, m) = present(t, i);
+        let i = k.unwrap_or(usize::MAX) as u64;
         // The robots that run on this machine, across all folders.
         let mut users = Vec::with_capacity(128);
         let mut count = 0;

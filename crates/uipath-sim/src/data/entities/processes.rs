@@ -12,7 +12,7 @@ use crate::data::entities::nested::{
 use crate::data::entities::{cow, opt_int, schema, RowBuf};
 use crate::data::enums::*;
 use crate::data::hash::{mix2, uuid_from};
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 pub static RELEASE: Schema = schema!("ReleaseDto" {
@@ -95,19 +95,19 @@ impl EntityGen for Releases {
         &RELEASES
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         t.releases.get(part).map_or(0, |v| v.len() as u64)
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.releases[part][i as usize].created_ms
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.releases[part][i as usize].id
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let rel = &t.releases[part][i as usize];
         let folder = &t.folders[part];
         let user_id = |k: usize| opt_int(t.users.get(k).map(|u| u.id));
@@ -186,7 +186,12 @@ impl EntityGen for Releases {
         r.put("RobotSize", Val::Null);
         r.put("Tags", Val::Raw("[]".into()));
         r.put("RemoteControlAccess", Val::str("None"));
-        r.put("LastModificationTime", Val::DateTime(rel.modified_ms));
+        r.put(
+            "LastModificationTime",
+            Val::opt_datetime(
+                Some(rel.modified_ms).filter(|&m| t.stamp_modifications && m <= t.now_ms()),
+            ),
+        );
         r.put("LastModifierUserId", user_id(rel.creator));
         r.put("CreationTime", Val::DateTime(rel.created_ms));
         r.put("CreatorUserId", user_id(rel.creator));
@@ -202,26 +207,30 @@ impl EntityGen for ProcessSchedules {
         &PROCESS_SCHEDULES
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         t.schedules.get(part).map_or(0, |v| v.len() as u64)
     }
 
-    fn time_at(&self, _t: &TenantData, _part: usize, _i: u64) -> i64 {
+    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
         0
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.schedules[part][i as usize].id
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let s = &t.schedules[part][i as usize];
         let rel = &t.releases[part][s.release];
         let queue = s.queue.map(|q| &t.queues[part][q]);
         let timed = queue.is_none();
+        let enabled = t
+            .refs()
+            .and_then(|st| st.schedule_enabled.get(&(part, i as usize)).copied())
+            .unwrap_or(s.enabled);
         let mut r = RowBuf::new(&PROCESS_SCHEDULE);
         r.put("Key", Val::Guid(s.key));
-        r.put("Enabled", Val::Bool(s.enabled));
+        r.put("Enabled", Val::Bool(enabled));
         r.put("Name", Val::string(s.name.clone()));
         r.put("ReleaseId", Val::Int(rel.id));
         r.put("ReleaseKey", Val::string(rel.key.to_string()));
@@ -255,7 +264,7 @@ impl EntityGen for ProcessSchedules {
         );
         r.put(
             "StartProcessNextOccurrence",
-            Val::opt_datetime((timed && s.enabled).then(|| next_occurrence(s.cron, t.now_ms()))),
+            Val::opt_datetime((timed && enabled).then(|| next_occurrence(s.cron, t.now_ms()))),
         );
         r.put("StartStrategy", Val::Int(1));
         r.put("ExecutorRobots", Val::Raw("[]".into()));

@@ -4,7 +4,7 @@
 //! points at the process that works it and, when one exists, at its queue trigger.
 
 use crate::data::entities::{cow, opt_int, schema, RowBuf};
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 pub static QUEUE_DEFINITION: Schema = schema!("QueueDefinitionDto" {
@@ -52,19 +52,19 @@ impl EntityGen for QueueDefinitions {
         &QUEUE_DEFINITIONS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         t.queues.get(part).map_or(0, |v| v.len() as u64)
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queues[part][i as usize].created_ms
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queues[part][i as usize].id
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let q = &t.queues[part][i as usize];
         let folder = &t.folders[part];
         let release = &t.releases[part][q.release];
@@ -85,14 +85,12 @@ impl EntityGen for QueueDefinitions {
         r.put("AnalyticsDataJsonSchema", Val::Null);
         r.put("CreationTime", Val::DateTime(q.created_ms));
         r.put("ProcessScheduleId", opt_int(trigger.map(|s| s.id)));
-        r.put(
-            "SlaInMinutes",
-            Val::Int(i64::from(q.sla_minutes.unwrap_or(0))),
-        );
-        r.put(
-            "RiskSlaInMinutes",
-            Val::Int(i64::from(q.risk_sla_minutes.unwrap_or(0))),
-        );
+        let (sla, risk) = t
+            .refs()
+            .and_then(|st| st.queue_sla.get(&(part, i as usize)).copied())
+            .unwrap_or((q.sla_minutes.unwrap_or(0), q.risk_sla_minutes.unwrap_or(0)));
+        r.put("SlaInMinutes", Val::Int(i64::from(sla)));
+        r.put("RiskSlaInMinutes", Val::Int(i64::from(risk)));
         r.put("ReleaseId", Val::Int(release.id));
         r.put("IsProcessInCurrentFolder", Val::Bool(true));
         r.put("FoldersCount", Val::Int(1));

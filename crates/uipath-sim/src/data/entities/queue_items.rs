@@ -1,8 +1,11 @@
 //! `/odata/QueueItems`: transactions added to queues and worked by robots.
 //!
-//! Each item's attempt (wait, processing time, outcome) is hashed from its index; the
-//! snapshot instant decides what is visible (`New` items not yet started, `InProgress`
-//! ones, final states). An item right after one that ended `Retried` is its retry: it
+//! Each item's attempt (wait, processing time, outcome) is hashed from its index and
+//! becomes a fixed list of [`transitions`]; the as-of instant decides how many have
+//! happened (`New` items not yet started, `InProgress` ones, final states). Queue item
+//! events are the same list, one event per transition. `RowVersion` is
+//! [`row_version`] of the latest transition, so it changes at each one and grows with time.
+//! An item created after its predecessor ended `Retried` is its retry: it
 //! shares the original's queue, reference, content and priority, and points at it through
 //! `AncestorId`/`AncestorUniqueKey`. `StartProcessing`/`EndProcessing` are null or within
 //! [`MAX_LAG_MS`] of `CreationTime`; `DueDate`, `DeferDate` and `RiskSlaDate` are
@@ -18,7 +21,7 @@ use crate::data::enums::*;
 use crate::data::hash::Draw;
 use crate::data::pools::{self, Content, APPLICATION_EXCEPTIONS, BUSINESS_EXCEPTIONS};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 /// Upper bound of `StartProcessing`/`EndProcessing` after `CreationTime`.
@@ -80,7 +83,7 @@ pub(crate) struct Attempt {
     pub end: i64,
 }
 
-fn attempt(t: &TenantData, f: usize, i: u64) -> Attempt {
+pub(crate) fn attempt(t: &AsOf<'_>, f: usize, i: u64) -> Attempt {
     let created = t.queue_items[f].time(i);
     let d = Draw::new(t.stream(tag::QUEUE_ITEMS, f), i);
     let outcome = match d.below(1, 1000) {
@@ -129,50 +132,80 @@ pub(crate) struct ItemCore {
     pub status: &'static str,
     pub start: Option<i64>,
     pub end: Option<i64>,
+    /// Time of the latest transition as of now (creation at least).
+    pub last_change: i64,
     pub robot: Option<usize>,
     pub draw: Draw,
     pub origin_draw: Draw,
 }
 
-/// Whether an attempt shows as `Retried` at the snapshot.
-fn visibly_retried(t: &TenantData, a: &Attempt) -> bool {
-    a.outcome == Outcome::Retried && a.end <= t.now_ms()
+/// One transition of an item: when, the event `Action`, and the status it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transition {
+    pub at: i64,
+    pub action: &'static str,
+    pub status: &'static str,
 }
 
-pub(crate) fn item_core(t: &TenantData, f: usize, i: u64) -> ItemCore {
+/// Upper bound of an item's last transition after its creation: the start (at most 18 h,
+/// a deferral included) plus abandonment after [`ABANDON_AFTER_MS`] is 42 h; an hour of
+/// margin. Queue item events of a `Timestamp` window come from items created at most this
+/// long before it.
+pub const EVENT_LAG_MS: i64 = 43 * 3_600_000;
+
+/// Every transition of attempt `a`, in time order, whether or not it has happened yet:
+/// `Create` (New), then `Delete` (Deleted) or `Status` InProgress at the start, then the
+/// end: `Status` Successful/Failed, `Status` Abandoned a day after the start, or `Retry`
+/// (Retried) when Orchestrator retries it with a new item. Items and their events are both
+/// derived from this list, so they agree as of any instant.
+pub(crate) fn transitions(a: &Attempt) -> ([Transition; 3], usize) {
+    let t = |at, action, status| Transition { at, action, status };
+    let create = t(a.created, "Create", "New");
+    if a.outcome == Outcome::Deleted {
+        return ([create, t(a.start, "Delete", "Deleted"), create], 2);
+    }
+    let start = t(a.start, "Status", "InProgress");
+    let end = match a.outcome {
+        Outcome::Abandoned => t(a.start + ABANDON_AFTER_MS, "Status", "Abandoned"),
+        Outcome::Retried => t(a.end, "Retry", "Retried"),
+        Outcome::Successful => t(a.end, "Status", "Successful"),
+        _ => t(a.end, "Status", "Failed"),
+    };
+    ([create, start, end], 3)
+}
+
+/// Whether attempt `a` was retried into the item created at `next_created`: it ended
+/// `Retried` before that item was created (so the relation never changes afterwards).
+fn retried_into(a: &Attempt, next_created: i64) -> bool {
+    a.outcome == Outcome::Retried && a.end <= next_created
+}
+
+pub(crate) fn item_core(t: &AsOf<'_>, f: usize, i: u64) -> ItemCore {
     let a = attempt(t, f, i);
     let stream = t.stream(tag::QUEUE_ITEMS, f);
     let d = Draw::new(stream, i);
     // Walk back over earlier items that were retried into their successor (at most 3).
     let mut origin = i;
-    while origin > 0 && i - origin < 3 && visibly_retried(t, &attempt(t, f, origin - 1)) {
+    let mut created = a.created;
+    while origin > 0 && i - origin < 3 {
+        let prev = attempt(t, f, origin - 1);
+        if !retried_into(&prev, created) {
+            break;
+        }
         origin -= 1;
+        created = prev.created;
     }
     let origin_draw = Draw::new(stream, origin);
     let queues = &t.queues[f];
     let queue = origin_draw.skewed(10, queues.len());
     let now = t.now_ms();
-    let (status, start, end) = if a.outcome == Outcome::Deleted {
-        ("Deleted", None, None)
-    } else if a.start > now {
-        ("New", None, None)
-    } else if a.outcome == Outcome::Abandoned {
-        let abandoned = a.start + ABANDON_AFTER_MS <= now;
-        (
-            if abandoned { "Abandoned" } else { "InProgress" },
-            Some(a.start),
-            None,
-        )
-    } else if a.end > now {
-        ("InProgress", Some(a.start), None)
-    } else {
-        let status = match a.outcome {
-            Outcome::Successful => "Successful",
-            Outcome::Retried => "Retried",
-            _ => "Failed",
-        };
-        (status, Some(a.start), Some(a.end))
-    };
+    let (list, n) = transitions(&a);
+    let done = list[..n].iter().filter(|tr| tr.at <= now).count().max(1);
+    let last = list[done - 1];
+    let status = last.status;
+    let start = (a.outcome != Outcome::Deleted && done >= 2).then_some(a.start);
+    let end = (done >= 3 && a.outcome != Outcome::Abandoned).then_some(a.end);
+    let last_change = last.at;
     let robots = &t.robots[f];
     let robot = (start.is_some() && !robots.is_empty()).then(|| d.skewed(11, robots.len()));
     ItemCore {
@@ -185,6 +218,7 @@ pub(crate) fn item_core(t: &TenantData, f: usize, i: u64) -> ItemCore {
         status,
         start,
         end,
+        last_change,
         robot,
         draw: d,
         origin_draw,
@@ -192,7 +226,7 @@ pub(crate) fn item_core(t: &TenantData, f: usize, i: u64) -> ItemCore {
 }
 
 /// The `Reference` of an item: a business number derived from the chain's first item.
-pub(crate) fn reference(t: &TenantData, f: usize, c: &ItemCore) -> String {
+pub(crate) fn reference(t: &AsOf<'_>, f: usize, c: &ItemCore) -> String {
     let spec = t.releases[f][t.queues[f][c.queue].release].spec;
     let n = t.queue_items[f].id(c.origin);
     match spec.content {
@@ -205,7 +239,7 @@ pub(crate) fn reference(t: &TenantData, f: usize, c: &ItemCore) -> String {
     }
 }
 
-fn specific_content(t: &TenantData, f: usize, c: &ItemCore, reference: &str) -> String {
+fn specific_content(t: &AsOf<'_>, f: usize, c: &ItemCore, reference: &str) -> String {
     let d = c.origin_draw;
     let content = t.releases[f][t.queues[f][c.queue].release].spec.content;
     let cents = d.range(20, 1_000, 5_000_000);
@@ -244,8 +278,16 @@ fn specific_content(t: &TenantData, f: usize, c: &ItemCore, reference: &str) -> 
     }
 }
 
+/// `RowVersion` of an item whose latest change was at `ms`: SQL Server rowversion
+/// semantics (8 bytes, Base64), big-endian `(ms << 22) | (id & 0x3fffff)`, so a later
+/// change of any item has a larger value and each transition of an item changes it.
+pub fn row_version(ms: i64, id: i64) -> String {
+    let v = ((ms.max(0) as u64) << 22) | (id as u64 & 0x3f_ffff);
+    base64::engine::general_purpose::STANDARD.encode(v.to_be_bytes())
+}
+
 /// The key of the folder's job created last at or before `ms`, if any.
-fn job_at(t: &TenantData, f: usize, ms: i64) -> Option<Uuid> {
+fn job_at(t: &AsOf<'_>, f: usize, ms: i64) -> Option<Uuid> {
     let k = t.jobs[f].count_until(ms);
     (k > 0).then(|| job_key(t, f, k - 1))
 }
@@ -257,19 +299,21 @@ impl EntityGen for QueueItems {
         &QUEUE_ITEMS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
-        t.queue_items.get(part).map_or(0, |tl| tl.len())
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
+        t.queue_items
+            .get(part)
+            .map_or(0, |tl| tl.count_until(t.now_ms()))
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queue_items[part].time(i)
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.queue_items[part].id(i)
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let c = item_core(t, part, i);
         let (d, od) = (c.draw, c.origin_draw);
         let folder = &t.folders[part];
@@ -400,13 +444,7 @@ impl EntityGen for QueueItems {
         r.put("SpecificData", Val::Null);
         r.put("CreationTime", Val::DateTime(c.created));
         r.put("Progress", Val::Null);
-        let version = (c.id as u64).wrapping_mul(8)
-            + u64::from(c.end.is_some())
-            + u64::from(c.start.is_some());
-        r.put(
-            "RowVersion",
-            Val::string(base64::engine::general_purpose::STANDARD.encode(version.to_be_bytes())),
-        );
+        r.put("RowVersion", Val::string(row_version(c.last_change, c.id)));
         r.put("ParentOperationId", Val::Null);
         r.put("OperationId", Val::Null);
         r.put("OrganizationUnitId", Val::Int(folder.id));
@@ -422,7 +460,7 @@ impl EntityGen for QueueItems {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::DataConfig;
+    use crate::data::{DataConfig, TenantData};
 
     #[test]
     fn retries_point_at_a_retried_original_with_the_same_reference() {
@@ -434,6 +472,7 @@ mod tests {
                 ..Default::default()
             },
         );
+        let t = t.at_end();
         let mut retries = 0;
         for f in 0..t.folders.len() {
             for i in 0..QueueItems.len(&t, f) {
@@ -454,6 +493,7 @@ mod tests {
     #[test]
     fn statuses_are_mostly_successful() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         let (mut ok, mut n) = (0, 0);
         for i in 0..QueueItems.len(&t, 1) {
             n += 1;

@@ -13,7 +13,7 @@ use crate::data::enums::{LOG_LEVEL, RUNTIME_TYPE};
 use crate::data::hash::Draw;
 use crate::data::pools::{LOG_INFO, LOG_TRACE, LOG_WARN};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{format_datetime, write_json_str, Row, Schema, Val};
 
 pub static LOG: Schema = schema!("LogDto" {
@@ -52,19 +52,21 @@ impl EntityGen for RobotLogs {
         &ROBOT_LOGS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
-        t.robot_logs.get(part).map_or(0, |tl| tl.len())
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
+        t.robot_logs
+            .get(part)
+            .map_or(0, |tl| tl.count_until(t.now_ms()))
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.robot_logs[part].time(i)
     }
 
-    fn id_at(&self, _t: &TenantData, _part: usize, _i: u64) -> i64 {
+    fn id_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
         0
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let at = t.robot_logs[part].time(i);
         let d = Draw::new(t.stream(tag::ROBOT_LOGS, part), i);
         let core = owning_job(t, part, at, d);
@@ -156,7 +158,7 @@ impl EntityGen for RobotLogs {
 /// The job a line at `at` belongs to: among the few jobs created last before it, one
 /// still running at `at` if there is one, else the newest. Lines before the folder's first
 /// job belong to that job; a folder without jobs has none.
-fn owning_job(t: &TenantData, part: usize, at: i64, d: Draw) -> Option<JobCore> {
+fn owning_job(t: &AsOf<'_>, part: usize, at: i64, d: Draw) -> Option<JobCore> {
     let jobs = &t.jobs[part];
     let created = jobs.count_until(at);
     if created == 0 {
@@ -231,11 +233,12 @@ fn raw_message(f: &RawFields) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::DataConfig;
+    use crate::data::{DataConfig, TenantData};
 
     #[test]
     fn raw_message_is_json_matching_the_row() {
         let t = TenantData::build("acme", "prod", &DataConfig::default());
+        let t = t.at_end();
         let logs = RobotLogs;
         let mut errors = 0;
         for i in (0..logs.len(&t, 0)).step_by(7) {

@@ -11,7 +11,7 @@ use crate::data::entities::{opt_int, schema, RowBuf};
 use crate::data::enums::*;
 use crate::data::hash::{mix2, Draw};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 pub static ROBOT: Schema = schema!("RobotDto" {
@@ -66,19 +66,19 @@ impl EntityGen for Robots {
         &ROBOTS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         t.robots.get(part).map_or(0, |v| v.len() as u64)
     }
 
-    fn time_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.robots[part][i as usize].created_ms
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         t.robots[part][i as usize].id
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let robot = &t.robots[part][i as usize];
         let machine = t.machines.get(robot.machine);
         let user = t.users.get(robot.user);
@@ -90,7 +90,13 @@ impl EntityGen for Robots {
             machine.map_or(Val::Null, |m| Val::string(m.name.clone())),
         );
         r.put("MachineId", opt_int(machine.map(|m| m.id)));
-        r.put("Name", Val::string(robot.name.clone()));
+        let renamed = t
+            .refs()
+            .and_then(|st| st.robot_names.get(&(part, i as usize)));
+        r.put(
+            "Name",
+            Val::string(renamed.map_or_else(|| robot.name.clone(), |(n, _)| n.clone())),
+        );
         r.put("Username", Val::string(robot.username.clone()));
         r.put("ExternalName", Val::Null);
         r.put("Description", Val::Null);
@@ -113,7 +119,11 @@ impl EntityGen for Robots {
         r.put("ExecutionSettings", Val::Raw("{}".into()));
         r.put("IsExternalLicensed", Val::Bool(false));
         r.put("LimitConcurrentExecution", Val::Bool(false));
-        r.put("LastModificationTime", Val::DateTime(robot.created_ms));
+        // Never changed unless renamed (live mode): ABP leaves the stamp null until then.
+        r.put(
+            "LastModificationTime",
+            Val::opt_datetime(renamed.map(|(_, at)| *at).filter(|_| t.stamp_modifications)),
+        );
         r.put("LastModifierUserId", opt_int(admin));
         r.put("CreationTime", Val::DateTime(robot.created_ms));
         r.put("CreatorUserId", opt_int(admin));
@@ -123,7 +133,7 @@ impl EntityGen for Robots {
 }
 
 /// Session ids: tenant-wide in folder order, so increasing within a folder.
-fn session_id(t: &TenantData, part: usize, i: u64) -> i64 {
+fn session_id(t: &AsOf<'_>, part: usize, i: u64) -> i64 {
     let base = 10_000 + (mix2(t.seed, tag::SESSIONS) % 90_000) as i64;
     base + (part * t.sessions_per_folder) as i64 + i as i64
 }
@@ -135,7 +145,7 @@ impl EntityGen for Sessions {
         &SESSIONS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         if part < t.folders.len() && !t.robots[part].is_empty() {
             t.sessions_per_folder as u64
         } else {
@@ -143,15 +153,15 @@ impl EntityGen for Sessions {
         }
     }
 
-    fn time_at(&self, _t: &TenantData, _part: usize, _i: u64) -> i64 {
+    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
         0
     }
 
-    fn id_at(&self, t: &TenantData, part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
         session_id(t, part, i)
     }
 
-    fn row(&self, t: &TenantData, part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
         let robots = &t.robots[part];
         let robot = &robots[i as usize % robots.len()];
         let machine = t.machines.get(robot.machine);

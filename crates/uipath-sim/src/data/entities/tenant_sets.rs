@@ -8,7 +8,7 @@ use crate::data::entities::{opt_guid, opt_int, schema, RowBuf};
 use crate::data::enums::*;
 use crate::data::hash::{mix2, uuid_from};
 use crate::data::universe::tag;
-use crate::data::{EntityDef, EntityGen, TenantData};
+use crate::data::{AsOf, EntityDef, EntityGen};
 use crate::value::{Row, Schema, Val};
 
 pub static FOLDER: Schema = schema!("FolderDto" {
@@ -74,7 +74,7 @@ impl EntityGen for Folders {
         &FOLDERS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         if part == 0 {
             t.folders.len() as u64
         } else {
@@ -82,15 +82,15 @@ impl EntityGen for Folders {
         }
     }
 
-    fn time_at(&self, _t: &TenantData, _part: usize, _i: u64) -> i64 {
+    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
         0
     }
 
-    fn id_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
         t.folders[i as usize].id
     }
 
-    fn row(&self, t: &TenantData, _part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
         let f = &t.folders[i as usize];
         let mut r = RowBuf::new(&FOLDER);
         r.put("Key", Val::Guid(f.key));
@@ -129,7 +129,7 @@ impl EntityGen for Users {
         &USERS
     }
 
-    fn len(&self, t: &TenantData, part: usize) -> u64 {
+    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
         if part == 0 {
             t.users.len() as u64
         } else {
@@ -137,15 +137,15 @@ impl EntityGen for Users {
         }
     }
 
-    fn time_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
+    fn time_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
         t.users[i as usize].created_ms
     }
 
-    fn id_at(&self, t: &TenantData, _part: usize, i: u64) -> i64 {
+    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
         t.users[i as usize].id
     }
 
-    fn row(&self, t: &TenantData, _part: usize, i: u64) -> Row {
+    fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
         let u = &t.users[i as usize];
         let person = matches!(u.kind, "User" | "DirectoryUser");
         let robot = u.kind == "DirectoryRobot";
@@ -225,7 +225,14 @@ impl EntityGen for Users {
         r.put("ExplicitMayHaveRobotSession", Val::Bool(person || robot));
         r.put("ExplicitMayHavePersonalWorkspace", Val::Bool(person));
         r.put("ExplicitRestrictToPersonalWorkspace", Val::Bool(false));
-        r.put("LastModificationTime", Val::DateTime(u.created_ms));
+        r.put(
+            "LastModificationTime",
+            Val::opt_datetime(
+                t.refs()
+                    .and_then(|st| st.users_modified.get(&(i as usize)).copied())
+                    .filter(|_| t.stamp_modifications),
+            ),
+        );
         r.put("LastModifierUserId", opt_int(admin));
         r.put("CreatorUserId", opt_int(admin));
         r.put("Id", Val::Int(u.id));
