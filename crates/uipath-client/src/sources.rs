@@ -12,8 +12,9 @@ use crate::dataservice::{DataServiceSlice, DsCursor, DsEntity};
 use crate::odata::{Cursor, Record, SliceSpec};
 use crate::{ClientError, UipathClient};
 use chrono::{DateTime, Utc};
+use fleet_core::dataset::ChangeMode;
 use fleet_core::dataset::{self, DatasetDef};
-use fleet_core::wire::FolderRef;
+use fleet_core::wire::{FolderRef, ReadMode};
 use fleet_core::Priority;
 
 /// The prefix naming a Data Service entity as a dataset: `dataservice/Invoice`.
@@ -186,6 +187,29 @@ impl Sources {
     }
 }
 
+/// Finished jobs read by [`Sources::modification_stamps`].
+pub const STAMP_SAMPLE: u32 = 20;
+
+/// What [`Sources::modification_stamps`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StampCheck {
+    /// Finished jobs read.
+    pub finished: u32,
+    /// Of those, the ones whose `LastModificationTime` is null or earlier than `EndTime`.
+    pub unstamped: u32,
+}
+
+impl StampCheck {
+    /// Whether the tenant evidently does not stamp modifications.
+    pub fn misses_changes(&self) -> bool {
+        self.unstamped > 0
+    }
+}
+
+/// Events per page of a change feed: each page names at most this many records, read
+/// in `ceil(n / MAX_IDS_PER_QUERY)` requests (two for a full page of distinct items).
+pub const FEED_EVENTS_PER_PAGE: u32 = 100;
+
 /// A slice of any dataset, as a worker reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceRead {
@@ -198,6 +222,9 @@ pub struct SliceRead {
     pub select: Vec<String>,
     /// Records per page; `None`: the dataset's cap.
     pub page_size: Option<u32>,
+    /// History by the time field, changes in the window, the change feed, or the whole
+    /// set (see [`ReadMode`]).
+    pub mode: ReadMode,
 }
 
 /// Where the read of a [`SliceRead`] stands: an Orchestrator or a Data Service cursor.
@@ -269,11 +296,25 @@ impl Sources {
     ) -> Result<(Vec<Record>, Option<SliceCursor>), ClientError> {
         let client = self.client(&read.source)?;
         match (&read.dataset, cursor) {
+            (DatasetRef::Orchestrator(def), SliceCursor::Orchestrator(cursor))
+                if read.mode == ReadMode::Feed =>
+            {
+                self.read_feed(client, def, read, cursor, priority).await
+            }
             (DatasetRef::Orchestrator(def), SliceCursor::Orchestrator(cursor)) => {
                 let mut spec = SliceSpec::new(def).range(read.from, read.to);
-                if def.time_field.is_none() {
-                    // Untimed sets are read whole; the slice's range only names the snapshot.
+                if def.time_field.is_none() || read.mode == ReadMode::Snapshot {
+                    // Read whole; the slice's range only names the snapshot.
                     spec = spec.range(None, None);
+                }
+                if read.mode == ReadMode::Modified {
+                    let ChangeMode::Modified { field } = def.change else {
+                        return Err(ClientError::Config(format!(
+                            "dataset {} has no modification time to read changes by",
+                            def.slug
+                        )));
+                    };
+                    spec = spec.modified(field);
                 }
                 if let Some(f) = &read.folder {
                     spec = spec.folder(f.key.clone());
@@ -309,6 +350,121 @@ impl Sources {
                 read.dataset
             ))),
         }
+    }
+
+    /// One page of a change feed: the events of the window at `cursor`, then the current
+    /// state of every record they name, read by Id in chunks (each chunk one request of
+    /// the dataset's own budget). The cursor is the events' cursor, so a page whose record
+    /// reads fail is read again from its first event: an id is never dropped.
+    async fn read_feed(
+        &self,
+        client: &UipathClient,
+        def: &'static DatasetDef,
+        read: &SliceRead,
+        cursor: &Cursor,
+        priority: Priority,
+    ) -> Result<(Vec<Record>, Option<SliceCursor>), ClientError> {
+        let ChangeMode::Feed { events, key } = def.change else {
+            return Err(ClientError::Config(format!(
+                "dataset {} has no change feed",
+                def.slug
+            )));
+        };
+        let events_def = dataset::by_name(events).ok_or_else(|| {
+            ClientError::Config(format!("the change feed {events} is not a dataset"))
+        })?;
+        let folder = read.folder.as_ref().map(|f| f.key.clone());
+        let mut spec = SliceSpec::new(events_def)
+            .range(read.from, read.to)
+            .select([key])
+            .page_size(
+                read.page_size
+                    .map_or(FEED_EVENTS_PER_PAGE, |n| n.min(FEED_EVENTS_PER_PAGE)),
+            );
+        if let Some(f) = &folder {
+            spec = spec.folder(f.clone());
+        }
+        let page = client.fetch_page(&spec, cursor, priority).await?;
+        // Each id once, in the order the events name them.
+        let mut ids: Vec<i64> = Vec::new();
+        for (n, event) in page.records.iter().enumerate() {
+            let id = event
+                .get(key)
+                .and_then(serde_json::Value::as_i64)
+                .ok_or_else(|| ClientError::Malformed {
+                    path: format!("/odata/{}", events_def.entity),
+                    detail: format!("event {n} has no integer {key}"),
+                })?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::odata::MAX_IDS_PER_QUERY) {
+            let mut spec = SliceSpec::new(def).ids(chunk.to_vec());
+            if let Some(f) = &folder {
+                spec = spec.folder(f.clone());
+            }
+            if !read.select.is_empty() {
+                spec = spec.select(read.select.iter().cloned());
+            }
+            let mut at = Cursor::Start;
+            // A chunk fits one page ($top is at least the chunk), but follow the cursor
+            // in case a server pages shorter.
+            loop {
+                let got = client.fetch_page(&spec, &at, priority).await?;
+                records.extend(got.records);
+                match got.next {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+        }
+        Ok((records, page.next.map(SliceCursor::Orchestrator)))
+    }
+
+    /// Whether the tenant stamps `LastModificationTime` when a record changes, which
+    /// syncs of modification-time sets rely on: reads the newest finished jobs (a job is
+    /// modified when it ends) and counts those whose modification time is missing or
+    /// earlier than their end. One request of the Jobs budget.
+    pub async fn modification_stamps(
+        &self,
+        source: &str,
+        folder: Option<&FolderRef>,
+    ) -> Result<StampCheck, ClientError> {
+        let client = self.client(source)?;
+        let jobs = dataset::by_name("jobs").expect("the catalog lists Jobs");
+        let request =
+            crate::client::ApiRequest::get(crate::client::Api::Orchestrator, "odata/Jobs")
+                .folder(folder.map(|f| f.key.clone()))
+                .family(jobs.family)
+                .priority(Priority::Sync)
+                .query("$filter", "EndTime ne null")
+                .query("$orderby", "Id desc")
+                .query("$top", STAMP_SAMPLE.to_string())
+                .query("$select", "Id,EndTime,LastModificationTime");
+        let records = client
+            .send(&request, |body| {
+                crate::odata::decode_envelope(body).map(|(records, _)| records)
+            })
+            .await?;
+        let mut check = StampCheck::default();
+        for r in &records {
+            let end = r
+                .get("EndTime")
+                .and_then(serde_json::Value::as_str)
+                .and_then(crate::odata::parse_datetime);
+            let modified = r
+                .get("LastModificationTime")
+                .and_then(serde_json::Value::as_str)
+                .and_then(crate::odata::parse_datetime);
+            let Some(end) = end else { continue };
+            check.finished += 1;
+            if modified.is_none_or(|m| m < end) {
+                check.unstamped += 1;
+            }
+        }
+        Ok(check)
     }
 
     /// The tenant as record headers name it: `organization/tenant` on Automation Cloud and

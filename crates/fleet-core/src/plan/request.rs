@@ -35,7 +35,7 @@
 //! `slice_width`, the plan may not exceed [`Catalog::max_slices`] slices (counted per
 //! dataset and source, before folders are known; datasets read whole count one).
 //!
-//! Sync: exactly one of `every` (an interval, 1m to 7d; see [`Schedule::every`]) or
+//! Sync: exactly one of `every` (an interval, 10s to 7d; see [`Schedule::every`]) or
 //! `cron` (UTC; see [`Schedule::cron`]); `lookback` (default 15m, at most 7d) and
 //! `settle` (default 2m, at most 1d) as durations; `start` (optional, a date or time
 //! as above, not in the future).

@@ -11,9 +11,10 @@ use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use serde::{Deserialize, Serialize};
 
-/// The shortest interval between ticks: planning more often than this only produces
-/// tiny windows and ledger churn.
-pub const MIN_INTERVAL_SECS: u64 = 60;
+/// The shortest interval between ticks: fresh enough for a p95 of changes under half a
+/// minute (see README "what a sync delivers"); shorter only produces empty windows, and
+/// the coordinator refuses syncs whose windows the tenant's budget cannot feed.
+pub const MIN_INTERVAL_SECS: u64 = 10;
 /// The longest interval: a sync that ticks less than weekly is a backfill.
 pub const MAX_INTERVAL_SECS: u64 = 7 * 86_400;
 
@@ -52,7 +53,7 @@ impl Schedule {
         let secs = d.as_secs();
         if !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) {
             return Err(format!(
-                "`{text}` is out of range; the interval must be between 1m and 7d"
+                "`{text}` is out of range; the interval must be between 10s and 7d"
             ));
         }
         Ok(Schedule::Every(secs))
@@ -79,7 +80,7 @@ impl Schedule {
             if let Some(p) = previous {
                 if (next - p).num_seconds() < MIN_INTERVAL_SECS as i64 {
                     return Err(format!(
-                        "`{text}` fires more often than once a minute; sync at most every minute"
+                        "`{text}` fires more often than every {MIN_INTERVAL_SECS} seconds; use `every` for short intervals"
                     ));
                 }
             }
@@ -191,12 +192,13 @@ mod tests {
         assert_eq!(Schedule::every("1h 30m"), Ok(Schedule::Every(5400)));
         assert_eq!(Schedule::every("90s"), Ok(Schedule::Every(90)));
         assert_eq!(Schedule::every("7days"), Ok(Schedule::Every(604_800)));
-        for bad in ["59s", "8d", "1500ms", "soon", "", "-5m"] {
+        assert_eq!(Schedule::every("10s"), Ok(Schedule::Every(10)));
+        for bad in ["9s", "8d", "1500ms", "soon", "", "-5m"] {
             assert!(Schedule::every(bad).is_err(), "{bad}");
         }
-        assert!(Schedule::every("30s")
+        assert!(Schedule::every("5s")
             .unwrap_err()
-            .contains("between 1m and 7d"));
+            .contains("between 10s and 7d"));
     }
 
     #[test]
@@ -216,8 +218,9 @@ mod tests {
         assert!(Schedule::cron("0 0 30 2 *")
             .unwrap_err()
             .contains("never fires"));
-        let err = Schedule::cron("*/10 * * * * *").unwrap_err();
-        assert!(err.contains("once a minute"), "{err}");
+        assert!(Schedule::cron("*/10 * * * * *").is_ok(), "every 10 seconds");
+        let err = Schedule::cron("*/5 * * * * *").unwrap_err();
+        assert!(err.contains("every 10 seconds"), "{err}");
     }
 
     #[test]

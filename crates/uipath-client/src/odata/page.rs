@@ -31,7 +31,7 @@ struct Envelope {
     count: Option<u64>,
 }
 
-fn decode_envelope(body: &[u8]) -> Result<(Vec<Record>, Option<u64>), String> {
+pub(crate) fn decode_envelope(body: &[u8]) -> Result<(Vec<Record>, Option<u64>), String> {
     let env: Envelope =
         serde_json::from_slice(body).map_err(|e| format!("not an OData collection: {e}"))?;
     let records = env

@@ -1,14 +1,24 @@
 //! A slice of an Orchestrator dataset and the resumable position within it: which query
 //! reads the next page, and where the page after it starts.
 //!
-//! Three ways to page, chosen by the dataset's catalog entry:
+//! Five ways to page, chosen by the dataset's catalog entry and what the slice asks:
 //! - **keyset on (time, Id)** for timed sets: `$filter=(T gt t or (T eq t and Id gt id))
 //!   and T lt to`, `$orderby=T asc,Id asc`. Every page is an index seek on the server, and
 //!   a record inserted or updated behind the cursor shifts nothing ahead of it;
 //! - **keyset on Id** for small untimed sets (`Id gt id`, `$orderby=Id asc`);
 //! - **`$skip` inside the time window** for RobotLogs, which have no usable key. Their
 //!   Elasticsearch backend serves at most `window` rows per query (`$skip + $top`), so a
-//!   slice that holds more is refused with [`ClientError::WindowExceeded`] (split it).
+//!   slice that holds more is refused with [`ClientError::WindowExceeded`] (split it);
+//! - **changes in a window** ([`SliceSpec::modified`], a sync of Jobs, Releases, Robots,
+//!   Users): `(M ge from and M lt to) or (M eq null and T ge from and T lt to)` on the
+//!   modification time `M` and creation time `T` — Orchestrator leaves `M` null until a
+//!   record's first change, so one filter covers both kinds at the cost of one query per
+//!   page — keyset on Id (`Id gt id`, `$orderby=Id asc`). A record that changes while the
+//!   window is read leaves it (its new `M` is past `to`, which lies in the past) and is
+//!   read again by a later window as its new version; none can enter it;
+//! - **by Id** ([`SliceSpec::ids`], the queue-item change feed): `Id eq a or Id eq b …`,
+//!   at most [`MAX_IDS_PER_QUERY`] per query so the filter stays far inside
+//!   Orchestrator's 100-expression limit and the URL short.
 //!
 //! Deep `$skip` is never used on a SQL-backed set. The functions here are pure; `page`
 //! sends what they build.
@@ -24,6 +34,11 @@ use crate::error::ClientError;
 /// One record as served: a JSON object.
 pub type Record = Map<String, Value>;
 
+/// Ids per `Id eq … or …` query: 50 comparisons and 49 `or`s stay inside the
+/// 100-expression `$filter` limit (uipath-api.md §4) and a URL of about 1.5 KB; `in (…)`
+/// is OData 4.01 and not relied on.
+pub const MAX_IDS_PER_QUERY: usize = 50;
+
 /// A part of a dataset to read: one folder (for folder-scoped sets) and a time range on
 /// the dataset's time field, `from` inclusive, `to` exclusive (either may be open).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +53,11 @@ pub struct SliceSpec {
     pub select: Option<Vec<String>>,
     /// Records per page, capped at the dataset's `max_page` (QueueItems: 100). Default: the cap.
     pub page_size: Option<u32>,
+    /// Read the records *changed* in `[from, to)`: modified in it by this field, or never
+    /// modified (null) and created in it (see the module docs).
+    pub modified: Option<&'static str>,
+    /// Read exactly these records by Id (at most [`MAX_IDS_PER_QUERY`]); no time range.
+    pub ids: Option<Vec<i64>>,
 }
 
 /// Where a slice read stands. Serializable, so a worker can checkpoint it and another
@@ -73,6 +93,14 @@ pub(crate) enum Paging {
         time: &'static str,
         window: u32,
     },
+    Changed {
+        modified: &'static str,
+        created: &'static str,
+        id: &'static str,
+    },
+    Ids {
+        id: &'static str,
+    },
 }
 
 /// The query of one page.
@@ -96,7 +124,21 @@ impl SliceSpec {
             to: None,
             select: None,
             page_size: None,
+            modified: None,
+            ids: None,
         }
+    }
+
+    /// Read what changed in the range by modification field `field` (see the module docs).
+    pub fn modified(mut self, field: &'static str) -> Self {
+        self.modified = Some(field);
+        self
+    }
+
+    /// Read the records with these Ids (at most [`MAX_IDS_PER_QUERY`]).
+    pub fn ids(mut self, ids: Vec<i64>) -> Self {
+        self.ids = Some(ids);
+        self
     }
 
     pub fn folder(mut self, key: impl Into<String>) -> Self {
@@ -129,6 +171,37 @@ impl SliceSpec {
 
     pub(crate) fn paging(&self) -> Result<Paging, ClientError> {
         let d = self.dataset;
+        if let Some(ids) = &self.ids {
+            let Some(id) = d.id_field else {
+                return Err(config(format!("dataset {} has no Id to read by", d.slug)));
+            };
+            if ids.is_empty() || ids.len() > MAX_IDS_PER_QUERY {
+                return Err(config(format!(
+                    "a read by Id takes 1 to {MAX_IDS_PER_QUERY} ids, not {}",
+                    ids.len()
+                )));
+            }
+            if self.from.is_some() || self.to.is_some() || self.modified.is_some() {
+                return Err(config("a read by Id has no time range".into()));
+            }
+            return Ok(Paging::Ids { id });
+        }
+        if let Some(modified) = self.modified {
+            let (Some(created), Some(id)) = (d.time_field, d.id_field) else {
+                return Err(config(format!(
+                    "dataset {} needs a creation time and an Id to read changes",
+                    d.slug
+                )));
+            };
+            if !is_field_name(modified) {
+                return Err(config(format!("`{modified}` is not a field name")));
+            }
+            return Ok(Paging::Changed {
+                modified,
+                created,
+                id,
+            });
+        }
         let paging = match (d.time_field, d.id_field) {
             (Some(time), Some(id)) => Paging::Keyset { time, id },
             (None, Some(id)) => Paging::ById { id },
@@ -176,8 +249,13 @@ impl SliceSpec {
         }
         let needed: &[&str] = match paging {
             Paging::Keyset { time, id } => &[time, id],
-            Paging::ById { id } => &[id],
+            Paging::ById { id } | Paging::Ids { id } => &[id],
             Paging::Window { time, .. } => &[time],
+            Paging::Changed {
+                modified,
+                created,
+                id,
+            } => &[modified, created, id],
         };
         for n in needed {
             if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
@@ -197,6 +275,36 @@ impl SliceSpec {
             parts.push(format!("{time} lt {}", format_datetime(&to)));
         }
         parts
+    }
+
+    /// The window conditions of a read of changes: modified in the range, or never
+    /// modified and created in it.
+    fn changed_filter(&self, modified: &str, created: &str) -> String {
+        let both = |field: &str| {
+            let parts = self.range_filter(field, true);
+            if parts.is_empty() {
+                format!("{field} ne null")
+            } else {
+                parts.join(" and ")
+            }
+        };
+        let created_range = self.range_filter(created, true);
+        let never_modified = if created_range.is_empty() {
+            format!("{modified} eq null")
+        } else {
+            format!("{modified} eq null and {}", created_range.join(" and "))
+        };
+        format!("({}) or ({never_modified})", both(modified))
+    }
+
+    /// `Id eq a or Id eq b …`.
+    fn ids_filter(&self, id: &str) -> String {
+        self.ids
+            .iter()
+            .flatten()
+            .map(|n| format!("{id} eq {n}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
     }
 
     /// The query reading the page at `cursor`.
@@ -224,6 +332,34 @@ impl SliceSpec {
             (Paging::ById { id }, Cursor::AfterId { id: last }) => {
                 (vec![format!("{id} gt {last}")], format!("{id} asc"))
             }
+            (
+                Paging::Changed {
+                    modified, created, ..
+                },
+                Cursor::Start,
+            ) => (
+                vec![self.changed_filter(modified, created)],
+                "Id asc".to_owned(),
+            ),
+            (
+                Paging::Changed {
+                    modified,
+                    created,
+                    id,
+                },
+                Cursor::AfterId { id: last },
+            ) => (
+                vec![
+                    self.changed_filter(modified, created),
+                    format!("{id} gt {last}"),
+                ],
+                format!("{id} asc"),
+            ),
+            (Paging::Ids { id }, Cursor::Start) => (vec![self.ids_filter(id)], format!("{id} asc")),
+            (Paging::Ids { id }, Cursor::AfterId { id: last }) => (
+                vec![self.ids_filter(id), format!("{id} gt {last}")],
+                format!("{id} asc"),
+            ),
             (Paging::Window { time, window }, Cursor::Start | Cursor::Skip { .. }) => {
                 skip = match cursor {
                     Cursor::Skip { skip } => *skip,
@@ -249,7 +385,8 @@ impl SliceSpec {
                     self.dataset.slug,
                     match paging {
                         Paging::Keyset { .. } => "time and Id",
-                        Paging::ById { .. } => "Id",
+                        Paging::ById { .. } | Paging::Ids { .. } => "Id",
+                        Paging::Changed { .. } => "Id within a window of changes",
                         Paging::Window { .. } => "offset in a time window",
                     }
                 )))
@@ -284,7 +421,11 @@ impl SliceSpec {
             Paging::Keyset { time, .. } | Paging::Window { time, .. } => {
                 self.range_filter(time, true)
             }
+            Paging::Changed {
+                modified, created, ..
+            } => vec![self.changed_filter(modified, created)],
             Paging::ById { .. } => vec![],
+            Paging::Ids { id } => vec![self.ids_filter(id)],
         };
         let mut pairs = Vec::new();
         if !filter.is_empty() {
@@ -334,7 +475,9 @@ pub(crate) fn next_cursor(
             time: time_of(time)?,
             id: id_of(id)?,
         },
-        Paging::ById { id } => Cursor::AfterId { id: id_of(id)? },
+        Paging::ById { id } | Paging::Changed { id, .. } | Paging::Ids { id } => {
+            Cursor::AfterId { id: id_of(id)? }
+        }
         Paging::Window { .. } => Cursor::Skip {
             skip: query.skip + records.len() as u64,
         },
@@ -359,6 +502,10 @@ fn kind(cursor: &Cursor) -> &'static str {
         Cursor::AfterId { .. } => "after-id",
         Cursor::Skip { .. } => "skip",
     }
+}
+
+fn is_field_name(f: &str) -> bool {
+    !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn config(message: String) -> ClientError {

@@ -219,3 +219,99 @@ fn count_queries_ask_for_nothing_but_the_count() {
         ]
     );
 }
+
+#[test]
+fn a_window_of_changes_reads_modified_and_never_modified_records_by_id() {
+    let jobs = by_name("jobs").unwrap();
+    let spec = SliceSpec::new(jobs)
+        .folder("k")
+        .range(Some(at(1, 0)), Some(at(1, 1)))
+        .modified("LastModificationTime")
+        .select(["State"]);
+    let window = "(LastModificationTime ge 2025-03-01T00:00:00.000Z and LastModificationTime lt 2025-03-01T01:00:00.000Z) \
+                  or (LastModificationTime eq null and CreationTime ge 2025-03-01T00:00:00.000Z and CreationTime lt 2025-03-01T01:00:00.000Z)";
+    let first = spec.page_query(&Cursor::Start).unwrap();
+    assert_eq!(
+        pairs(&first),
+        [
+            ("$filter", window),
+            ("$orderby", "Id asc"),
+            ("$top", "1000"),
+            ("$select", "State,LastModificationTime,CreationTime,Id"),
+        ]
+    );
+    let next = spec.page_query(&Cursor::AfterId { id: 41 }).unwrap();
+    assert_eq!(pairs(&next)[0].1, format!("({window}) and (Id gt 41)"));
+    // The count probe asks the same window.
+    assert_eq!(spec.count_query().unwrap()[0].1, window);
+    // Full page: the cursor moves past the last Id, whatever its times.
+    let q = SliceSpec::new(jobs)
+        .modified("LastModificationTime")
+        .page_size(2)
+        .page_query(&Cursor::Start)
+        .unwrap();
+    let page = records(json!([
+        {"Id": 7, "LastModificationTime": null, "CreationTime": "2025-03-01T00:10:00Z"},
+        {"Id": 9, "LastModificationTime": "2025-03-01T00:20:00Z", "CreationTime": "2025-02-01T00:00:00Z"}
+    ]));
+    assert_eq!(
+        next_cursor(
+            SliceSpec::new(jobs)
+                .modified("LastModificationTime")
+                .paging()
+                .unwrap(),
+            &q,
+            &page
+        ),
+        Ok(Some(Cursor::AfterId { id: 9 }))
+    );
+    // A keyset cursor of a history read does not fit a window of changes.
+    let after = Cursor::After {
+        time: "2025-03-01T00:00:00Z".into(),
+        id: 1,
+    };
+    assert!(spec.page_query(&after).is_err());
+    // Sets without a creation time cannot be read this way.
+    let machines = by_name("machines").unwrap();
+    assert!(SliceSpec::new(machines)
+        .modified("LastModificationTime")
+        .page_query(&Cursor::Start)
+        .is_err());
+}
+
+#[test]
+fn reads_by_id_are_or_chains_within_the_expression_limit() {
+    let items = by_name("queue-items").unwrap();
+    let spec = SliceSpec::new(items).folder("k").ids(vec![5, 9, 12]);
+    let q = spec.page_query(&Cursor::Start).unwrap();
+    assert_eq!(
+        pairs(&q),
+        [
+            ("$filter", "Id eq 5 or Id eq 9 or Id eq 12"),
+            ("$orderby", "Id asc"),
+            ("$top", "100"),
+        ]
+    );
+    let q = spec.page_query(&Cursor::AfterId { id: 9 }).unwrap();
+    assert_eq!(
+        pairs(&q)[0].1,
+        "(Id eq 5 or Id eq 9 or Id eq 12) and (Id gt 9)"
+    );
+    let too_many = SliceSpec::new(items).ids((0..=MAX_IDS_PER_QUERY as i64).collect());
+    assert!(too_many.page_query(&Cursor::Start).is_err());
+    assert!(SliceSpec::new(items)
+        .ids(vec![])
+        .page_query(&Cursor::Start)
+        .is_err());
+    let ranged = SliceSpec::new(items)
+        .ids(vec![1])
+        .range(Some(at(1, 0)), None);
+    assert!(ranged.page_query(&Cursor::Start).is_err());
+    // 50 comparisons and 49 `or`s: inside Orchestrator's 100-expression limit.
+    let full = SliceSpec::new(items).ids((1..=MAX_IDS_PER_QUERY as i64).collect());
+    let filter = full.page_query(&Cursor::Start).unwrap().pairs[0].1.clone();
+    assert_eq!(
+        filter.matches(" eq ").count() + filter.matches(" or ").count(),
+        99
+    );
+}

@@ -148,33 +148,42 @@ pub fn truth(
     to: Option<DateTime<Utc>>,
 ) -> Vec<Record> {
     let t = sim.sim.tenant(DEMO_ORG, DEMO_TENANT).unwrap();
+    let view = t.view();
     let gen = entities::by_name(entity).expect("entity");
     let (lo, hi) = (
         from.map_or(i64::MIN, |f| f.timestamp_millis()),
         to.map_or(i64::MAX, |t| t.timestamp_millis()),
     );
-    let has_time = gen.def().time_field.is_some();
-    (0..gen.len(&t.data, part))
-        .filter(|&i| {
-            !has_time || {
-                let at = gen.time_at(&t.data, part, i);
-                lo <= at && at < hi
-            }
-        })
+    // The fleet's time field of the set (QueueItemEvents' `Timestamp` trails its items'
+    // creation in the simulator, so it is read from the record, not the index).
+    let time_field = fleet_core::dataset::by_name(entity).and_then(|d| d.time_field);
+    let mut records: Vec<(i64, Record)> = (0..gen.len(&view, part))
         .map(|i| {
             let mut out = Vec::new();
             uipath_sim::value::write_row(
                 &mut out,
                 gen.def().schema,
-                &gen.row(&t.data, part, i),
+                &gen.row(&view, part, i),
                 None,
             );
-            match serde_json::from_slice(&out).unwrap() {
+            let record = match serde_json::from_slice(&out).unwrap() {
                 Value::Object(map) => map,
                 _ => unreachable!(),
-            }
+            };
+            let at = time_field
+                .and_then(|f| record.get(f))
+                .and_then(Value::as_str)
+                .and_then(uipath_client::odata::parse_datetime)
+                .map_or(0, |t| t.timestamp_millis());
+            (at, record)
         })
-        .collect()
+        .filter(|(at, _)| time_field.is_none() || (lo <= *at && *at < hi))
+        .collect();
+    if time_field.is_some() {
+        let id = |r: &Record| r.get("Id").and_then(Value::as_i64).unwrap_or(0);
+        records.sort_by(|a, b| a.0.cmp(&b.0).then(id(&a.1).cmp(&id(&b.1))));
+    }
+    records.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Reads a slice to its end; returns the records and the number of pages.

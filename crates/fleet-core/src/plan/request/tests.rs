@@ -275,7 +275,7 @@ fn sync_errors_name_their_fields() {
         fields(base(json!({"every": "15m", "cron": "* * * * *"}))),
         ["cron"]
     );
-    assert_eq!(fields(base(json!({"every": "10s"}))), ["every"]);
+    assert_eq!(fields(base(json!({"every": "5s"}))), ["every"]);
     assert_eq!(fields(base(json!({"cron": "not cron"}))), ["cron"]);
     assert_eq!(fields(base(json!({"every": 900}))), ["every"]);
     let e = errors(base(
