@@ -30,23 +30,64 @@ async fn file_ledger_meets_the_contract() {
     let path = dir.path().join("ledger.jsonl");
     let ledger = FileLedger::open(&path).await.unwrap();
     ledger_contract(|| std::future::ready(Arc::new(ledger.clone()) as Arc<dyn Ledger>)).await;
+    // What the contract left, as the open ledger sees it.
+    let mut before = Vec::new();
+    for r in ledger.list_requests(10_000).await.unwrap() {
+        let p = ledger.progress(&r.id).await.unwrap();
+        let slices = ledger
+            .list_slices(&r.id, None, None, 100_000)
+            .await
+            .unwrap();
+        before.push((r, p, slices));
+    }
     drop(ledger);
-    // Whatever the contract did (thousands of mutations, compactions), the file
-    // replays to the same ledger.
+    // Whatever the contract did (thousands of mutations, compactions of the file and of
+    // streams, snapshot states), the file replays to the same ledger.
     let reopened = FileLedger::open(&path).await.unwrap();
     let requests = reopened.list_requests(10_000).await.unwrap();
     assert!(
         requests.len() > 10,
         "the contract's requests are in the file"
     );
-    for r in &requests {
-        let p = reopened.progress(&r.id).await.unwrap();
-        let slices = reopened
+    assert_eq!(requests.len(), before.len());
+    let mut compacted = 0;
+    for (r, p, slices) in before {
+        assert_eq!(reopened.get_request(&r.id).await.unwrap(), Some(r.clone()));
+        assert_eq!(
+            reopened.progress(&r.id).await.unwrap(),
+            p,
+            "request {}",
+            r.id
+        );
+        let now = reopened
             .list_slices(&r.id, None, None, 100_000)
             .await
             .unwrap();
-        assert_eq!(p.total() + p.split, slices.len() as u64, "request {}", r.id);
+        assert!(now == slices, "the slices of request {}", r.id);
+        if p.total() + p.split != slices.len() as u64 {
+            compacted += 1;
+        }
     }
+    assert!(
+        compacted >= 2,
+        "the contract's compacted requests keep counting their forgotten slices"
+    );
+    let snapshots = reopened
+        .snapshot(
+            &requests
+                .iter()
+                .find(|r| r.id.ends_with("-snapshot"))
+                .expect("the snapshot check's request")
+                .id,
+            "acme/machines/-",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (snapshots.generation, snapshots.hashes.len()),
+        (4, 20_000),
+        "snapshot states survive a reopen"
+    );
 }
 
 fn t(s: &str) -> DateTime<Utc> {
