@@ -416,7 +416,8 @@ pub trait Ledger: Send + Sync + 'static {
     /// Advance a stream's watermark over its completed slices, oldest first, stopping at
     /// the first slice that is not completed (failed, running, queued...). A split slice
     /// is replaced by its children. With no slice pending, the watermark is `planned_to`.
-    /// Returns the watermark now stored.
+    /// Returns the watermark now stored. The completed slices it passes are remembered
+    /// as passed: those are what [`Ledger::compact_stream`] may delete.
     async fn advance_watermark(
         &self,
         request_id: &str,

@@ -16,7 +16,9 @@
 //! | `P:snap:<req>:<stream>` | hash | `gen`, `at` (observed_at), `map` (key → content hash, one JSON object): the stream's snapshot state |
 //! | `P:lease:<name>` | string | the holder, with the lease's ttl (`PX`) |
 //!
-//! Nothing expires but leases: the ledger is the record of what was done.
+//! Nothing expires but leases: the ledger is the record of what was done. Only
+//! `compact_stream` deletes slices, and only completed ones a stream's watermark passed
+//! (their counts stay in the progress hash).
 //!
 //! Guarantees: every check-and-update is one Lua script (see the `scripts` module for
 //! why that is atomic, and `codec` for how values round-trip exactly), so the contract's
