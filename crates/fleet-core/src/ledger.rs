@@ -17,7 +17,15 @@
 //!   an illegal move changes nothing and reports the state found. Progress counters move
 //!   in the same atomic step, so they always equal a recount of the slices.
 //! - **Watermarks only move forward, and only over completed slices.**
+//! - **Compaction forgets records, not progress.** [`Ledger::compact_stream`] removes
+//!   completed slices a stream's watermark has passed; the request's counters keep
+//!   counting them (so after a compaction they equal a recount of the slices still
+//!   stored *plus* the compacted ones), and the stream's `planned_to` and watermark stay.
+//! - **Snapshot states are compare-and-set** ([`Ledger::store_snapshot`]): of two
+//!   writers that read one generation, one stores.
 //! - **Leases are exclusive** while unexpired: at most one holder per name.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -286,6 +294,22 @@ pub struct StreamState {
     pub watermark: Option<DateTime<Utc>>,
 }
 
+/// The last stored snapshot of a sync stream read by snapshot diffs (small reference
+/// sets read whole every window: Machines, Folders, Sessions, ...): each record's key and
+/// the hash of its content, so the next window publishes only changed records and a
+/// tombstone for each key that disappeared. See [`Ledger::snapshot`] and
+/// [`Ledger::store_snapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotState {
+    /// How many times a snapshot was stored for this stream; 0 if never. The expected
+    /// value of the next [`Ledger::store_snapshot`].
+    pub generation: u64,
+    /// Record key → content hash, as last stored (empty if never).
+    pub hashes: BTreeMap<String, String>,
+    /// When the stored snapshot was read from the source (the caller's `observed_at`).
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger backend: {0}")]
@@ -392,12 +416,77 @@ pub trait Ledger: Send + Sync + 'static {
     /// Advance a stream's watermark over its completed slices, oldest first, stopping at
     /// the first slice that is not completed (failed, running, queued...). A split slice
     /// is replaced by its children. With no slice pending, the watermark is `planned_to`.
-    /// Returns the watermark now stored.
+    /// Returns the watermark now stored. The completed slices it passes are remembered
+    /// as passed: those are what [`Ledger::compact_stream`] may delete.
     async fn advance_watermark(
         &self,
         request_id: &str,
         stream: &str,
     ) -> Result<Option<DateTime<Utc>>, LedgerError>;
+
+    /// Forget a stream's finished slice records: delete the slices of `stream` (of
+    /// `request_id`) that are `Completed`, that the stream's watermark has passed (the
+    /// [`Ledger::advance_watermark`] walk went over them), and whose `to` is at or before
+    /// `before`, from every index they are in. Returns how many were removed; 0 for an
+    /// unknown request or stream.
+    ///
+    /// Never touched: a slice the watermark has not passed (even if completed), a slice
+    /// in any other state, a slice without `to`, a slice of another stream. **What stays
+    /// exactly as it was**: the stream's `planned_to` and watermark (so `plan_window`
+    /// never plans a window again and the watermark never moves back), and the request's
+    /// progress counters, `completed` and `records` included (compaction forgets records,
+    /// not progress; counters then exceed a recount of the stored slices by the
+    /// compacted ones). Afterwards `get_slice` of a compacted id is `None`, `list_slices`
+    /// does not show it and a `transition` finds it unknown; adding the same id again
+    /// would insert it anew, which is why only windows `plan_window` will never plan
+    /// again (behind the watermark) are compacted. Runs in bounded batches (at most
+    /// 1,000 slices per atomic step), so an interrupted call leaves a consistent ledger
+    /// and running it again finishes it; running it twice is harmless.
+    async fn compact_stream(
+        &self,
+        request_id: &str,
+        stream: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        let _ = (request_id, stream, before);
+        Err(LedgerError::Backend(
+            "this ledger cannot compact streams".to_owned(),
+        ))
+    }
+
+    // ---- snapshot diffs ----
+
+    /// The snapshot state last stored for a sync stream of a request: generation 0, no
+    /// hashes and no `observed_at` if none was ever stored (or the request is unknown).
+    /// Read in one step: generation, hashes and `observed_at` are of the same store.
+    async fn snapshot(&self, request_id: &str, stream: &str) -> Result<SnapshotState, LedgerError> {
+        let _ = (request_id, stream);
+        Err(LedgerError::Backend(
+            "this ledger keeps no snapshot states".to_owned(),
+        ))
+    }
+
+    /// Store a stream's snapshot state, atomically, only if its stored generation is
+    /// still `expected_generation` (compare-and-set: two windows of one stream that read
+    /// the same generation cannot both store; the loser re-reads and diffs again).
+    /// Replaces the hashes wholly and sets `observed_at`, and the generation becomes
+    /// `expected_generation + 1`. Returns `true` if stored, `false` (nothing written) if
+    /// the generation had moved. Up to ~20,000 keys per stream is supported. Fails with
+    /// [`LedgerError::UnknownRequest`] for an unknown request. Snapshot states live
+    /// with their request's streams and are removed where the ledger removes those.
+    async fn store_snapshot(
+        &self,
+        request_id: &str,
+        stream: &str,
+        expected_generation: u64,
+        hashes: &BTreeMap<String, String>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let _ = (request_id, stream, expected_generation, hashes, observed_at);
+        Err(LedgerError::Backend(
+            "this ledger keeps no snapshot states".to_owned(),
+        ))
+    }
 
     // ---- leases ----
 

@@ -12,7 +12,8 @@
 //! only then applied (`state`): a mutation that cannot be written fails and changes
 //! nothing. The one multi-step operation is `cancel_request`, which (like the Redis
 //! ledger) first marks the request Cancelled and then cancels its slices in chunks, so
-//! it never holds the lock for long and is correct if interrupted and run again.
+//! it never holds the lock for long and is correct if interrupted and run again;
+//! `compact_stream` likewise forgets at most 1,000 slices per step.
 //!
 //! Leases live in memory only (a restarted process holds none), on tokio's clock, so
 //! `tokio::time::pause()` drives them in tests.
@@ -29,7 +30,7 @@ mod journal;
 mod rules;
 mod state;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,7 +40,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_core::ledger::{
     Ledger, LedgerError, Outcome, Progress, RequestRecord, RequestState, SliceRecord, SliceState,
-    StreamState, Transition,
+    SnapshotState, StreamState, Transition,
 };
 use tokio::time::Instant;
 
@@ -340,6 +341,60 @@ impl Ledger for FileLedger {
         self.mutate(
             |s| Ok(rules::advance_watermark(s, request_id, stream)),
             |w, _| w,
+        )
+        .await
+    }
+
+    async fn compact_stream(
+        &self,
+        request_id: &str,
+        stream: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        let mut removed = 0u64;
+        loop {
+            let (n, more) = self
+                .mutate(
+                    |s| Ok(rules::compact_chunk(s, request_id, stream, before)),
+                    |r, _| r,
+                )
+                .await?;
+            removed += n;
+            if !more {
+                return Ok(removed);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn snapshot(&self, request_id: &str, stream: &str) -> Result<SnapshotState, LedgerError> {
+        Ok(self.read(|s| {
+            s.snapshot_state(request_id, stream)
+                .cloned()
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn store_snapshot(
+        &self,
+        request_id: &str,
+        stream: &str,
+        expected_generation: u64,
+        hashes: &BTreeMap<String, String>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        self.mutate(
+            |s| {
+                rules::store_snapshot(
+                    s,
+                    request_id,
+                    stream,
+                    expected_generation,
+                    hashes,
+                    observed_at,
+                )
+            },
+            |stored, _| stored,
         )
         .await
     }

@@ -30,23 +30,64 @@ async fn file_ledger_meets_the_contract() {
     let path = dir.path().join("ledger.jsonl");
     let ledger = FileLedger::open(&path).await.unwrap();
     ledger_contract(|| std::future::ready(Arc::new(ledger.clone()) as Arc<dyn Ledger>)).await;
+    // What the contract left, as the open ledger sees it.
+    let mut before = Vec::new();
+    for r in ledger.list_requests(10_000).await.unwrap() {
+        let p = ledger.progress(&r.id).await.unwrap();
+        let slices = ledger
+            .list_slices(&r.id, None, None, 100_000)
+            .await
+            .unwrap();
+        before.push((r, p, slices));
+    }
     drop(ledger);
-    // Whatever the contract did (thousands of mutations, compactions), the file
-    // replays to the same ledger.
+    // Whatever the contract did (thousands of mutations, compactions of the file and of
+    // streams, snapshot states), the file replays to the same ledger.
     let reopened = FileLedger::open(&path).await.unwrap();
     let requests = reopened.list_requests(10_000).await.unwrap();
     assert!(
         requests.len() > 10,
         "the contract's requests are in the file"
     );
-    for r in &requests {
-        let p = reopened.progress(&r.id).await.unwrap();
-        let slices = reopened
+    assert_eq!(requests.len(), before.len());
+    let mut compacted = 0;
+    for (r, p, slices) in before {
+        assert_eq!(reopened.get_request(&r.id).await.unwrap(), Some(r.clone()));
+        assert_eq!(
+            reopened.progress(&r.id).await.unwrap(),
+            p,
+            "request {}",
+            r.id
+        );
+        let now = reopened
             .list_slices(&r.id, None, None, 100_000)
             .await
             .unwrap();
-        assert_eq!(p.total() + p.split, slices.len() as u64, "request {}", r.id);
+        assert!(now == slices, "the slices of request {}", r.id);
+        if p.total() + p.split != slices.len() as u64 {
+            compacted += 1;
+        }
     }
+    assert!(
+        compacted >= 2,
+        "the contract's compacted requests keep counting their forgotten slices"
+    );
+    let snapshots = reopened
+        .snapshot(
+            &requests
+                .iter()
+                .find(|r| r.id.ends_with("-snapshot"))
+                .expect("the snapshot check's request")
+                .id,
+            "acme/machines/-",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (snapshots.generation, snapshots.hashes.len()),
+        (4, 20_000),
+        "snapshot states survive a reopen"
+    );
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -343,4 +384,77 @@ async fn a_locked_file_is_refused_with_a_clear_error() {
     FileLedger::open(&path)
         .await
         .expect("the file opens once its owner is gone");
+}
+
+/// A stream storing a big snapshot state every window must not grow the file without
+/// bound: the journal weighs each store by its keys, so it is compacted after a few
+/// stores, and a reopened ledger has the last one. Compacted slices stay compacted.
+#[tokio::test]
+async fn big_snapshot_states_keep_the_file_small_and_survive_a_reopen() {
+    let dir = TempDir::new("ledger-snapshots");
+    let path = dir.path().join("ledger.jsonl");
+    let l = FileLedger::open(&path).await.unwrap();
+    let id = "sync-snapshots";
+    l.create_request(&request(id, RequestKind::Sync))
+        .await
+        .unwrap();
+    let at = t("2024-03-01T00:00:00Z");
+    let hashes = |round: usize| -> std::collections::BTreeMap<String, String> {
+        (0..20_000)
+            .map(|i| (format!("machine-{i:06}"), format!("{round:08x}{i:056x}")))
+            .collect()
+    };
+    assert!(l
+        .store_snapshot(id, "acme/machines/-", 0, &hashes(0), at)
+        .await
+        .unwrap());
+    let one_store = std::fs::metadata(&path).unwrap().len();
+    for round in 1..20u64 {
+        assert!(l
+            .store_snapshot(id, "acme/machines/-", round, &hashes(round as usize), at)
+            .await
+            .unwrap());
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        size < 5 * one_store,
+        "20 stores of 20,000 keys: the file is {size} B, one store {one_store} B; \
+         the journal must be compacted against the keys it holds"
+    );
+
+    // A stream's slices compacted, then the file reopened.
+    let slices: Vec<SliceRecord> = (0..3).map(|n| slice(id, n, None)).collect();
+    let to = slices[2].to.unwrap();
+    l.plan_window(id, "acme/jobs/-", None, to, &slices)
+        .await
+        .unwrap()
+        .unwrap();
+    for s in &slices {
+        l.transition(&s.id, Transition::Start).await.unwrap();
+        l.transition(
+            &s.id,
+            Transition::Complete {
+                records: 5,
+                pages: 1,
+                claim: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        l.advance_watermark(id, "acme/jobs/-").await.unwrap(),
+        Some(to)
+    );
+    assert_eq!(l.compact_stream(id, "acme/jobs/-", to).await.unwrap(), 3);
+    let progress = l.progress(id).await.unwrap();
+    drop(l);
+    let l = FileLedger::open(&path).await.unwrap();
+    let stored = l.snapshot(id, "acme/machines/-").await.unwrap();
+    assert_eq!(stored.generation, 20);
+    assert!(stored.hashes == hashes(19));
+    assert_eq!(l.progress(id).await.unwrap(), progress);
+    assert_eq!((progress.completed, progress.records), (3, 15));
+    assert_eq!(l.get_slice(&slices[0].id).await.unwrap(), None);
+    assert_eq!(l.compact_stream(id, "acme/jobs/-", to).await.unwrap(), 0);
 }

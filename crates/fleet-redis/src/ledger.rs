@@ -12,9 +12,13 @@
 //! | `P:slice:<id>` | hash | `rec` slice JSON (immutable fields), `req`, `state`, `stream`?, `parent`?, `from`?, `to`?, `records`, `pages`, `attempts`, `err`?, `cp`?, `at` |
 //! | `P:stream:<req>:<stream>` | hash | `planned_to`?, `watermark`? |
 //! | `P:stream:<req>:<stream>:pending` | zset | `<from> <slice id>`, score 0: the stream's unfinished slices, oldest first |
+//! | `P:stream:<req>:<stream>:passed` | zset | `<to> <slice id>`, score 0: completed slices the watermark passed, until `compact_stream` deletes them |
+//! | `P:snap:<req>:<stream>` | hash | `gen`, `at` (observed_at), `map` (key → content hash, one JSON object): the stream's snapshot state |
 //! | `P:lease:<name>` | string | the holder, with the lease's ttl (`PX`) |
 //!
-//! Nothing expires but leases: the ledger is the record of what was done.
+//! Nothing expires but leases: the ledger is the record of what was done. Only
+//! `compact_stream` deletes slices, and only completed ones a stream's watermark passed
+//! (their counts stay in the progress hash).
 //!
 //! Guarantees: every check-and-update is one Lua script (see the `scripts` module for
 //! why that is atomic, and `codec` for how values round-trip exactly), so the contract's
@@ -24,7 +28,11 @@
 //! `cancel_request` first marks the request Cancelled, then cancels its slices 500 per
 //! script (a script over 100k slices would stall Redis), which a re-run finishes.
 //! `list_slices` reads at most 1,000 slices per script (each page is consistent in
-//! itself), and `advance_watermark` pops at most 1,000 per script.
+//! itself), `advance_watermark` pops at most 1,000 per script, and `compact_stream`
+//! deletes at most 1,000 per script (each batch complete in itself; a re-run finishes).
+//! A stream's snapshot state is one hash whose `map` is the whole key → hash map as
+//! one JSON value (written and read by Rust only): a store replaces it whole, in one
+//! compare-and-set script on `gen`.
 //! The scripts build key names from ids, so the ledger needs one Redis server, not
 //! Cluster. `updated_at` is the caller's clock; lease expiry is Redis's.
 //!
@@ -37,6 +45,7 @@
 
 mod codec;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +54,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_core::ledger::{
     Ledger, LedgerError, Outcome, Progress, RequestRecord, RequestState, SliceRecord, SliceState,
-    StreamState, Transition,
+    SnapshotState, StreamState, Transition,
 };
 use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, RedisError, Script};
@@ -53,8 +62,9 @@ use redis::{FromRedisValue, RedisError, Script};
 use crate::conn::{connect_manager, describe};
 use crate::scripts::{
     LEDGER_ADD_SLICES, LEDGER_ADVANCE_WATERMARK, LEDGER_CANCEL_CHUNK, LEDGER_CANCEL_REQUEST,
-    LEDGER_CREATE_REQUEST, LEDGER_FIX_PLAN, LEDGER_LEASE, LEDGER_LIST_SLICES, LEDGER_MARK_QUEUED,
-    LEDGER_PLAN_WINDOW, LEDGER_TRANSITION, LEDGER_UPDATE_REQUEST, UNLOCK,
+    LEDGER_COMPACT_STREAM, LEDGER_CREATE_REQUEST, LEDGER_FIX_PLAN, LEDGER_LEASE,
+    LEDGER_LIST_SLICES, LEDGER_MARK_QUEUED, LEDGER_PLAN_WINDOW, LEDGER_STORE_SNAPSHOT,
+    LEDGER_TRANSITION, LEDGER_UPDATE_REQUEST, UNLOCK,
 };
 use codec::{fields, opt, push_slice, ts, Fields};
 
@@ -66,6 +76,8 @@ const LIST_CHUNK: usize = 1000;
 const CANCEL_CHUNK: u64 = 500;
 /// Pending slices popped per watermark script.
 const WATERMARK_CHUNK: u64 = 1000;
+/// Slices deleted per compaction script.
+const COMPACT_CHUNK: u64 = 1000;
 const MAX_LEASE_TTL_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// The fleet's ledger. Cheap to clone (one multiplexed connection underneath).
@@ -535,6 +547,90 @@ impl Ledger for RedisLedger {
                 let what = format!("the watermark of {request_id} {stream}");
                 return codec::parse_ts(&what, &watermark).map(Some);
             }
+        }
+    }
+
+    async fn compact_stream(
+        &self,
+        request_id: &str,
+        stream: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        let args = [
+            request_id.to_owned(),
+            stream.to_owned(),
+            ts(before),
+            COMPACT_CHUNK.to_string(),
+        ];
+        let mut removed = 0u64;
+        loop {
+            let (n, more): (u64, i64) = self
+                .run("compacting a stream", &LEDGER_COMPACT_STREAM, &args)
+                .await?;
+            removed += n;
+            if more == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    async fn snapshot(&self, request_id: &str, stream: &str) -> Result<SnapshotState, LedgerError> {
+        let key = self.key(&["snap", request_id, stream]);
+        let (generation, at, map): (Option<String>, Option<String>, Option<String>) =
+            redis::cmd("HMGET")
+                .arg(&key)
+                .arg("gen")
+                .arg("at")
+                .arg("map")
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| backend("reading a snapshot state", e))?;
+        let Some(generation) = generation else {
+            return Ok(SnapshotState::default());
+        };
+        let generation = generation
+            .parse()
+            .map_err(|_| LedgerError::Corrupt(format!("{key} field `gen` is not a count")))?;
+        let observed_at = at
+            .map(|t| codec::parse_ts(&format!("{key} field `at`"), &t))
+            .transpose()?;
+        let hashes = match map {
+            Some(m) => codec::from_json(&format!("{key} field `map`"), &m)?,
+            None => BTreeMap::new(),
+        };
+        Ok(SnapshotState {
+            generation,
+            hashes,
+            observed_at,
+        })
+    }
+
+    async fn store_snapshot(
+        &self,
+        request_id: &str,
+        stream: &str,
+        expected_generation: u64,
+        hashes: &BTreeMap<String, String>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let Some(next) = expected_generation.checked_add(1) else {
+            return Ok(false);
+        };
+        let args = [
+            request_id.to_owned(),
+            stream.to_owned(),
+            expected_generation.to_string(),
+            next.to_string(),
+            ts(observed_at),
+            codec::to_json("a snapshot state", hashes)?,
+        ];
+        let stored: i64 = self
+            .run("storing a snapshot state", &LEDGER_STORE_SNAPSHOT, &args)
+            .await?;
+        match stored {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(LedgerError::UnknownRequest(request_id.to_owned())),
         }
     }
 

@@ -162,3 +162,21 @@ pub(crate) static LEDGER_MARK_QUEUED: LazyLock<Script> = LazyLock::new(|| {
         include_str!("scripts/ledger_mark_queued.lua")
     ))
 });
+
+/// One bounded batch of a stream's compaction: only completed slices the watermark
+/// passed, and never the counters, planned_to or the watermark.
+pub(crate) static LEDGER_COMPACT_STREAM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_compact_stream.lua")
+    ))
+});
+
+/// Compare-and-set of a stream's snapshot state on its generation: of two windows that
+/// read one generation, one stores.
+pub(crate) static LEDGER_STORE_SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_store_snapshot.lua")
+    ))
+});

@@ -251,3 +251,217 @@ async fn corrupt_records_are_named_errors() {
     assert!((1..=5_000).contains(&pttl), "pttl {pttl}");
     assert!(delete_keys(&conn, &prefix).await > 0);
 }
+
+/// The Redis bytes of every key under `prefix` (`MEMORY USAGE … SAMPLES 0`: every
+/// element counted, not sampled), and how many keys there are.
+async fn bytes_under(conn: &ConnectionManager, prefix: &str) -> (u64, usize) {
+    let sizes = key_bytes(conn, prefix).await;
+    (sizes.iter().map(|(_, b)| b).sum(), sizes.len())
+}
+
+/// Each key under `prefix` with its `MEMORY USAGE … SAMPLES 0`.
+async fn key_bytes(conn: &ConnectionManager, prefix: &str) -> Vec<(String, u64)> {
+    let keys = common::keys(conn, prefix).await;
+    let mut pipe = redis::pipe();
+    for k in &keys {
+        pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
+    }
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let sizes: Vec<Option<u64>> = pipe.query_async(&mut conn.clone()).await.unwrap();
+    keys.into_iter()
+        .zip(sizes)
+        .map(|(k, b)| (k, b.unwrap_or(0)))
+        .collect()
+}
+
+/// Measures (and prints, for BENCHMARKS.md and the issues that need the numbers) the
+/// Redis bytes of a sync request with 10,000 slices shaped like real ones (planner-style
+/// ids, a folder, a stream, a checkpoint cursor), as planned, completed and passed by
+/// the watermark, and compacted; and of snapshot states of 1,000 and 20,000 keys.
+/// Run with `--nocapture` to see the numbers; the assertions only bound them loosely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_bytes_per_slice_and_per_snapshot_key() {
+    const SLICES: i64 = 10_000;
+    let prefix = unique_prefix("redis_ledger_bytes");
+    let conn = manager().await;
+    let ledger = RedisLedger::new(conn.clone(), prefix.clone());
+    let id = "sync-0f3a9c2e71b84d5a6c09".to_owned();
+    let mut r = request(&id);
+    r.kind = RequestKind::Sync;
+    assert!(ledger.create_request(&r).await.unwrap());
+    let stream = "acme/jobs/6f1c2f9a-1b2c-4d3e-8f40-5a6b7c8d9e0f";
+    let base = t("2024-03-01T00:00:00Z");
+    let slices: Vec<SliceRecord> = (0..SLICES)
+        .map(|n| {
+            let from = base + TimeDelta::seconds(10 * n);
+            SliceRecord {
+                id: format!(
+                    "{:032x}",
+                    0x9e37_79b9_7f4a_7c15_u128.wrapping_mul(n as u128 + 1)
+                ),
+                request_id: id.clone(),
+                lane: Lane::Sync,
+                source: "acme".into(),
+                dataset: "jobs".into(),
+                folder: Some(fleet_core::wire::FolderRef {
+                    id: 1_234_567,
+                    key: "6f1c2f9a-1b2c-4d3e-8f40-5a6b7c8d9e0f".into(),
+                    path: "Shared/Finance/Invoices".into(),
+                }),
+                from: Some(from),
+                to: Some(from + TimeDelta::seconds(10)),
+                select: vec![],
+                stream: None,
+                parent: None,
+                state: SliceState::Planned,
+                records: 0,
+                pages: 0,
+                attempts: 0,
+                last_error: None,
+                checkpoint: None,
+                updated_at: Utc::now(),
+            }
+        })
+        .collect();
+    let ids: Vec<String> = slices.iter().map(|s| s.id.clone()).collect();
+    let (empty, _) = bytes_under(&conn, &prefix).await;
+    let end = base + TimeDelta::seconds(10 * SLICES);
+    let mut expected = None;
+    for (i, chunk) in slices.chunks(1000).enumerate() {
+        let to = base + TimeDelta::seconds(10 * 1000 * (i as i64 + 1));
+        ledger
+            .plan_window(&id, stream, expected, to, chunk)
+            .await
+            .unwrap()
+            .unwrap();
+        expected = Some(to);
+    }
+    ledger.mark_queued(&ids).await.unwrap();
+    let (planned, planned_keys) = bytes_under(&conn, &prefix).await;
+
+    let work: Vec<_> = ids
+        .chunks(SLICES as usize / 8)
+        .map(|chunk| {
+            let (ledger, chunk) = (ledger.clone(), chunk.to_vec());
+            tokio::spawn(async move {
+                for s in chunk {
+                    let claim = ledger.transition(&s, Transition::Start).await.unwrap();
+                    let claim = claim.slice.unwrap().attempts;
+                    let cursor = r#"{"kind":"keyset","after":{"time":"2024-03-01T00:00:09.873Z","id":987654321},"page":1}"#;
+                    for t in [
+                        Transition::Checkpoint {
+                            cursor: cursor.into(),
+                            records: 37,
+                            pages: 1,
+                            claim: Some(claim),
+                        },
+                        Transition::Complete {
+                            records: 0,
+                            pages: 0,
+                            claim: Some(claim),
+                        },
+                    ] {
+                        assert!(ledger.transition(&s, t).await.unwrap().applied);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in work {
+        w.await.unwrap();
+    }
+    let (completed, _) = bytes_under(&conn, &prefix).await;
+    assert_eq!(
+        ledger.advance_watermark(&id, stream).await.unwrap(),
+        Some(end)
+    );
+    let (passed, passed_keys) = bytes_under(&conn, &prefix).await;
+    let slice_key = format!("{prefix}:slice:");
+    let mut breakdown: Vec<(String, u64)> = Vec::new();
+    let mut in_slices = 0u64;
+    for (k, b) in key_bytes(&conn, &prefix).await {
+        if k.starts_with(&slice_key) {
+            in_slices += b;
+        } else {
+            breakdown.push((k[prefix.len()..].to_owned(), b));
+        }
+    }
+    eprintln!(
+        "redis bytes after the watermark passed them: slice hashes {in_slices} B = {:.0} B/slice; other keys {breakdown:?}",
+        in_slices as f64 / SLICES as f64
+    );
+    let progress = ledger.progress(&id).await.unwrap();
+    let (removed, stall) = longest_stall(&conn, ledger.compact_stream(&id, stream, end)).await;
+    assert_eq!(removed.unwrap(), SLICES as u64);
+    assert_eq!(ledger.progress(&id).await.unwrap(), progress);
+    let (compacted, compacted_keys) = bytes_under(&conn, &prefix).await;
+
+    let per = |total: u64| (total - empty) as f64 / SLICES as f64;
+    eprintln!(
+        "redis bytes, sync request of {SLICES} slices (key prefix {} chars): \
+         planned+queued {planned} B in {planned_keys} keys = {:.0} B/slice; \
+         completed (still pending) {completed} B = {:.0} B/slice; \
+         passed by the watermark {passed} B in {passed_keys} keys = {:.0} B/slice; \
+         after compact_stream {compacted} B in {compacted_keys} keys \
+         (longest redis stall during compaction {stall:?})",
+        prefix.len(),
+        per(planned),
+        per(completed),
+        per(passed),
+    );
+    assert!(per(passed) > 100.0 && per(passed) < 5_000.0);
+    assert!(
+        compacted < passed / 50,
+        "compaction frees the slices: {compacted} B left of {passed} B"
+    );
+    assert!(stall < Duration::from_millis(150), "stall {stall:?}");
+
+    for n in [1_000usize, 20_000] {
+        let hashes: std::collections::BTreeMap<String, String> = (0..n)
+            .map(|i| {
+                (
+                    format!("6f1c2f9a-0000-4000-8000-{i:012}"),
+                    format!("{:064x}", (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                )
+            })
+            .collect();
+        let s = format!("acme/machines/size-{n}");
+        assert!(ledger
+            .store_snapshot(&id, &s, 0, &hashes, Utc::now())
+            .await
+            .unwrap());
+        let key = format!("{prefix}:snap:{id}:{s}");
+        let bytes: u64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut conn.clone())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let read = ledger.snapshot(&id, &s).await.unwrap();
+        let read_in = started.elapsed();
+        assert!(read.hashes == hashes);
+        let started = Instant::now();
+        assert!(ledger
+            .store_snapshot(&id, &s, 1, &hashes, Utc::now())
+            .await
+            .unwrap());
+        let stored_in = started.elapsed();
+        eprintln!(
+            "redis bytes, snapshot state of {n} keys (36-char keys, 64-hex hashes): {bytes} B \
+             = {:.1} B/key; read in {read_in:?}, stored in {stored_in:?}",
+            bytes as f64 / n as f64
+        );
+        assert!(bytes as f64 / (n as f64) < 200.0);
+    }
+    assert!(delete_keys(&conn, &prefix).await > 0);
+    assert_eq!(
+        bytes_under(&conn, &prefix).await,
+        (0, 0),
+        "delete_all-style deletion leaves no snapshot state behind"
+    );
+}

@@ -33,8 +33,10 @@ use fleet_core::ledger::LedgerError;
 use super::state::{Effect, State};
 
 const HEADER: &str = r#"{"uipath_fleet_ledger":1}"#;
-/// Effects per line in a snapshot: lines of a few hundred KB, nothing huge to hold.
-const SNAPSHOT_LINE: usize = 1000;
+/// Weight (see [`Effect::weight`]) per line in a snapshot: lines of a few hundred KB,
+/// nothing huge to hold (a line ends once it reaches this, so one big snapshot state
+/// is a line of its own).
+const SNAPSHOT_LINE: u64 = 1000;
 /// A journal smaller than this is never compacted (not worth a rewrite).
 const MIN_COMPACT: u64 = 1024;
 
@@ -118,7 +120,7 @@ impl Journal {
         let mut line = serde_json::to_vec(effects)
             .map_err(|e| error(&self.path, format_args!("cannot encode a mutation: {e}")))?;
         line.push(b'\n');
-        self.write_line(line, effects.len() as u64)
+        self.write_line(line, effects.iter().map(Effect::weight).sum())
     }
 
     fn write_line(&mut self, line: Vec<u8>, effects: u64) -> Result<(), LedgerError> {
@@ -212,14 +214,21 @@ pub(super) fn write_snapshot(path: &Path, state: &State) -> io::Result<Prepared>
         out.write_all(HEADER.as_bytes())?;
         out.write_all(b"\n")?;
         let mut written = 0u64;
-        let mut batch = Vec::with_capacity(SNAPSHOT_LINE);
+        let mut batch = Vec::new();
         let mut effects = state.snapshot().peekable();
         while effects.peek().is_some() {
             batch.clear();
-            batch.extend(effects.by_ref().take(SNAPSHOT_LINE));
+            let mut weight = 0u64;
+            for effect in effects.by_ref() {
+                weight += effect.weight();
+                batch.push(effect);
+                if weight >= SNAPSHOT_LINE {
+                    break;
+                }
+            }
             serde_json::to_writer(&mut out, &batch)?;
             out.write_all(b"\n")?;
-            written += batch.len() as u64;
+            written += weight;
         }
         out.flush()?;
         drop(out);
@@ -268,7 +277,7 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<(State, u64, u64), LedgerError> {
                 e.column()
             ))
         })?;
-        written += effects.len() as u64;
+        written += effects.iter().map(Effect::weight).sum::<u64>();
         for effect in effects {
             state.apply(effect);
         }

@@ -1,6 +1,7 @@
 //! The ledger's rules, as pure functions from the current [`State`] to the [`Effect`]s
 //! of one mutation: the transition table, insert-if-absent, first-writer-wins plans,
-//! terminal request states, the stream compare-and-set and the watermark walk.
+//! terminal request states, the stream compare-and-set, the watermark walk, stream
+//! compaction and the snapshot-state compare-and-set.
 //!
 //! They read and never write, so the caller can journal the effects before applying
 //! them: a mutation that cannot be written is not applied. They mirror the Redis
@@ -10,7 +11,8 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use fleet_core::ledger::{
-    LedgerError, RequestRecord, RequestState, SliceRecord, SliceState, StreamState, Transition,
+    LedgerError, RequestRecord, RequestState, SliceRecord, SliceState, SnapshotState, StreamState,
+    Transition,
 };
 
 use super::state::{Effect, State};
@@ -18,6 +20,8 @@ use super::state::{Effect, State};
 /// How many slices one step of `cancel_request` cancels, so that cancelling a request
 /// of 100k slices never holds the ledger's lock (or writes a journal line) for long.
 pub(super) const CANCEL_CHUNK: usize = 500;
+/// How many passed slices one step of `compact_stream` visits (as the Redis script).
+pub(super) const COMPACT_CHUNK: usize = 1000;
 
 fn known<'a>(state: &'a State, id: &str) -> Result<&'a RequestRecord, LedgerError> {
     state
@@ -356,7 +360,20 @@ pub(super) fn advance_watermark(
     for (from, id) in &entry.pending {
         let slice = state.slice(id);
         match slice.map(|s| s.state) {
-            Some(SliceState::Completed) => raise(&mut watermark, slice.and_then(|s| s.to)),
+            Some(SliceState::Completed) => {
+                let to = slice.and_then(|s| s.to);
+                raise(&mut watermark, to);
+                // Remembered for compact_stream.
+                if let Some(to) = to {
+                    effects.push(Effect::Passed {
+                        request: request.to_owned(),
+                        stream: stream.to_owned(),
+                        to,
+                        id: id.clone(),
+                        passed: true,
+                    });
+                }
+            }
             Some(SliceState::Split) => {}
             _ => {
                 drained = false;
@@ -385,4 +402,80 @@ pub(super) fn advance_watermark(
         });
     }
     (watermark, effects)
+}
+
+/// One step of `compact_stream`: visit up to [`COMPACT_CHUNK`] of the stream's passed
+/// slices whose `to` is at or before both `before` and the watermark; forget those that
+/// are completed slices of this request and stream with that `to` (all of them: a
+/// Completed slice never changes), and take every visited one off the passed set.
+/// Returns (slices forgotten, whether it stopped at the limit).
+pub(super) fn compact_chunk(
+    state: &State,
+    request: &str,
+    stream: &str,
+    before: DateTime<Utc>,
+) -> ((u64, bool), Vec<Effect>) {
+    let Some(entry) = state.stream(request, stream) else {
+        return ((0, false), Vec::new());
+    };
+    let Some(watermark) = entry.state.watermark else {
+        return ((0, false), Vec::new());
+    };
+    let limit = before.min(watermark);
+    let mut effects = Vec::new();
+    let mut removed = 0u64;
+    let mut visited = 0usize;
+    for (to, id) in entry.passed.iter().take_while(|(to, _)| *to <= limit) {
+        if visited == COMPACT_CHUNK {
+            break;
+        }
+        visited += 1;
+        let eligible = state.slice(id).is_some_and(|s| {
+            s.state == SliceState::Completed
+                && s.request_id == request
+                && s.stream.as_deref() == Some(stream)
+                && s.to == Some(*to)
+        });
+        if eligible {
+            effects.push(Effect::Forget { id: id.clone() });
+            removed += 1;
+        }
+        effects.push(Effect::Passed {
+            request: request.to_owned(),
+            stream: stream.to_owned(),
+            to: *to,
+            id: id.clone(),
+            passed: false,
+        });
+    }
+    ((removed, visited == COMPACT_CHUNK), effects)
+}
+
+/// The snapshot-state compare-and-set: stored (generation + 1) only if the stored
+/// generation is `expected`.
+pub(super) fn store_snapshot(
+    state: &State,
+    request: &str,
+    stream: &str,
+    expected: u64,
+    hashes: &std::collections::BTreeMap<String, String>,
+    observed_at: DateTime<Utc>,
+) -> Result<(bool, Vec<Effect>), LedgerError> {
+    known(state, request)?;
+    let current = state
+        .snapshot_state(request, stream)
+        .map_or(0, |s| s.generation);
+    let Some(next) = expected.checked_add(1).filter(|_| current == expected) else {
+        return Ok((false, Vec::new()));
+    };
+    let effect = Effect::Snapshot {
+        request: request.to_owned(),
+        stream: stream.to_owned(),
+        state: SnapshotState {
+            generation: next,
+            hashes: hashes.clone(),
+            observed_at: Some(observed_at),
+        },
+    };
+    Ok((true, vec![effect]))
 }

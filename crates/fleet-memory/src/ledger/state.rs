@@ -12,13 +12,17 @@
 //!   since the journal was written.
 //! - **Indexes follow the records.** The per-request ids by state, the records sum, the
 //!   newest-first order of requests and the streams' pending sets are maintained only by
-//!   `apply`, so a request's progress is by construction a recount of its slices.
+//!   `apply`, so a request's progress is by construction a recount of its slices, plus
+//!   the slices compaction forgot ([`Effect::Forget`] moves a slice's count and records
+//!   into its request's compacted totals).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use fleet_core::ledger::{Progress, RequestRecord, SliceRecord, SliceState, StreamState};
+use fleet_core::ledger::{
+    Progress, RequestRecord, SliceRecord, SliceState, SnapshotState, StreamState,
+};
 use serde::{Deserialize, Serialize};
 
 /// A stream's pending slices, oldest first: by `from` (none first), then by id.
@@ -46,6 +50,42 @@ pub(super) enum Effect {
         id: String,
         queued: bool,
     },
+    /// Put a completed slice the watermark passed on (`passed: true`) or take it off a
+    /// stream's passed set (what `compact_stream` may delete).
+    Passed {
+        request: String,
+        stream: String,
+        to: DateTime<Utc>,
+        id: String,
+        passed: bool,
+    },
+    /// Delete a slice record, keeping its count (as completed) and records in its
+    /// request's compacted totals: compaction forgets records, not progress.
+    Forget { id: String },
+    /// Set a request's compacted totals (written by snapshots only).
+    Compacted {
+        request: String,
+        completed: u64,
+        records: u64,
+    },
+    /// Set a stream's snapshot state.
+    Snapshot {
+        request: String,
+        stream: String,
+        state: SnapshotState,
+    },
+}
+
+impl Effect {
+    /// How much of the file this effect stands for, in effects of ordinary size: a
+    /// snapshot state counts each of its keys, so the journal is compacted against
+    /// what it really holds (a stream storing 20,000 keys every window grows it fast).
+    pub fn weight(&self) -> u64 {
+        match self {
+            Effect::Snapshot { state, .. } => 1 + state.hashes.len() as u64,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -57,6 +97,7 @@ pub(super) struct State {
     slices: HashMap<String, SliceRecord>,
     indexes: HashMap<String, RequestIndex>,
     streams: HashMap<(String, String), StreamEntry>,
+    snapshots: HashMap<(String, String), SnapshotState>,
 }
 
 /// What `list_slices`, `progress` and `cancel_request` need of one request's slices.
@@ -66,12 +107,17 @@ struct RequestIndex {
     /// Ids by state, in the order of [`SliceState::ALL`].
     by_state: [BTreeSet<String>; 7],
     records: u64,
+    /// Slices compaction forgot (all were completed), and their records.
+    compacted: u64,
+    compacted_records: u64,
 }
 
 #[derive(Debug, Default, Clone)]
 pub(super) struct StreamEntry {
     pub state: StreamState,
     pub pending: BTreeSet<PendingKey>,
+    /// Completed slices the watermark passed, by `to` then id, until compacted.
+    pub passed: BTreeSet<(DateTime<Utc>, String)>,
 }
 
 fn slot(state: SliceState) -> usize {
@@ -113,11 +159,11 @@ impl State {
             planned: n(SliceState::Planned),
             queued: n(SliceState::Queued),
             running: n(SliceState::Running),
-            completed: n(SliceState::Completed),
+            completed: n(SliceState::Completed) + ix.compacted,
             failed: n(SliceState::Failed),
             split: n(SliceState::Split),
             cancelled: n(SliceState::Cancelled),
-            records: ix.records,
+            records: ix.records.saturating_add(ix.compacted_records),
         }
     }
 
@@ -148,11 +194,26 @@ impl State {
         self.streams.get(&(request.to_owned(), stream.to_owned()))
     }
 
-    /// How many effects a snapshot of this state has: the measure the journal is
-    /// compacted against.
+    pub fn snapshot_state(&self, request: &str, stream: &str) -> Option<&SnapshotState> {
+        self.snapshots.get(&(request.to_owned(), stream.to_owned()))
+    }
+
+    /// The weight (see [`Effect::weight`]) of a snapshot of this state: the measure the
+    /// journal is compacted against.
     pub fn live_entries(&self) -> u64 {
-        let pending: usize = self.streams.values().map(|s| s.pending.len()).sum();
-        (self.requests.len() + self.slices.len() + self.streams.len() + pending) as u64
+        let pending: usize = self
+            .streams
+            .values()
+            .map(|s| s.pending.len() + s.passed.len())
+            .sum();
+        let snapshots: usize = self.snapshots.values().map(|s| 1 + s.hashes.len()).sum();
+        let compacted = self.indexes.values().filter(|ix| ix.compacted > 0).count();
+        (self.requests.len()
+            + self.slices.len()
+            + self.streams.len()
+            + pending
+            + snapshots
+            + compacted) as u64
     }
 
     /// The effects that rebuild this state from nothing (requests before their slices).
@@ -177,9 +238,37 @@ impl State {
                 id: id.clone(),
                 queued: true,
             });
-            std::iter::once(state).chain(pending)
+            let passed = entry.passed.iter().map(|(to, id)| Effect::Passed {
+                request: request.clone(),
+                stream: stream.clone(),
+                to: *to,
+                id: id.clone(),
+                passed: true,
+            });
+            std::iter::once(state).chain(pending).chain(passed)
         });
-        requests.chain(slices).chain(streams)
+        let compacted =
+            self.indexes
+                .iter()
+                .filter(|(_, ix)| ix.compacted > 0)
+                .map(|(request, ix)| Effect::Compacted {
+                    request: request.clone(),
+                    completed: ix.compacted,
+                    records: ix.compacted_records,
+                });
+        let snapshots = self
+            .snapshots
+            .iter()
+            .map(|((request, stream), state)| Effect::Snapshot {
+                request: request.clone(),
+                stream: stream.clone(),
+                state: state.clone(),
+            });
+        requests
+            .chain(slices)
+            .chain(streams)
+            .chain(compacted)
+            .chain(snapshots)
     }
 
     pub fn apply(&mut self, effect: Effect) {
@@ -223,6 +312,47 @@ impl State {
                 } else {
                     entry.pending.remove(&(from, id));
                 }
+            }
+            Effect::Passed {
+                request,
+                stream,
+                to,
+                id,
+                passed,
+            } => {
+                let entry = self.streams.entry((request, stream)).or_default();
+                if passed {
+                    entry.passed.insert((to, id));
+                } else {
+                    entry.passed.remove(&(to, id));
+                }
+            }
+            Effect::Forget { id } => {
+                // Applying it twice finds nothing the second time.
+                if let Some(old) = self.slices.remove(&id) {
+                    let ix = self.indexes.entry(old.request_id.clone()).or_default();
+                    ix.ids.remove(&id);
+                    ix.by_state[slot(old.state)].remove(&id);
+                    ix.records = ix.records.saturating_sub(old.records);
+                    ix.compacted += 1;
+                    ix.compacted_records = ix.compacted_records.saturating_add(old.records);
+                }
+            }
+            Effect::Compacted {
+                request,
+                completed,
+                records,
+            } => {
+                let ix = self.indexes.entry(request).or_default();
+                ix.compacted = completed;
+                ix.compacted_records = records;
+            }
+            Effect::Snapshot {
+                request,
+                stream,
+                state,
+            } => {
+                self.snapshots.insert((request, stream), state);
             }
         }
     }

@@ -95,7 +95,10 @@ pub(super) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<Stri
         .map_err(|e| LedgerError::Backend(format!("encoding {what}: {:?} error", e.classify())))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, LedgerError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<T, LedgerError> {
     serde_json::from_str(text).map_err(|e| {
         LedgerError::Corrupt(format!(
             "{what} is not valid JSON for its type ({:?} error at column {})",

@@ -1,7 +1,8 @@
 -- advance_watermark: walk the stream's pending slices oldest first; pop completed ones
 -- (the watermark reaches their `to`) and split ones (their children are pending
 -- themselves); stop at anything else. With nothing pending, the watermark is
--- planned_to. It never moves backwards.
+-- planned_to. It never moves backwards. A popped completed slice with a `to` goes to
+-- the stream's passed set (`<to> <id>`), where compact_stream finds it.
 -- ARGV[2] request, [3] stream, [4] most slices to pop in this call
 -- Returns {more, watermark or ''}: more = 1 if it stopped at the limit (call again).
 local req, stream, max = ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -25,7 +26,9 @@ while true do
   local id = string.sub(head, string.find(head, ' ', 1, true) + 1)
   local st = redis.call('HGET', k_slice(id), 'state')
   if st == 'completed' then
-    raise(redis.call('HGET', k_slice(id), 'to'))
+    local to = redis.call('HGET', k_slice(id), 'to')
+    raise(to)
+    if to then redis.call('ZADD', k_passed(req, stream), 0, to .. ' ' .. id) end
   elseif st ~= 'split' then
     break
   end

@@ -20,6 +20,8 @@ local function k_in(req, state) return P .. ':req:' .. req .. ':st:' .. state en
 local function k_slice(id) return P .. ':slice:' .. id end
 local function k_stream(req, s) return P .. ':stream:' .. req .. ':' .. s end
 local function k_pending(req, s) return P .. ':stream:' .. req .. ':' .. s .. ':pending' end
+local function k_passed(req, s) return P .. ':stream:' .. req .. ':' .. s .. ':passed' end
+local function k_snap(req, s) return P .. ':snap:' .. req .. ':' .. s end
 
 local function opt(a)
   if string.sub(a, 1, 1) == '+' then return string.sub(a, 2) end

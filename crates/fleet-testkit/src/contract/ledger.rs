@@ -9,19 +9,27 @@
 //!   Requeue reopening an ended request (refused in a cancelled one).
 //! - `streams`: plan_window's compare-and-set, advance_watermark over completed and
 //!   split slices, stopping at failed, queued and running ones, never backwards.
+//! - `compact`: compact_stream removes only completed slices the watermark passed and
+//!   the cutoff allows, across batches; counters, planned_to and the watermark stay;
+//!   the stream carries on; a second run removes nothing.
+//! - `snapshots`: the snapshot-state compare-and-set, exact round trips of up to
+//!   20,000 keys, streams and requests isolated, one of many racing writers wins.
 //! - `races`: 16 handles at once: overlapping add_slices, Start/Complete races,
 //!   plan_window racers, exactly one winner where there must be one.
 //! - `leases`: exclusive, renewable, lapsing after their ttl, released only by holders.
 //!
 //! After every mutation it checks that the request's progress equals a recount of its
-//! slices through `list_slices`. Every request id carries a fresh
+//! slices through `list_slices` (except after a compaction, which forgets slices but
+//! not their counts: there it checks the counters did not move). Every request id carries a fresh
 //! [`unique_prefix`](crate::unique_prefix), so runs never collide. About a second on a
 //! local Redis; the lease checks wait for two 300 ms lapses.
 
+mod compact;
 mod leases;
 mod races;
 mod requests;
 mod slices;
+mod snapshots;
 mod streams;
 
 use std::future::Future;
@@ -66,6 +74,10 @@ where
 
     streams::plan_window_is_a_compare_and_set(&run, &*a, &*b).await;
     streams::watermarks_advance_over_completed_slices_only(&run, &*a, &*b).await;
+    compact::compaction_forgets_passed_completed_slices_only(&run, &*a, &*b).await;
+    compact::compaction_crosses_batches(&run, &*a, &*b).await;
+
+    snapshots::snapshot_states_are_compare_and_set(&run, &*a, &*b).await;
 
     let mut handles = Vec::with_capacity(RACERS);
     for _ in 0..RACERS {
@@ -74,6 +86,7 @@ where
     races::overlapping_add_slices_insert_each_slice_once(&run, &handles).await;
     races::start_and_complete_races(&run, &handles).await;
     races::one_of_many_window_planners_wins(&run, &handles).await;
+    snapshots::one_of_many_snapshot_writers_wins(&run, &handles).await;
 
     leases::leases_are_exclusive_and_released_by_their_holder(&run, &*a, &*b).await;
     leases::leases_lapse_and_renewals_extend_them(&run, &*a, &*b).await;
