@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fleet_core::Secret;
+use fleet_core::{LimiterConfig, Secret};
 
 /// Where the coordinator reads the time: the system clock, or in tests a clock that runs
 /// faster so that schedule ticks minutes apart happen seconds apart.
@@ -67,6 +67,12 @@ pub struct CoordinatorConfig {
     pub plan_lease_ttl: Duration,
     /// The time source for schedules and validation.
     pub clock: Clock,
+    /// The rate budgets the fleet's limiter enforces (`[limits]`): a sync whose windows
+    /// need more requests per minute than a tenant's budget is refused at submit.
+    pub limits: LimiterConfig,
+    /// Completed sync slices whose window ended longer ago than this (and lies behind the
+    /// stream's watermark) are dropped from the ledger; watermarks and counters stay.
+    pub sync_retention: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -84,6 +90,8 @@ impl Default for CoordinatorConfig {
             stale_planned: Duration::from_secs(30),
             plan_lease_ttl: Duration::from_secs(30),
             clock: Clock::system(),
+            limits: LimiterConfig::default(),
+            sync_retention: Duration::from_secs(86_400),
         }
     }
 }

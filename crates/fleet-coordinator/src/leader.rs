@@ -110,7 +110,12 @@ pub struct Leader {
     runs: PlanRuns,
     /// Sync units (folders discovered) per request, re-read after `folder_ttl`.
     units: Mutex<HashMap<String, (Instant, Vec<PlanUnit>)>>,
+    /// When each sync's streams were last compacted (at most every [`COMPACT_EVERY`]).
+    compacted: Mutex<HashMap<String, Instant>>,
 }
+
+/// How often a sync's completed slices past the retention are dropped from the ledger.
+const COMPACT_EVERY: Duration = Duration::from_secs(300);
 
 impl Leader {
     pub fn new(planner: Planner, runs: PlanRuns) -> Leader {
@@ -118,6 +123,7 @@ impl Leader {
             planner,
             runs,
             units: Mutex::new(HashMap::new()),
+            compacted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -262,7 +268,18 @@ impl Leader {
                 Some(spec.slice_width.unwrap_or(Width::Days(1))),
                 None,
             )
-            .await?;
+            .await?
+            .into_iter()
+            .map(|mut unit| {
+                // A set without a modification time is read whole at every window and
+                // compared with the previous snapshot: one slice per window.
+                if fleet_core::dataset::by_name(&unit.dataset).is_some_and(|d| d.sync_reads_whole())
+                {
+                    unit.width = None;
+                }
+                unit
+            })
+            .collect::<Vec<_>>();
         self.units
             .lock()
             .expect("not poisoned")
@@ -319,7 +336,38 @@ impl Leader {
             }
             ledger.advance_watermark(&request.id, &stream).await?;
         }
+        self.compact(request, &units).await?;
         self.republish_stale(request).await
+    }
+
+    /// Drops the sync's completed slices whose window ended more than `sync_retention`
+    /// ago and lies behind the watermark, every few minutes: ten-second windows would
+    /// otherwise add a quarter of a million slice records a day.
+    async fn compact(&self, request: &RequestRecord, units: &[PlanUnit]) -> Result<(), PlanError> {
+        {
+            let mut last = self.compacted.lock().expect("not poisoned");
+            match last.get(&request.id) {
+                Some(at) if at.elapsed() < COMPACT_EVERY => return Ok(()),
+                _ => last.insert(request.id.clone(), Instant::now()),
+            };
+        }
+        let retention = chrono::Duration::from_std(self.planner.config.sync_retention)
+            .unwrap_or(chrono::Duration::MAX);
+        let Some(before) = Utc::now().checked_sub_signed(retention) else {
+            return Ok(());
+        };
+        let mut removed = 0;
+        for unit in units {
+            removed += self
+                .planner
+                .ledger
+                .compact_stream(&request.id, &unit.stream(), before)
+                .await?;
+        }
+        if removed > 0 {
+            info!(request = %request.id, slices = removed, %before, "completed sync slices compacted");
+        }
+        Ok(())
     }
 
     /// Sync slices left `Planned` past `stale_planned` were added by a run that died

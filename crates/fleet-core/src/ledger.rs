@@ -447,24 +447,14 @@ pub trait Ledger: Send + Sync + 'static {
         request_id: &str,
         stream: &str,
         before: DateTime<Utc>,
-    ) -> Result<u64, LedgerError> {
-        let _ = (request_id, stream, before);
-        Err(LedgerError::Backend(
-            "this ledger cannot compact streams".to_owned(),
-        ))
-    }
+    ) -> Result<u64, LedgerError>;
 
     // ---- snapshot diffs ----
 
     /// The snapshot state last stored for a sync stream of a request: generation 0, no
     /// hashes and no `observed_at` if none was ever stored (or the request is unknown).
     /// Read in one step: generation, hashes and `observed_at` are of the same store.
-    async fn snapshot(&self, request_id: &str, stream: &str) -> Result<SnapshotState, LedgerError> {
-        let _ = (request_id, stream);
-        Err(LedgerError::Backend(
-            "this ledger keeps no snapshot states".to_owned(),
-        ))
-    }
+    async fn snapshot(&self, request_id: &str, stream: &str) -> Result<SnapshotState, LedgerError>;
 
     /// Store a stream's snapshot state, atomically, only if its stored generation is
     /// still `expected_generation` (compare-and-set: two windows of one stream that read
@@ -481,12 +471,7 @@ pub trait Ledger: Send + Sync + 'static {
         expected_generation: u64,
         hashes: &BTreeMap<String, String>,
         observed_at: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
-        let _ = (request_id, stream, expected_generation, hashes, observed_at);
-        Err(LedgerError::Backend(
-            "this ledger keeps no snapshot states".to_owned(),
-        ))
-    }
+    ) -> Result<bool, LedgerError>;
 
     // ---- leases ----
 

@@ -523,6 +523,7 @@ impl Env {
             to: Some(to.parse().unwrap()),
             select: vec![],
             page_size: None,
+            mode: Default::default(),
         }
     }
 }

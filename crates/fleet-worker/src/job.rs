@@ -24,7 +24,7 @@ use chrono::Utc;
 use fleet_core::broker::{Delivery, Destination, Outgoing};
 use fleet_core::ledger::{LedgerError, Outcome, SliceRecord, SliceState, Transition};
 use fleet_core::plan::{job_for, job_message};
-use fleet_core::wire::{headers, Event, EventBody, SliceJob, WireError};
+use fleet_core::wire::{headers, Event, EventBody, ReadMode, SliceJob, WireError};
 use fleet_core::{BrokerError, Priority};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -123,7 +123,7 @@ fn truncate(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
-fn priority(job: &SliceJob) -> Priority {
+pub(crate) fn priority(job: &SliceJob) -> Priority {
     match job.lane {
         fleet_core::wire::Lane::Sync => Priority::Sync,
         fleet_core::wire::Lane::Backfill => Priority::Backfill,
@@ -140,7 +140,11 @@ struct Tally {
 impl Inner {
     /// Retries `call` while it fails transiently, with backoff, for up to the configured
     /// patience.
-    async fn patiently<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, Abandon>
+    pub(crate) async fn patiently<T, E, F, Fut>(
+        &self,
+        what: &str,
+        mut call: F,
+    ) -> Result<T, Abandon>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -161,19 +165,19 @@ impl Inner {
         }
     }
 
-    async fn transition(&self, id: &str, t: Transition) -> Result<Outcome, Abandon> {
+    pub(crate) async fn transition(&self, id: &str, t: Transition) -> Result<Outcome, Abandon> {
         self.patiently("ledger transition", || {
             self.ledger.transition(id, t.clone())
         })
         .await
     }
 
-    async fn publish(&self, what: &str, messages: Vec<Outgoing>) -> Result<(), Abandon> {
+    pub(crate) async fn publish(&self, what: &str, messages: Vec<Outgoing>) -> Result<(), Abandon> {
         self.patiently(what, || self.broker.publish(messages.clone()))
             .await
     }
 
-    async fn ack(&self, d: Delivery) -> Result<(), Abandon> {
+    pub(crate) async fn ack(&self, d: Delivery) -> Result<(), Abandon> {
         d.ack().await.map_err(Abandon::Broker)
     }
 
@@ -267,6 +271,7 @@ impl Inner {
             to: job.to,
             select: job.select.clone(),
             page_size: self.config.page_size,
+            mode: job.read,
         };
         let output = Output::new(self.config.output, &job, tenant);
         let labels = [job.source.as_str(), job.dataset.as_str()];
@@ -274,6 +279,11 @@ impl Inner {
         let mut records_total = slice.records;
         let mut run = Tally::default();
         debug!(resume = slice.checkpoint.is_some(), "slice claimed");
+        if job.read == ReadMode::Snapshot {
+            return self
+                .work_snapshot(d, &job, &slice, &read, &output, stop)
+                .await;
+        }
 
         // 2. Page.
         loop {
@@ -288,16 +298,8 @@ impl Inner {
             let n = records.len() as u64;
             page_no += 1;
             let messages = output.page(page_no, records, Utc::now());
-            match self.publish("records", messages).await {
-                Ok(()) => {}
-                Err(Abandon::Broker(BrokerError::Unroutable { routing_key, .. })) => {
-                    let e = format!("no queue is bound for records `{routing_key}`: bind an output queue or run a sink");
-                    let claim = Some(slice.attempts);
-                    return self
-                        .retry_later(d, &job, claim, "unroutable", &e, None)
-                        .await;
-                }
-                Err(e) => return Err(e),
+            if let Err(e) = self.publish("records", messages).await {
+                return self.publish_failed(d, &job, &slice, e).await;
             }
             self.metrics.records.with_label_values(&labels).inc_by(n);
             self.metrics.pages.with_label_values(&labels).inc();
@@ -363,6 +365,26 @@ impl Inner {
         }
     }
 
+    /// Records could not be published: an unroutable key parks the job (a queue may be
+    /// bound later), anything else drops the delivery for redelivery.
+    pub(crate) async fn publish_failed(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        slice: &SliceRecord,
+        error: Abandon,
+    ) -> Result<JobOutcome, Abandon> {
+        match error {
+            Abandon::Broker(BrokerError::Unroutable { routing_key, .. }) => {
+                let e = format!("no queue is bound for records `{routing_key}`: bind an output queue or run a sink");
+                let claim = Some(slice.attempts);
+                self.retry_later(d, job, claim, "unroutable", &e, None)
+                    .await
+            }
+            e => Err(e),
+        }
+    }
+
     /// The claim was refused: the slice is done one way or another.
     async fn not_runnable(
         &self,
@@ -412,13 +434,17 @@ impl Inner {
 
     /// A checkpoint, completion or retry was refused: the slice was cancelled (or claimed
     /// or finished by another worker holding a duplicate delivery) while this one read it.
-    async fn stopped(&self, d: Delivery) -> Result<JobOutcome, Abandon> {
+    pub(crate) async fn stopped(&self, d: Delivery) -> Result<JobOutcome, Abandon> {
         info!("slice cancelled or finished elsewhere; stopped at a page boundary");
         self.ack(d).await?;
         Ok(JobOutcome::Cancelled)
     }
 
-    async fn completed_event(&self, job: &SliceJob, s: &SliceRecord) -> Result<(), Abandon> {
+    pub(crate) async fn completed_event(
+        &self,
+        job: &SliceJob,
+        s: &SliceRecord,
+    ) -> Result<(), Abandon> {
         let event = Event::new(EventBody::SliceCompleted {
             request_id: job.request_id.clone(),
             slice_id: job.slice_id.clone(),
@@ -446,7 +472,7 @@ impl Inner {
         self.publish("event", vec![message]).await
     }
 
-    async fn client_error(
+    pub(crate) async fn client_error(
         &self,
         d: Delivery,
         job: &SliceJob,
@@ -544,7 +570,7 @@ impl Inner {
 
     /// Park the job in a delay queue for a transient failure, or give it up once it has
     /// used its attempts.
-    async fn retry_later(
+    pub(crate) async fn retry_later(
         &self,
         d: Delivery,
         job: &SliceJob,
@@ -573,7 +599,7 @@ impl Inner {
 
     /// The tenant's budget has no slot for `after`: park the job for that long (not an
     /// attempt) and serve other tenants meanwhile.
-    async fn defer(
+    pub(crate) async fn defer(
         &self,
         d: Delivery,
         job: &SliceJob,
@@ -590,7 +616,7 @@ impl Inner {
     }
 
     /// Shutdown: the last page is checkpointed; hand the job back for another worker.
-    async fn release(
+    pub(crate) async fn release(
         &self,
         d: Delivery,
         job: &SliceJob,
@@ -647,7 +673,7 @@ impl Inner {
     }
 
     /// Dead-letter the job with its reason, fail the slice, tell the events exchange.
-    async fn give_up(
+    pub(crate) async fn give_up(
         &self,
         d: Delivery,
         job: &SliceJob,

@@ -8,6 +8,8 @@
 //!   at shutdown.
 //! - `job`: one job from delivery to settlement — claim, page/publish/checkpoint, finish;
 //!   retry, defer, split or dead-letter by the client error's disposition.
+//! - `snapshot`: a sync window of a set without a modification time — the whole set
+//!   compared with the stream's previous snapshot: changed records and tombstones.
 //! - [`output`]: record ids, envelopes and pages, headers.
 //! - [`split`]: where to cut a dense slice and the two children.
 //! - [`metrics`], [`http`]: Prometheus metrics, `/healthz`, `/readyz`, `/metrics`.
@@ -23,6 +25,7 @@ mod job;
 pub mod metrics;
 pub mod output;
 pub mod service;
+mod snapshot;
 pub mod split;
 
 pub use config::{OutputMode, WorkerConfig};

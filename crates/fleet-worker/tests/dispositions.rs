@@ -153,6 +153,7 @@ async fn reference_robot_logs(
             to: Some(to),
             select: vec![],
             page_size: None,
+            mode: Default::default(),
         };
         let mut cursor = SliceCursor::start(&dataset);
         let mut found = Vec::new();

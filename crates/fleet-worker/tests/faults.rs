@@ -521,6 +521,33 @@ impl Ledger for LossyLedger {
     ) -> Result<Option<DateTime<Utc>>, LedgerError> {
         self.inner.advance_watermark(request_id, stream).await
     }
+    async fn compact_stream(
+        &self,
+        request_id: &str,
+        stream: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        self.inner.compact_stream(request_id, stream, before).await
+    }
+    async fn snapshot(
+        &self,
+        request_id: &str,
+        stream: &str,
+    ) -> Result<fleet_core::ledger::SnapshotState, LedgerError> {
+        self.inner.snapshot(request_id, stream).await
+    }
+    async fn store_snapshot(
+        &self,
+        request_id: &str,
+        stream: &str,
+        expected_generation: u64,
+        hashes: &std::collections::BTreeMap<String, String>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        self.inner
+            .store_snapshot(request_id, stream, expected_generation, hashes, observed_at)
+            .await
+    }
     async fn try_lease(
         &self,
         name: &str,

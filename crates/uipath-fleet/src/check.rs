@@ -454,9 +454,54 @@ async fn check_source(
                 check_entity(&sources, name, &effective, entity, entities.as_deref()).await
             }
         };
+        let stamps = match dataset {
+            DatasetRef::Orchestrator(d) if d.slug == "jobs" && finding.ok => {
+                Some(check_stamps(&sources, name, folder.as_ref()).await)
+            }
+            _ => None,
+        };
         findings.push(finding);
+        findings.extend(stamps);
     }
     findings
+}
+
+/// Syncs of Jobs, Releases, Robots and Users read windows of `LastModificationTime`:
+/// a tenant that leaves it unset when a job ends would make them miss every change.
+async fn check_stamps(sources: &Sources, name: &str, folder: Option<&FolderRef>) -> Finding {
+    const CHECK: &str = "change-capture";
+    match sources.modification_stamps(name, folder).await {
+        Ok(s) if s.finished == 0 => Finding::ok(
+            name,
+            CHECK,
+            "not verified: no finished job to compare LastModificationTime with EndTime",
+        ),
+        Ok(s) if s.misses_changes() => Finding::fail(
+            name,
+            CHECK,
+            format!(
+                "this tenant does not stamp modifications; syncs of this set will miss changes \
+                 ({} of {} finished jobs have no LastModificationTime at or after their EndTime)",
+                s.unstamped, s.finished
+            ),
+            "back-fill the recent days again periodically instead of relying on a sync of \
+             jobs, releases, robots and users, and report the tenant's version to UiPath",
+        ),
+        Ok(s) => Finding::ok(
+            name,
+            CHECK,
+            format!(
+                "ok: modifications are stamped ({} finished jobs checked)",
+                s.finished
+            ),
+        ),
+        Err(e) => Finding::fail(
+            name,
+            CHECK,
+            format!("error: {e}"),
+            "see the jobs line above",
+        ),
+    }
 }
 
 /// One Orchestrator dataset: its scope, then one record read (in `folder` when the

@@ -87,7 +87,7 @@ pub async fn run(
         )
         .into());
     }
-    let settings = config.coordinator.settings();
+    let settings = config.coordinator.settings_with(&config.limits);
     let replica = settings.replica.clone();
 
     let connected = Backends::connect(

@@ -334,7 +334,7 @@ impl EmbeddedFleet {
         };
 
         let coordinator = Coordinator::new(
-            config.coordinator.settings(),
+            config.coordinator.settings_with(&config.limits),
             ledger.clone(),
             broker.clone(),
             sources.clone(),

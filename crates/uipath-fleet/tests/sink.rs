@@ -240,6 +240,7 @@ async fn reference_records(
                 to: Some(to.parse().unwrap()),
                 select: vec![],
                 page_size: None,
+                mode: Default::default(),
             };
             let mut cursor = SliceCursor::start(&dataset);
             loop {

@@ -399,6 +399,7 @@ pub async fn reference_ids(
                 to: Some(to.parse().unwrap()),
                 select: vec![],
                 page_size: None,
+                mode: Default::default(),
             };
             let mut cursor = SliceCursor::start(&dataset);
             loop {

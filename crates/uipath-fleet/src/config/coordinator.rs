@@ -48,6 +48,9 @@ pub struct CoordinatorSection {
     pub probe_concurrency: usize,
     /// How long to keep trying RabbitMQ and Redis at start before giving up, in seconds.
     pub connect_timeout_secs: u64,
+    /// Completed sync slices whose window ended longer ago than this are dropped from the
+    /// ledger (watermarks and counters stay), in seconds. Default one day.
+    pub sync_retention_secs: u64,
 }
 
 impl Default for CoordinatorSection {
@@ -64,6 +67,7 @@ impl Default for CoordinatorSection {
             target_records_per_slice: lib.target_records_per_slice,
             probe_concurrency: lib.probe_concurrency,
             connect_timeout_secs: 30,
+            sync_retention_secs: lib.sync_retention.as_secs(),
         }
     }
 }
@@ -96,10 +100,21 @@ impl CoordinatorSection {
         if self.target_records_per_slice == 0 {
             invalid!("coordinator.target_records_per_slice: must be at least 1");
         }
+        if self.sync_retention_secs < 60 {
+            invalid!("coordinator.sync_retention_secs: must be at least 60");
+        }
         if self.probe_concurrency == 0 {
             invalid!("coordinator.probe_concurrency: must be at least 1");
         }
         Ok(())
+    }
+
+    /// The library settings this section asks for, with the fleet's rate budgets.
+    pub fn settings_with(&self, limits: &fleet_core::LimiterConfig) -> CoordinatorConfig {
+        CoordinatorConfig {
+            limits: limits.clone(),
+            ..self.settings()
+        }
     }
 
     /// The library settings this section asks for.
@@ -117,6 +132,7 @@ impl CoordinatorSection {
             max_slices: self.max_slices,
             target_records_per_slice: self.target_records_per_slice,
             probe_concurrency: self.probe_concurrency,
+            sync_retention: Duration::from_secs(self.sync_retention_secs),
             ..defaults
         }
     }

@@ -174,6 +174,7 @@ pub async fn reference_ids(
             to: Some(to),
             select: vec![],
             page_size: None,
+            mode: Default::default(),
         };
         let mut cursor = SliceCursor::start(&ds);
         loop {

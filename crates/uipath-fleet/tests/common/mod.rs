@@ -348,6 +348,7 @@ listen = "127.0.0.1:0"
                     to: Some(to.parse().unwrap()),
                     select: vec![],
                     page_size: None,
+                    mode: Default::default(),
                 };
                 let mut cursor = SliceCursor::start(&dataset);
                 loop {

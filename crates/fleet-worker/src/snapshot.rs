@@ -1,0 +1,177 @@
+//! A sync window of a set that has no modification time (Machines, Folders, Sessions,
+//! ProcessSchedules, QueueDefinitions): read the whole set, publish only the records whose
+//! content changed since the stream's previous snapshot, and a tombstone for every key
+//! that disappeared.
+//!
+//! What keeps it exact:
+//! - **Tombstones come only from a read that reached its end.** Any failure before the
+//!   last page (an error, a 403, a cut connection, shutdown) leaves through the ordinary
+//!   dispositions before a single tombstone is built; a folder that is gone is an error
+//!   too.
+//! - **The stored snapshot moves by compare-and-set on its generation**, after every
+//!   changed record and tombstone was confirmed. Two windows of one stream read at the
+//!   same time: the one that stores second finds the generation moved and reads again
+//!   (deferred, not an attempt), so a removal or change between the two reads is never
+//!   hidden by the older read overwriting the newer.
+//! - **A crash repeats, never loses**: the read starts over from the first page (no
+//!   checkpoints: the comparison needs every key), republishing what it had published
+//!   (same ids) until the snapshot is stored.
+//!
+//! The hashes leave out the dataset's volatile fields (a session's `ReportingTime`, a
+//! trigger's next occurrence), so a heartbeat is not a change. Memory: one key and hash
+//! per record of the set, never the records.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use fleet_core::broker::Delivery;
+use fleet_core::dataset::ChangeMode;
+use fleet_core::ledger::{SliceRecord, SliceState, Transition};
+use fleet_core::wire::SliceJob;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
+
+use crate::job::{priority, Abandon, JobOutcome};
+use crate::output::{key_and_version, snapshot_hash, Output};
+use crate::service::Inner;
+
+/// How soon a window that lost the race to store its snapshot reads again.
+const REREAD_AFTER: Duration = Duration::from_secs(1);
+
+impl Inner {
+    /// Works a snapshot window to its settlement (the slice is claimed).
+    pub(crate) async fn work_snapshot(
+        &self,
+        d: Delivery,
+        job: &SliceJob,
+        slice: &SliceRecord,
+        read: &SliceRead,
+        output: &Output,
+        stop: &CancellationToken,
+    ) -> Result<JobOutcome, Abandon> {
+        let volatile: &[&str] = match &read.dataset {
+            DatasetRef::Orchestrator(def) => match def.change {
+                ChangeMode::Snapshot { volatile } => volatile,
+                _ => &[],
+            },
+            DatasetRef::DataService(_) => &[],
+        };
+        let Some(stream) = slice.stream.clone() else {
+            let e = "a snapshot read needs the sync stream it compares with; only sync windows read this way";
+            return self.give_up(d, job, "bad_request", e).await;
+        };
+        let before = self
+            .patiently("reading the stored snapshot", || {
+                self.ledger.snapshot(&job.request_id, &stream)
+            })
+            .await?;
+        let labels = [job.source.as_str(), job.dataset.as_str()];
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut cursor = SliceCursor::start(&read.dataset);
+        let (mut pages, mut published) = (0u64, 0u64);
+        loop {
+            if stop.is_cancelled() {
+                return self.release(d, job, slice.attempts).await;
+            }
+            let (records, next) = match self.sources.read_page(read, &cursor, priority(job)).await {
+                Ok(page) => page,
+                Err(e) => return self.client_error(d, job, slice, &cursor, e).await,
+            };
+            pages += 1;
+            let mut changed = Vec::new();
+            for record in records {
+                let (key, _) = key_and_version(&record);
+                let hash = snapshot_hash(&record, volatile);
+                if before.hashes.get(&key) != Some(&hash) {
+                    changed.push(record);
+                }
+                seen.insert(key, hash);
+            }
+            let n = changed.len() as u64;
+            if n > 0 {
+                let messages = output.page(pages, changed, Utc::now());
+                if let Err(e) = self.publish("records", messages).await {
+                    return self.publish_failed(d, job, slice, e).await;
+                }
+            }
+            self.metrics.pages.with_label_values(&labels).inc();
+            self.metrics.records.with_label_values(&labels).inc_by(n);
+            published += n;
+            match next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        // The read reached its end: every key not seen is gone.
+        let gone: Vec<(String, String)> = before
+            .hashes
+            .iter()
+            .filter(|(key, _)| !seen.contains_key(*key))
+            .map(|(key, hash)| (key.clone(), hash.clone()))
+            .collect();
+        let deleted = gone.len() as u64;
+        if deleted > 0 {
+            let tombstones = output.tombstones(pages + 1, gone, Utc::now());
+            if let Err(e) = self.publish("tombstones", tombstones).await {
+                return self.publish_failed(d, job, slice, e).await;
+            }
+            self.metrics
+                .records
+                .with_label_values(&labels)
+                .inc_by(deleted);
+        }
+        let stored = self
+            .patiently("storing the snapshot", || {
+                self.ledger.store_snapshot(
+                    &job.request_id,
+                    &stream,
+                    before.generation,
+                    &seen,
+                    Utc::now(),
+                )
+            })
+            .await?;
+        if !stored {
+            debug!("another window stored its snapshot first; reading again");
+            return self
+                .defer(
+                    d,
+                    job,
+                    slice.attempts,
+                    REREAD_AFTER,
+                    "a newer snapshot was stored meanwhile",
+                )
+                .await;
+        }
+        let done = self
+            .transition(
+                &job.slice_id,
+                Transition::Complete {
+                    records: published + deleted,
+                    pages,
+                    claim: Some(slice.attempts),
+                },
+            )
+            .await?;
+        let completed = done
+            .slice
+            .filter(|s| done.applied || s.state == SliceState::Completed);
+        match completed {
+            Some(s) => {
+                self.completed_event(job, &s).await?;
+                self.ack(d).await?;
+                info!(
+                    keys = seen.len(),
+                    changed = published,
+                    deleted,
+                    pages,
+                    "snapshot window completed"
+                );
+                Ok(JobOutcome::Completed)
+            }
+            None => self.stopped(d).await,
+        }
+    }
+}
