@@ -441,7 +441,6 @@ pub fn order_value(
     record: &serde_json::Map<String, serde_json::Value>,
     fetched_at: DateTime<Utc>,
 ) -> Option<String> {
-    use serde_json::Value;
     let order = version_order(dataset);
     if order == VersionOrder::ObservedAt {
         return Some(order_time(fetched_at));
