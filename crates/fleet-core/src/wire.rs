@@ -221,7 +221,9 @@ pub struct Provenance {
 /// What a record message says happened to its record (version 2; a version-1 body is an
 /// upsert). A version-1 reader refuses every version-2 body by its version, so it can
 /// never mistake a delete for an upsert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// The record exists in this version: insert it or replace an older version.
