@@ -1,12 +1,19 @@
 //! docs/messages.md cannot drift from the wire code: every JSON example in it is tagged
 //! with its type (`<!-- example: SliceJob -->`) and must decode with that type's
 //! `from_bytes`, re-encode to the very same JSON (so no documented field is silently
-//! ignored), and carry exactly the fields its table lists. The worked record id must be
-//! what `wire::record_id` computes, and every `x-fleet-*` header must be documented.
+//! ignored), and carry exactly the fields its table lists. The worked record and tombstone
+//! ids must be what `wire::record_id` / `wire::tombstone_id` compute, every record
+//! example's `order_by` and `order` what `wire::version_order` / `wire::order_value`
+//! give, the version-order table what the code does for every dataset, and every
+//! `x-fleet-*` header must be documented.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fleet_core::wire::{self, Event, EventBody, RecordEnvelope, RecordPage, SliceJob};
+use chrono::{DateTime, Utc};
+use fleet_core::dataset::{self, VersionOrder};
+use fleet_core::wire::{
+    self, Event, EventBody, Op, PageRecord, RecordEnvelope, RecordPage, SliceJob,
+};
 use serde_json::Value;
 
 const DOC: &str = include_str!("../../../docs/messages.md");
@@ -25,6 +32,8 @@ struct Doc {
     tables: BTreeMap<String, Table>,
     /// `(parts, expected id)` of each `<!-- record_id: … -->` example.
     record_ids: Vec<(Vec<String>, String)>,
+    /// `(parts, expected id)` of each `<!-- tombstone_id: … -->` example.
+    tombstone_ids: Vec<(Vec<String>, String)>,
 }
 
 /// The fields of a table: backticked name → whether the row says "Optional".
@@ -63,6 +72,7 @@ fn parse_doc() -> Doc {
         examples: Vec::new(),
         tables: BTreeMap::new(),
         record_ids: Vec::new(),
+        tombstone_ids: Vec::new(),
     };
     let mut heading = String::new();
     let mut table = Table::new();
@@ -92,7 +102,10 @@ fn parse_doc() -> Doc {
                 json: lines[i + 2..end].join("\n"),
             });
             i = end;
-        } else if let Some(parts) = marker(line, "record_id:") {
+        } else if let Some((tombstone, parts)) = marker(line, "record_id:")
+            .map(|p| (false, p))
+            .or_else(|| marker(line, "tombstone_id:").map(|p| (true, p)))
+        {
             let block = lines[i + 1..]
                 .iter()
                 .take_while(|l| !l.trim().is_empty())
@@ -106,8 +119,12 @@ fn parse_doc() -> Doc {
                 .trim_end_matches("```")
                 .trim()
                 .to_owned();
-            doc.record_ids
-                .push((parts.split_whitespace().map(String::from).collect(), id));
+            let entry = (parts.split_whitespace().map(String::from).collect(), id);
+            if tombstone {
+                doc.tombstone_ids.push(entry);
+            } else {
+                doc.record_ids.push(entry);
+            }
         } else if line.trim() == "```json" {
             panic!("line {}: a ```json block without an `<!-- example: Type -->` marker can drift from the code; tag it", i + 1);
         }
@@ -252,13 +269,188 @@ fn the_worked_record_id_is_what_the_code_computes() {
             "the RecordEnvelope example should use {id}"
         );
     }
+    assert!(
+        !doc.tombstone_ids.is_empty(),
+        "no `<!-- tombstone_id: … -->` example"
+    );
+    for (parts, id) in &doc.tombstone_ids {
+        let [source, dataset, key, last] = parts.as_slice() else {
+            panic!("tombstone_id example needs 4 parts, has {parts:?}");
+        };
+        assert_eq!(
+            &wire::tombstone_id(source, dataset, key, last),
+            id,
+            "{parts:?}"
+        );
+        assert_eq!(
+            &wire::record_id(source, dataset, key, &format!("deleted:{last}")),
+            id,
+            "the rule the page states"
+        );
+        assert!(
+            DOC.contains(&format!("\"id\": \"{id}\"")),
+            "the delete example should use {id}"
+        );
+    }
+}
+
+/// Every record in the examples, as (dataset, fetched_at, order_by, record in a page or
+/// envelope).
+fn example_records(doc: &Doc) -> Vec<(String, String, Option<VersionOrder>, PageRecord)> {
+    let mut out = Vec::new();
+    for ex in &doc.examples {
+        match ex.kind.as_str() {
+            "RecordEnvelope" => {
+                let e = RecordEnvelope::from_bytes(ex.json.as_bytes()).unwrap();
+                out.push((
+                    e.provenance.dataset,
+                    e.fetched_at.to_rfc3339(),
+                    e.order_by,
+                    PageRecord {
+                        id: e.id,
+                        op: e.op,
+                        key: e.key,
+                        order: e.order,
+                        record: e.record,
+                    },
+                ));
+            }
+            "RecordPage" => {
+                let p = RecordPage::from_bytes(ex.json.as_bytes()).unwrap();
+                for r in p.records {
+                    out.push((
+                        p.provenance.dataset.clone(),
+                        p.fetched_at.to_rfc3339(),
+                        p.order_by,
+                        r,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn record_examples_carry_the_identity_the_code_computes() {
+    let doc = parse_doc();
+    let records = example_records(&doc);
+    let ops: BTreeSet<Op> = records.iter().map(|r| r.3.op).collect();
+    assert_eq!(ops.len(), 2, "examples of both upserts and deletes");
+    for (dataset, fetched_at, order_by, r) in &records {
+        let fetched_at: DateTime<Utc> = fetched_at.parse().unwrap();
+        assert_eq!(
+            *order_by,
+            Some(wire::version_order(dataset)),
+            "{dataset}: order_by"
+        );
+        let order = r.order.as_deref().expect("every example has its order");
+        assert_eq!(order.len(), "2024-01-01T09:30:12.3450000Z".len(), "{order}");
+        match r.op {
+            Op::Upsert => {
+                let record = r.record.as_ref().unwrap().as_object().unwrap();
+                assert_eq!(
+                    wire::order_value(dataset, record, fetched_at).as_deref(),
+                    Some(order),
+                    "{dataset} {}: order",
+                    r.id
+                );
+                let id = record["Id"].to_string();
+                assert_eq!(r.key.as_deref(), Some(id.trim_matches('"')), "key = Id");
+            }
+            Op::Delete => {
+                assert_eq!(order, wire::order_time(fetched_at), "a delete's order");
+                assert_eq!(*order_by, Some(VersionOrder::ObservedAt), "{dataset}");
+                let snapshot = dataset::by_name(dataset).is_some_and(|d| d.sync_reads_whole());
+                assert!(
+                    snapshot,
+                    "deletes come only from snapshot datasets: {dataset}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_version_order_table_is_what_the_code_does() {
+    let section = DOC
+        .split("### Version order")
+        .nth(1)
+        .expect("a Version order section")
+        .split("\n#")
+        .next()
+        .unwrap();
+    let mut rows = BTreeMap::new();
+    for line in section.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 4 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let name = cells[1].trim_matches('`').to_owned();
+        let order = cells[2].trim_matches('`').to_owned();
+        rows.insert(name, (order, cells[3].to_owned()));
+    }
+    let mut names: Vec<String> = dataset::all().iter().map(|d| d.slug.to_owned()).collect();
+    names.push("dataservice/<Entity>".into());
+    assert_eq!(
+        rows.keys().cloned().collect::<BTreeSet<_>>(),
+        names.iter().cloned().collect::<BTreeSet<_>>(),
+        "one row per dataset"
+    );
+    for (name, (order, fields)) in &rows {
+        let dataset = name.replace("<Entity>", "Invoice");
+        assert_eq!(wire::version_order(&dataset).as_str(), order, "{name}");
+        for f in wire::order_fields(&dataset) {
+            assert!(
+                fields.contains(&format!("`{f}`")),
+                "{name} should name `{f}`"
+            );
+        }
+        if order == "observed-at" {
+            assert!(fields.contains("`fetched_at`"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn order_strings_compare_like_the_versions_they_name() {
+    // Times of one record as UiPath may send them: offsets, zone-less, 0 to 7 digits.
+    let times = [
+        "2024-01-01T09:30:12+01:00",
+        "2024-01-01T08:30:12.0000001Z",
+        "2024-01-01T08:30:12.02",
+        "2024-01-01T08:30:12.1Z",
+        "2024-01-01T10:30:12.1000001+02:00",
+        "2024-01-01T08:30:13Z",
+        "2024-12-31T23:59:59.9999999Z",
+    ];
+    let orders: Vec<String> = times
+        .iter()
+        .map(|t| wire::order_time(wire::parse_time(t).unwrap()))
+        .collect();
+    for w in orders.windows(2) {
+        assert!(w[0] < w[1], "{w:?}");
+    }
+    // Row versions: the counter's order.
+    let rv = |n: u64| {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(n.to_be_bytes());
+        let mut rec = serde_json::Map::new();
+        rec.insert("RowVersion".into(), b64.into());
+        wire::order_value("queue-items", &rec, Utc::now()).unwrap()
+    };
+    let counters = [1u64, 255, 256, 65_535, 1 << 40, u64::MAX];
+    for w in counters.windows(2) {
+        assert!(rv(w[0]) < rv(w[1]), "{} < {}", w[0], w[1]);
+    }
 }
 
 #[test]
 fn every_header_and_the_version_are_documented() {
     use wire::headers::*;
     for h in [
-        SOURCE, TENANT, DATASET, FOLDER, SLICE, REQUEST, VERSION, REASON, ERROR, SHAPE,
+        SOURCE, TENANT, DATASET, FOLDER, SLICE, REQUEST, VERSION, REASON, ERROR, SHAPE, OP,
     ] {
         assert!(
             DOC.contains(&format!("| `{h}` |")),

@@ -2,9 +2,10 @@
 //! JSON files (or stdout), acknowledged only once they are on disk.
 //!
 //! - [`FileSink`] turns record messages (a `RecordEnvelope` or a `RecordPage`, see
-//!   `docs/messages.md`) into one JSON line per record, in
+//!   `docs/messages.md`, wire versions 1 and 2) into one JSON line per record — an
+//!   upsert or a delete (tombstone), with its `op`, `key` and `order` — in
 //!   `<dir>/<source>/<dataset>/<YYYY-MM-DD>.ndjson` — the date being the UTC date of the
-//!   record's own time field — or on stdout.
+//!   record's own time field (a delete's: when it was seen) — or on stdout.
 //! - [`consume`] runs a subscription into a sink: batch, write, flush, then acknowledge.
 //!
 //! Guarantees: **an acknowledged record is on disk** (written and synced); nothing is
@@ -29,7 +30,8 @@ pub use sink::{FileSink, Target, DEFAULT_MAX_OPEN_FILES};
 /// Why a message was not written.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// Not a record message of this wire version; the text says what is wrong. Nothing
+    /// Not a record message of a wire version this build reads (1 or 2); the text says
+    /// what is wrong. Nothing
     /// of it was written. Reject it (dead-letter); it will never succeed.
     #[error("not a record message: {0}")]
     Malformed(String),

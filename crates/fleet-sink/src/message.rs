@@ -2,13 +2,18 @@
 //! (one API page), told apart by the `x-fleet-shape` header the worker sets and, when a
 //! message lacks it, by the body's shape.
 //!
+//! Wire versions 1 and 2 are read; a version-1 record is an upsert without `key` or
+//! `order`.
+//!
 //! Everything is checked before anything is written: a message is either read whole or
 //! refused with a [`SinkError::Malformed`] naming what is wrong (bad JSON, another wire
-//! version, a missing field, an empty record id, a record that is not a JSON object).
+//! version, a missing field, an empty record id or key, an upsert whose record is not a
+//! JSON object, a delete with a record).
 
 use chrono::{DateTime, Utc};
 use fleet_core::broker::Headers;
-use fleet_core::wire::{headers, Provenance, RecordEnvelope, RecordPage};
+use fleet_core::dataset::VersionOrder;
+use fleet_core::wire::{headers, Op, PageRecord, Provenance, RecordEnvelope, RecordPage};
 use serde_json::Value;
 
 use crate::SinkError;
@@ -18,8 +23,10 @@ use crate::SinkError;
 pub(crate) struct Message {
     pub provenance: Provenance,
     pub fetched_at: DateTime<Utc>,
-    /// `(record id, record)` in the order they were published.
-    pub records: Vec<(String, Value)>,
+    /// What the records' `order` is (absent in version 1).
+    pub order_by: Option<VersionOrder>,
+    /// The records in the order they were published; an envelope's as a one-record page.
+    pub records: Vec<PageRecord>,
 }
 
 /// Which wire type a message claims to be.
@@ -64,7 +71,14 @@ pub(crate) fn decode(headers: &Headers, body: &[u8]) -> Result<Message, SinkErro
             Message {
                 provenance: env.provenance,
                 fetched_at: env.fetched_at,
-                records: vec![(env.id, env.record)],
+                order_by: env.order_by,
+                records: vec![PageRecord {
+                    id: env.id,
+                    op: env.op,
+                    key: env.key,
+                    order: env.order,
+                    record: env.record,
+                }],
             }
         }
         Shape::Page => {
@@ -72,7 +86,8 @@ pub(crate) fn decode(headers: &Headers, body: &[u8]) -> Result<Message, SinkErro
             Message {
                 provenance: page.provenance,
                 fetched_at: page.fetched_at,
-                records: page.records.into_iter().map(|r| (r.id, r.record)).collect(),
+                order_by: page.order_by,
+                records: page.records,
             }
         }
     };
@@ -83,13 +98,21 @@ pub(crate) fn decode(headers: &Headers, body: &[u8]) -> Result<Message, SinkErro
     if p.dataset.is_empty() {
         return Err(SinkError::Malformed("field `dataset` is empty".into()));
     }
-    for (i, (id, record)) in message.records.iter().enumerate() {
+    // The wire readers already checked that an upsert has its record and a delete has
+    // a key and no record.
+    for (i, r) in message.records.iter().enumerate() {
+        let id = &r.id;
         if id.is_empty() {
             return Err(SinkError::Malformed(format!(
                 "record {i}: field `id` is empty"
             )));
         }
-        if !record.is_object() {
+        if r.key.as_deref() == Some("") {
+            return Err(SinkError::Malformed(format!(
+                "record {i} (id {id}): field `key` is empty"
+            )));
+        }
+        if r.op == Op::Upsert && !r.record.as_ref().is_some_and(|v| v.is_object()) {
             return Err(SinkError::Malformed(format!(
                 "record {i} (id {id}): `record` is not a JSON object"
             )));
@@ -108,7 +131,8 @@ mod tests {
         json!({
             "version": WIRE_VERSION, "id": "a1", "source": "acme", "tenant": "org/T",
             "dataset": "jobs", "slice_id": "s", "request_id": "r",
-            "fetched_at": "2024-01-02T03:04:05Z", "record": {"Id": 1}
+            "fetched_at": "2024-01-02T03:04:05Z", "op": "upsert", "key": "1",
+            "order_by": "modified", "record": {"Id": 1}
         })
     }
 
@@ -120,7 +144,12 @@ mod tests {
     fn shape_comes_from_the_header_or_the_body() {
         let none = Headers::new();
         let m = decode(&none, &bytes(&envelope())).unwrap();
-        assert_eq!(m.records, vec![("a1".to_owned(), json!({"Id": 1}))]);
+        assert_eq!(m.records.len(), 1);
+        assert_eq!(
+            (m.records[0].id.as_str(), &m.records[0].record),
+            ("a1", &Some(json!({"Id": 1})))
+        );
+        assert_eq!(m.order_by, Some(VersionOrder::Modified));
 
         let mut page = envelope();
         let obj = page.as_object_mut().unwrap();
@@ -129,7 +158,8 @@ mod tests {
         obj.insert("page".into(), json!(0));
         obj.insert(
             "records".into(),
-            json!([{"id": "b", "record": {"Id": 2}}, {"id": "c", "record": {"Id": 3}}]),
+            json!([{"id": "b", "key": "2", "op": "upsert", "record": {"Id": 2}},
+                   {"id": "c", "key": "3", "op": "delete"}]),
         );
         assert_eq!(decode(&none, &bytes(&page)).unwrap().records.len(), 2);
 
@@ -179,6 +209,30 @@ mod tests {
                     bytes(&v)
                 },
                 "not a JSON object",
+            ),
+            (
+                {
+                    let mut v = envelope();
+                    v["key"] = json!("");
+                    bytes(&v)
+                },
+                "`key` is empty",
+            ),
+            (
+                {
+                    let mut v = envelope();
+                    v["op"] = json!("delete");
+                    bytes(&v)
+                },
+                "delete carries no `record`",
+            ),
+            (
+                {
+                    let mut v = envelope();
+                    v["op"] = json!("merge");
+                    bytes(&v)
+                },
+                "merge",
             ),
         ];
         for (body, expected) in cases {

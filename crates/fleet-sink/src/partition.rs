@@ -6,7 +6,8 @@
 //! Service entities) — so a record lands in the same file whichever slice, worker or run
 //! read it. A record without that field, or a dataset read whole (no time field), falls
 //! back to the date the worker fetched it (the only date a record message carries
-//! besides the record itself).
+//! besides the record itself). A delete has no record: it goes by its `fetched_at` (when
+//! the fleet saw the key gone).
 //!
 //! Guarantee: every path built here stays inside the sink's directory. Each part
 //! (source, each `/`-separated piece of the dataset) is reduced to `[A-Za-z0-9._-]`,
@@ -15,11 +16,9 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use fleet_core::wire::{parse_time, DATASERVICE_PREFIX};
 use serde_json::Value;
-
-/// Prefix of Data Service datasets (`dataservice/<Entity>`).
-const DATASERVICE_PREFIX: &str = "dataservice/";
 
 /// The longest a path part may be (file systems allow 255 bytes; leave room).
 const MAX_PART: usize = 100;
@@ -33,19 +32,15 @@ pub(crate) fn time_fields(dataset: &str) -> [Option<&'static str>; 2] {
     [field, None]
 }
 
-/// Parses an OData or Data Service time (`2024-01-01T09:30:12.345Z`, with an offset, or
-/// without a zone, which UiPath means as UTC).
-pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc())
-}
-
-/// The partition date of one record.
-pub(crate) fn record_date(dataset: &str, record: &Value, fetched_at: DateTime<Utc>) -> NaiveDate {
+/// The partition date of one record; of a delete (no record), its `fetched_at`'s.
+pub(crate) fn record_date(
+    dataset: &str,
+    record: Option<&Value>,
+    fetched_at: DateTime<Utc>,
+) -> NaiveDate {
+    let Some(record) = record else {
+        return fetched_at.date_naive();
+    };
     time_fields(dataset)
         .into_iter()
         .flatten()
@@ -112,23 +107,23 @@ mod tests {
         let jobs = json!({"Id": 1, "CreationTime": "2024-01-01T23:30:00.123+00:00",
                           "StartTime": "2024-02-01T00:00:00Z"});
         assert_eq!(
-            record_date("jobs", &jobs, fetched).to_string(),
+            record_date("jobs", Some(&jobs), fetched).to_string(),
             "2024-01-01"
         );
         let shifted = json!({"CreationTime": "2024-01-01T23:30:00-02:00"});
         assert_eq!(
-            record_date("jobs", &shifted, fetched).to_string(),
+            record_date("jobs", Some(&shifted), fetched).to_string(),
             "2024-01-02"
         );
         let naive = json!({"TimeStamp": "2024-03-04T05:06:07.5"});
         assert_eq!(
-            record_date("robot-logs", &naive, fetched).to_string(),
+            record_date("robot-logs", Some(&naive), fetched).to_string(),
             "2024-03-04"
         );
         let ds =
             json!({"CreateTime": "2024-01-01T00:00:00Z", "UpdateTime": "2024-06-01T00:00:00Z"});
         assert_eq!(
-            record_date("dataservice/Invoice", &ds, fetched).to_string(),
+            record_date("dataservice/Invoice", Some(&ds), fetched).to_string(),
             "2024-06-01"
         );
         // Missing or unreadable time, or a dataset read whole: the fetch date.
@@ -138,8 +133,13 @@ mod tests {
             ("machines", json!({"CreationTime": "2024-01-01T00:00:00Z"})),
             ("not-a-dataset", json!({})),
         ] {
-            assert_eq!(record_date(dataset, &r, fetched).to_string(), "2030-05-05");
+            assert_eq!(
+                record_date(dataset, Some(&r), fetched).to_string(),
+                "2030-05-05"
+            );
         }
+        // A delete has no record: the date the fleet saw the key gone.
+        assert_eq!(record_date("jobs", None, fetched).to_string(), "2030-05-05");
     }
 
     #[test]

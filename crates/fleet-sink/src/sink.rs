@@ -1,14 +1,21 @@
 //! [`FileSink`]: record messages in, one JSON line per record out, to partition files
 //! or to a stream (stdout).
 //!
-//! Each line is an object with the record's provenance and the record itself:
+//! Each line is an object with the record's provenance, its identity and the record
+//! itself:
 //!
 //! ```json
-//! {"id":"3f2a…","source":"acme","tenant":"acme/Prod","dataset":"jobs","folder":"Shared/Finance","fetched_at":"2024-01-02T03:04:05Z","record":{"Id":42,"CreationTime":"2024-01-01T09:30:12.345Z","State":"Successful"}}
+//! {"id":"3f2a…","op":"upsert","key":"42","source":"acme","tenant":"acme/Prod","dataset":"jobs","folder":"Shared/Finance","fetched_at":"2024-01-02T03:04:05Z","order_by":"modified","order":"2024-01-01T09:30:12.3450000Z","record":{"Id":42,"CreationTime":"2024-01-01T09:30:12.345Z","State":"Successful"}}
+//! {"id":"9b1c…","op":"delete","key":"7","source":"acme","tenant":"acme/Prod","dataset":"machines","fetched_at":"2024-01-02T03:04:05Z","order_by":"observed-at","order":"2024-01-02T03:04:05.0000000Z"}
 //! ```
 //!
-//! `folder` (the folder's fully qualified name) is left out for tenant-level datasets;
-//! `record` is the record as the worker received it from UiPath.
+//! `op` is `upsert` or `delete` (a tombstone: the key disappeared; no `record`). `key`,
+//! `order_by` and `order` are as in the record message (docs/messages.md): the newest
+//! version of a key is the line with the greatest `order`. They are left out when the
+//! message did not carry them (version-1 messages, whose lines are upserts; a record
+//! without its order field). `folder` (the folder's fully qualified name) is left out for
+//! tenant-level datasets; `record` is the record as the worker received it from UiPath.
+//! Lines written before version 2 have no `op`: read them as upserts.
 //!
 //! **Delivery is at-least-once.** With dedupe on, a record id already written by this
 //! process is skipped; across restarts (and after a failed write) a record can appear
@@ -20,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use fleet_core::broker::Headers;
+use fleet_core::dataset::VersionOrder;
+use fleet_core::wire::Op;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -75,13 +84,21 @@ impl std::fmt::Debug for FileSink {
 #[derive(Serialize)]
 struct Line<'a> {
     id: &'a str,
+    op: Op,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
     source: &'a str,
     tenant: &'a str,
     dataset: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     folder: Option<&'a str>,
     fetched_at: &'a DateTime<Utc>,
-    record: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_by: Option<VersionOrder>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a Value>,
 }
 
 impl FileSink {
@@ -145,7 +162,8 @@ impl FileSink {
     fn write_message(&mut self, m: &Message) -> Result<usize, SinkError> {
         let p = &m.provenance;
         let mut written = 0;
-        for (id, record) in &m.records {
+        for r in &m.records {
+            let id = &r.id;
             if let Some(seen) = &mut self.seen {
                 if !seen.insert(id) {
                     self.duplicates += 1;
@@ -155,19 +173,23 @@ impl FileSink {
             self.line.clear();
             let line = Line {
                 id,
+                op: r.op,
+                key: r.key.as_deref(),
                 source: &p.source,
                 tenant: &p.tenant,
                 dataset: &p.dataset,
                 folder: p.folder.as_ref().map(|f| f.path.as_str()),
                 fetched_at: &m.fetched_at,
-                record,
+                order_by: m.order_by,
+                order: r.order.as_deref(),
+                record: r.record.as_ref(),
             };
             serde_json::to_writer(&mut self.line, &line)
                 .map_err(|e| SinkError::Malformed(format!("record {id} cannot be written: {e}")))?;
             self.line.push(b'\n');
             match &mut self.out {
                 Out::Files(files) => {
-                    let date = partition::record_date(&p.dataset, record, m.fetched_at);
+                    let date = partition::record_date(&p.dataset, r.record.as_ref(), m.fetched_at);
                     let path = partition::file_path(files.dir(), &p.source, &p.dataset, date);
                     files.append(&path, &self.line).map_err(|e| SinkError::Io {
                         path: path.display().to_string(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fleet_core::broker::{Broker, Destination, Feed, Headers, Outgoing, Subscription};
 use fleet_core::wire::{
-    headers, FolderRef, PageRecord, Provenance, RecordEnvelope, RecordPage, WIRE_VERSION,
+    self, headers, FolderRef, Op, PageRecord, Provenance, RecordEnvelope, RecordPage, WIRE_VERSION,
 };
 use fleet_memory::MemoryBroker;
 use serde_json::{json, Value};
@@ -63,30 +63,72 @@ fn shape(s: &str) -> Headers {
     h
 }
 
+/// An upsert as the worker writes it: the key is the record's `Id` (else the id), the
+/// order what fleet-core computes.
+fn upsert(dataset: &str, id: &str, record: Value) -> PageRecord {
+    let key = match record.get("Id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => id.to_owned(),
+    };
+    PageRecord {
+        id: id.into(),
+        op: Op::Upsert,
+        key: Some(key),
+        order: record
+            .as_object()
+            .and_then(|r| wire::order_value(dataset, r, fetched())),
+        record: Some(record),
+    }
+}
+
+fn delete(dataset: &str, key: &str) -> PageRecord {
+    PageRecord {
+        id: wire::tombstone_id("acme", dataset, key, "last-seen"),
+        op: Op::Delete,
+        key: Some(key.into()),
+        order: Some(wire::order_time(fetched())),
+        record: None,
+    }
+}
+
 fn envelope(dataset: &str, id: &str, record: Value) -> Vec<u8> {
+    envelope_of(dataset, upsert(dataset, id, record))
+}
+
+fn envelope_of(dataset: &str, r: PageRecord) -> Vec<u8> {
     RecordEnvelope {
         version: WIRE_VERSION,
-        id: id.into(),
+        id: r.id,
         provenance: provenance(dataset, Some("Shared/Finance")),
         fetched_at: fetched(),
-        record,
+        op: r.op,
+        key: r.key,
+        order_by: Some(wire::version_order(dataset)),
+        order: r.order,
+        record: r.record,
     }
     .to_bytes()
 }
 
 fn page(dataset: &str, records: &[(&str, Value)]) -> Vec<u8> {
+    page_of(
+        dataset,
+        records
+            .iter()
+            .map(|(id, r)| upsert(dataset, id, r.clone()))
+            .collect(),
+    )
+}
+
+fn page_of(dataset: &str, records: Vec<PageRecord>) -> Vec<u8> {
     RecordPage {
         version: WIRE_VERSION,
         provenance: provenance(dataset, None),
         page: 0,
         fetched_at: fetched(),
-        records: records
-            .iter()
-            .map(|(id, r)| PageRecord {
-                id: (*id).into(),
-                record: r.clone(),
-            })
-            .collect(),
+        order_by: Some(wire::version_order(dataset)),
+        records,
     }
     .to_bytes()
 }
@@ -151,8 +193,9 @@ fn envelopes_and_pages_land_in_their_partitions() {
     assert_eq!(
         got["acme/jobs/2024-01-01.ndjson"],
         [json!({
-            "id": "a1", "source": "acme", "tenant": "acme/Prod", "dataset": "jobs",
-            "folder": "Shared/Finance", "fetched_at": "2030-01-01T12:00:00Z", "record": job
+            "id": "a1", "op": "upsert", "key": "42", "source": "acme", "tenant": "acme/Prod",
+            "dataset": "jobs", "folder": "Shared/Finance", "fetched_at": "2030-01-01T12:00:00Z",
+            "order_by": "modified", "order": "2024-01-01T09:30:12.3450000Z", "record": job
         })]
     );
     let line = &got["acme/dataservice/Invoice/2024-01-03.ndjson"][0];
@@ -165,6 +208,106 @@ fn envelopes_and_pages_land_in_their_partitions() {
         Some(&2)
     );
     assert_eq!(sink.counts().values().sum::<u64>(), 4);
+}
+
+#[test]
+fn a_tombstone_is_a_line_without_a_record_dated_by_its_fetch() {
+    let tmp = TempDir::new("tombstone");
+    let mut sink = FileSink::open(Target::Dir(tmp.0.clone()), true).unwrap();
+    let mut h = shape("record");
+    h.insert(headers::OP.into(), "delete".into());
+    let body = envelope_of("machines", delete("machines", "7"));
+    assert_eq!(sink.write(&h, &body).unwrap(), 1);
+    // The same deletion again: the same id, dropped.
+    assert_eq!(sink.write(&h, &body).unwrap(), 0);
+    sink.flush().unwrap();
+    let got = files(&tmp.0);
+    assert_eq!(
+        got["acme/machines/2030-01-01.ndjson"],
+        [json!({
+            "id": wire::tombstone_id("acme", "machines", "7", "last-seen"),
+            "op": "delete", "key": "7", "source": "acme", "tenant": "acme/Prod",
+            "dataset": "machines", "folder": "Shared/Finance",
+            "fetched_at": "2030-01-01T12:00:00Z", "order_by": "observed-at",
+            "order": "2030-01-01T12:00:00.0000000Z"
+        })]
+    );
+    // A delete of a time-sliced dataset also goes by its fetch date, having no record.
+    let body = envelope_of("jobs", delete("jobs", "42"));
+    assert_eq!(sink.write(&h, &body).unwrap(), 1);
+    sink.flush().unwrap();
+    assert!(files(&tmp.0).contains_key("acme/jobs/2030-01-01.ndjson"));
+}
+
+#[test]
+fn a_mixed_page_writes_upserts_and_deletes_in_order() {
+    let tmp = TempDir::new("mixed");
+    let mut sink = FileSink::open(Target::Dir(tmp.0.clone()), true).unwrap();
+    let body = page_of(
+        "sessions",
+        vec![
+            upsert("sessions", "u1", json!({"Id": 1, "State": "Available"})),
+            delete("sessions", "2"),
+            upsert("sessions", "u3", json!({"Id": 3, "State": "Busy"})),
+        ],
+    );
+    assert_eq!(sink.write(&shape("page"), &body).unwrap(), 3);
+    sink.flush().unwrap();
+    let lines = &files(&tmp.0)["acme/sessions/2030-01-01.ndjson"];
+    let ops: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["op"].as_str().unwrap(), l["key"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ops, [("upsert", "1"), ("delete", "2"), ("upsert", "3")]);
+    assert!(lines[1].get("record").is_none());
+    assert_eq!(lines[0]["record"], json!({"Id": 1, "State": "Available"}));
+    for l in lines {
+        assert_eq!(l["order_by"], "observed-at");
+        assert_eq!(l["order"], "2030-01-01T12:00:00.0000000Z");
+    }
+    assert!(lines[0].get("folder").is_none());
+
+    // A page with one bad record is refused whole: nothing of it is written.
+    let mut bad: Value = serde_json::from_slice(&page_of(
+        "sessions",
+        vec![
+            upsert("sessions", "u4", json!({"Id": 4})),
+            delete("sessions", "5"),
+        ],
+    ))
+    .unwrap();
+    bad["records"][1]["record"] = json!({"Id": 5});
+    let e = sink
+        .write(&shape("page"), &serde_json::to_vec(&bad).unwrap())
+        .unwrap_err();
+    assert!(e.to_string().contains("delete carries no `record`"), "{e}");
+    sink.flush().unwrap();
+    assert_eq!(files(&tmp.0)["acme/sessions/2030-01-01.ndjson"].len(), 3);
+}
+
+#[test]
+fn version_1_messages_are_still_written_as_upserts() {
+    let tmp = TempDir::new("v1");
+    let mut sink = FileSink::open(Target::Dir(tmp.0.clone()), true).unwrap();
+    let v1 = json!({
+        "version": 1, "id": "old", "source": "acme", "tenant": "acme/Prod", "dataset": "jobs",
+        "slice_id": "s", "request_id": "r", "fetched_at": "2030-01-01T12:00:00Z",
+        "record": {"Id": 1, "CreationTime": "2024-01-01T00:00:00Z"}
+    });
+    assert_eq!(
+        sink.write(&Headers::new(), &serde_json::to_vec(&v1).unwrap())
+            .unwrap(),
+        1
+    );
+    sink.flush().unwrap();
+    assert_eq!(
+        files(&tmp.0)["acme/jobs/2024-01-01.ndjson"],
+        [json!({
+            "id": "old", "op": "upsert", "source": "acme", "tenant": "acme/Prod",
+            "dataset": "jobs", "fetched_at": "2030-01-01T12:00:00Z",
+            "record": {"Id": 1, "CreationTime": "2024-01-01T00:00:00Z"}
+        })]
+    );
 }
 
 #[test]
@@ -214,14 +357,14 @@ fn malformed_bodies_are_refused_without_writing() {
     let good = json!({"Id": 1});
     let mut bad_record = page("jobs", &[("ok", good.clone()), ("bad", json!("text"))]);
     let mut other_version: Value = serde_json::from_slice(&envelope("jobs", "v", good)).unwrap();
-    other_version["version"] = json!(2);
+    other_version["version"] = json!(3);
     for (h, body, why) in [
         (Headers::new(), b"\x00\x01".to_vec(), "not JSON"),
         (Headers::new(), b"{}".to_vec(), "neither"),
         (
             shape("record"),
             serde_json::to_vec(&other_version).unwrap(),
-            "version 2",
+            "version 3",
         ),
         (
             shape("page"),
@@ -253,7 +396,11 @@ fn hostile_names_stay_inside_the_directory() {
         id: "e".into(),
         provenance: p,
         fetched_at: fetched(),
-        record: json!({"Id": 1}),
+        op: Op::Upsert,
+        key: Some("1".into()),
+        order_by: None,
+        order: None,
+        record: Some(json!({"Id": 1})),
     }
     .to_bytes();
     assert_eq!(sink.write(&Headers::new(), &body).unwrap(), 1);

@@ -1,10 +1,13 @@
-//! Records as messages: deterministic record ids, envelopes or pages, and the headers that
-//! let consumers route without parsing bodies (docs/messages.md).
+//! Records as messages: deterministic record ids, envelopes or pages, upserts and
+//! tombstones, and the headers that let consumers route without parsing bodies
+//! (docs/messages.md).
 
 use chrono::{DateTime, Utc};
 use fleet_core::broker::{Destination, Outgoing};
+use fleet_core::dataset::VersionOrder;
 use fleet_core::wire::{
-    headers, record_id, PageRecord, Provenance, RecordEnvelope, RecordPage, SliceJob, WIRE_VERSION,
+    self, headers, record_id, tombstone_id, Op, PageRecord, Provenance, RecordEnvelope, RecordPage,
+    SliceJob, WIRE_VERSION,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -46,18 +49,41 @@ fn content_hash(record: &Record) -> String {
         .collect()
 }
 
+/// What a snapshot diff compares: 32 hex digits of SHA-256 over the record's JSON with
+/// its keys sorted (at every depth) and the top-level `volatile` fields (a heartbeat, a
+/// next occurrence; the dataset's `ChangeMode::Snapshot { volatile }`) left out. A record
+/// whose other fields are unchanged hashes the same; any other change, a new hash. With
+/// no volatile fields it is the hash in a `content:` version. The worker stores it per
+/// key and passes it back to [`Output::tombstones`] when the key disappears.
+pub fn snapshot_hash(record: &Record, volatile: &[&str]) -> String {
+    if volatile.iter().all(|f| !record.contains_key(*f)) {
+        return content_hash(record);
+    }
+    let mut stable = record.clone();
+    for f in volatile {
+        stable.remove(*f);
+    }
+    content_hash(&stable)
+}
+
 /// Builds a slice's output messages.
 #[derive(Debug, Clone)]
 pub struct Output {
     pub mode: OutputMode,
     provenance: Provenance,
     routing_key: String,
+    /// What orders the versions of the dataset's records (`order_by`).
+    order_by: VersionOrder,
 }
 
 impl Output {
+    /// The routing key is `<source>.<dataset>`: a source is exactly one tenant, so the
+    /// tenant travels in the body and the `x-fleet-tenant` header, not in the key (see
+    /// docs/messages.md, "Tenants").
     pub fn new(mode: OutputMode, job: &SliceJob, tenant: String) -> Output {
         Output {
             mode,
+            order_by: wire::version_order(&job.dataset),
             routing_key: format!("{}.{}", job.source, job.dataset),
             provenance: Provenance {
                 source: job.source.clone(),
@@ -70,7 +96,8 @@ impl Output {
         }
     }
 
-    fn message(&self, id: String, body: Vec<u8>) -> Outgoing {
+    /// `op` is set for a record-shape message (one record), `None` for a page.
+    fn message(&self, id: String, body: Vec<u8>, op: Option<Op>) -> Outgoing {
         let p = &self.provenance;
         let mut m = Outgoing::new(
             Destination::Records {
@@ -89,10 +116,16 @@ impl Output {
         if let Some(f) = &p.folder {
             m = m.header(headers::FOLDER, f.path.as_str());
         }
+        if let Some(op) = op {
+            m = m.header(headers::OP, op.as_str());
+        }
         m
     }
 
-    /// The messages of one page (`page` counts from 1 within the slice).
+    /// The messages of one page of records read (`page` counts from 1 within the slice):
+    /// upserts, each with its id ([`key_and_version`]), `key`, and `order` (from
+    /// `fleet_core::wire::order_value`). Record mode: one message per record; page mode:
+    /// one message, none for an empty page.
     pub fn page(
         &self,
         page: u64,
@@ -100,31 +133,77 @@ impl Output {
         fetched_at: DateTime<Utc>,
     ) -> Vec<Outgoing> {
         let p = &self.provenance;
-        let with_ids = records.into_iter().map(|r| {
+        let items = records.into_iter().map(|r| {
             let (key, version) = key_and_version(&r);
-            (record_id(&p.source, &p.dataset, &key, &version), r)
+            PageRecord {
+                id: record_id(&p.source, &p.dataset, &key, &version),
+                op: Op::Upsert,
+                order: wire::order_value(&p.dataset, &r, fetched_at),
+                key: Some(key),
+                record: Some(Value::Object(r)),
+            }
         });
+        self.messages(page, items, fetched_at)
+    }
+
+    /// The tombstones of keys a snapshot diff found gone: `gone` is `(key, the version
+    /// hash the fleet last saw for it)` (the [`snapshot_hash`] it stored), `observed_at`
+    /// when the snapshot that misses them was read. Each delete's id is
+    /// `fleet_core::wire::tombstone_id(source, dataset, key, last_seen)`, the same for the
+    /// same deletion however often it is sent; it has no record, and its `order` is
+    /// `observed_at` when the dataset is ordered by observation (every snapshot dataset),
+    /// else absent. Record mode: one message per key; page mode: one page message
+    /// (message id `<slice_id>/<page>`: number it after the slice's last page); nothing
+    /// for an empty list.
+    ///
+    /// Only a complete snapshot may produce tombstones: never call this for a read that
+    /// failed or was cut short.
+    pub fn tombstones(
+        &self,
+        page: u64,
+        gone: Vec<(String, String)>,
+        observed_at: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        let p = &self.provenance;
+        let order =
+            (self.order_by == VersionOrder::ObservedAt).then(|| wire::order_time(observed_at));
+        let items = gone.into_iter().map(|(key, last_seen)| PageRecord {
+            id: tombstone_id(&p.source, &p.dataset, &key, &last_seen),
+            op: Op::Delete,
+            key: Some(key),
+            order: order.clone(),
+            record: None,
+        });
+        self.messages(page, items, observed_at)
+    }
+
+    fn messages(
+        &self,
+        page: u64,
+        items: impl Iterator<Item = PageRecord>,
+        fetched_at: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        let p = &self.provenance;
         match self.mode {
-            OutputMode::Record => with_ids
-                .map(|(id, record)| {
+            OutputMode::Record => items
+                .map(|r| {
                     let body = RecordEnvelope {
                         version: WIRE_VERSION,
-                        id: id.clone(),
+                        id: r.id.clone(),
                         provenance: p.clone(),
                         fetched_at,
-                        record: Value::Object(record),
+                        op: r.op,
+                        key: r.key,
+                        order_by: Some(self.order_by),
+                        order: r.order,
+                        record: r.record,
                     }
                     .to_bytes();
-                    self.message(id, body)
+                    self.message(r.id, body, Some(r.op))
                 })
                 .collect(),
             OutputMode::Page => {
-                let records: Vec<PageRecord> = with_ids
-                    .map(|(id, record)| PageRecord {
-                        id,
-                        record: Value::Object(record),
-                    })
-                    .collect();
+                let records: Vec<PageRecord> = items.collect();
                 if records.is_empty() {
                     return Vec::new();
                 }
@@ -133,10 +212,11 @@ impl Output {
                     provenance: p.clone(),
                     page,
                     fetched_at,
+                    order_by: Some(self.order_by),
                     records,
                 }
                 .to_bytes();
-                vec![self.message(format!("{}/{page}", p.slice_id), body)]
+                vec![self.message(format!("{}/{page}", p.slice_id), body, None)]
             }
         }
     }
@@ -225,7 +305,8 @@ mod tests {
             (headers::SLICE, "s1"),
             (headers::REQUEST, "r1"),
             (headers::SHAPE, "record"),
-            (headers::VERSION, "1"),
+            (headers::VERSION, "2"),
+            (headers::OP, "upsert"),
         ] {
             assert_eq!(msgs[0].headers.get(h).map(String::as_str), Some(v), "{h}");
         }
@@ -241,13 +322,146 @@ mod tests {
         );
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].message_id, "s1/7");
+        assert_eq!(
+            msgs[0].headers.get(headers::VERSION).map(String::as_str),
+            Some("2")
+        );
+        assert!(
+            msgs[0].headers.get(headers::OP).is_none(),
+            "pages have no op header"
+        );
         let page = RecordPage::from_bytes(&msgs[0].body).unwrap();
         assert_eq!(page.records.len(), 2);
+        assert_eq!(page.order_by, Some(VersionOrder::Modified));
+        assert_eq!(page.records[1].op, Op::Upsert);
+        assert_eq!(page.records[1].key.as_deref(), Some("2"));
         let (key, version) = key_and_version(&rec(json!({"Id": 2})));
         assert_eq!(
             page.records[1].id,
             record_id("acme", "jobs", &key, &version)
         );
         assert!(out.page(8, vec![], Utc::now()).is_empty());
+    }
+
+    #[test]
+    fn upserts_carry_key_and_order() {
+        let out = Output::new(OutputMode::Record, &job(), "t".into());
+        let at: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+        let msgs = out.page(
+            1,
+            vec![
+                rec(json!({"Id": 1, "CreationTime": "2024-01-01T00:00:00Z",
+                    "LastModificationTime": "2024-02-01T10:00:00.5+01:00"})),
+                rec(json!({"Id": 2, "CreationTime": "2024-01-01T00:00:00Z",
+                    "LastModificationTime": null})),
+                rec(json!({"Id": 3})),
+            ],
+            at,
+        );
+        let envs: Vec<RecordEnvelope> = msgs
+            .iter()
+            .map(|m| RecordEnvelope::from_bytes(&m.body).unwrap())
+            .collect();
+        for (env, key) in envs.iter().zip(["1", "2", "3"]) {
+            assert_eq!(env.version, 2);
+            assert_eq!(env.op, Op::Upsert);
+            assert_eq!(env.key.as_deref(), Some(key));
+            assert_eq!(env.order_by, Some(VersionOrder::Modified));
+            assert!(env.record.is_some());
+        }
+        assert_eq!(
+            envs[0].order.as_deref(),
+            Some("2024-02-01T09:00:00.5000000Z")
+        );
+        assert_eq!(
+            envs[1].order.as_deref(),
+            Some("2024-01-01T00:00:00.0000000Z")
+        );
+        assert_eq!(envs[2].order, None, "no time field, no order");
+        // Ids are the v1 ids: key and version as before.
+        let (key, version) = key_and_version(&rec(json!({"Id": 3})));
+        assert_eq!(envs[2].id, record_id("acme", "jobs", &key, &version));
+    }
+
+    fn machines_job() -> SliceJob {
+        SliceJob {
+            dataset: "machines".into(),
+            folder: None,
+            ..job()
+        }
+    }
+
+    #[test]
+    fn tombstones_are_deletes_with_deterministic_ids() {
+        let at: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+        let gone = || {
+            vec![
+                ("7".to_owned(), "h7".to_owned()),
+                ("9".to_owned(), "h9".to_owned()),
+            ]
+        };
+        let out = Output::new(OutputMode::Record, &machines_job(), "t".into());
+        let msgs = out.tombstones(3, gone(), at);
+        assert_eq!(msgs.len(), 2);
+        let env = RecordEnvelope::from_bytes(&msgs[0].body).unwrap();
+        assert_eq!(env.op, Op::Delete);
+        assert_eq!(env.key.as_deref(), Some("7"));
+        assert_eq!(env.record, None);
+        assert_eq!(env.fetched_at, at);
+        assert_eq!(env.order_by, Some(VersionOrder::ObservedAt));
+        assert_eq!(env.order.as_deref(), Some("2030-01-01T00:00:00.0000000Z"));
+        assert_eq!(env.id, record_id("acme", "machines", "7", "deleted:h7"));
+        assert_eq!(msgs[0].message_id, env.id);
+        assert_eq!(
+            msgs[0].headers.get(headers::OP).map(String::as_str),
+            Some("delete")
+        );
+        // The same deletion, sent again later, has the same id.
+        let again = out.tombstones(5, gone(), Utc::now());
+        assert_eq!(again[1].message_id, msgs[1].message_id);
+        assert!(out.tombstones(4, vec![], at).is_empty());
+
+        let out = Output::new(OutputMode::Page, &machines_job(), "t".into());
+        let msgs = out.tombstones(3, gone(), at);
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].message_id, "s1/3");
+        let page = RecordPage::from_bytes(&msgs[0].body).unwrap();
+        assert_eq!(page.order_by, Some(VersionOrder::ObservedAt));
+        assert!(page
+            .records
+            .iter()
+            .all(|r| r.op == Op::Delete && r.record.is_none()));
+        assert_eq!(
+            page.records[1].id,
+            tombstone_id("acme", "machines", "9", "h9")
+        );
+        assert!(out.tombstones(4, vec![], at).is_empty());
+    }
+
+    #[test]
+    fn snapshot_hashes_ignore_volatile_fields_only() {
+        let a = rec(json!({"Id": 1, "State": "Available", "ReportingTime": "t1",
+            "Nested": {"b": 1, "a": 2}}));
+        let b = rec(json!({"Nested": {"a": 2, "b": 1}, "ReportingTime": "t2",
+            "State": "Available", "Id": 1}));
+        let c = rec(json!({"Id": 1, "State": "Busy", "ReportingTime": "t1",
+            "Nested": {"b": 1, "a": 2}}));
+        let volatile = ["ReportingTime"];
+        assert_eq!(snapshot_hash(&a, &volatile), snapshot_hash(&b, &volatile));
+        assert_ne!(snapshot_hash(&a, &volatile), snapshot_hash(&c, &volatile));
+        assert_ne!(snapshot_hash(&a, &[]), snapshot_hash(&b, &[]));
+        assert_eq!(snapshot_hash(&a, &volatile).len(), 32);
+        // Without volatile fields it is the content hash of a `content:` version.
+        let q = rec(json!({"Id": 7, "Status": "New"}));
+        assert_eq!(
+            key_and_version(&q).1,
+            format!("content:{}", snapshot_hash(&q, &["Absent"]))
+        );
+        let nested_change = rec(json!({"Id": 1, "State": "Available", "ReportingTime": "t1",
+            "Nested": {"b": 1, "a": 3}}));
+        assert_ne!(
+            snapshot_hash(&a, &volatile),
+            snapshot_hash(&nested_change, &volatile)
+        );
     }
 }
