@@ -85,7 +85,7 @@ pub enum Abandon {
     Broker(#[from] BrokerError),
 }
 
-trait Transient {
+pub(crate) trait Transient {
     fn transient(&self) -> bool;
 }
 
