@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use fleet_coordinator::CoordinatorConfig;
 use serde_json::Value;
 
 fn field_errors(body: &Value) -> Vec<(String, String)> {
@@ -253,5 +254,69 @@ async fn an_open_api_is_refused_on_a_non_loopback_address() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("without a bearer token"), "{err}");
+    backends.cleanup().await;
+}
+
+/// A sync whose windows need more requests a minute than the tenant's budget is refused
+/// with the numbers; one above 80% of it is accepted with a note; the estimate counts
+/// the source's other syncs too (three folders here: one Jobs read per folder and window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_the_tenants_budget_cannot_feed_are_refused_with_the_numbers() {
+    let sim = start_sim(sim_config()).await;
+    let backends = Backends::connect("coord_api_sync_budget").await;
+    // The cloud's default: 100 Jobs and 100 QueueItems requests a minute.
+    let config = CoordinatorConfig {
+        limits: fleet_core::LimiterConfig::default(),
+        ..test_config()
+    };
+    let served = Served::start(backends.coordinator(acme(&sim), config)).await;
+    let sync = |every: &str, datasets: &str| {
+        format!(r#"{{"sources": ["acme"], "datasets": {datasets}, "every": "{every}"}}"#)
+    };
+
+    // 3 folders every 10 s: 18 Jobs reads a minute. Fits.
+    let (status, body) = served.api.post("/v1/syncs", &sync("10s", r#"["jobs"]"#)).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["note"].is_null(), "{body}");
+
+    // Every 2 s is below the 10 s floor: a field error, not a budget one.
+    let (status, body) = served.api.post("/v1/syncs", &sync("2s", r#"["jobs"]"#)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(field_errors(&body)[0].1.contains("between 10s and 7d"), "{body}");
+
+    // Four more syncs of jobs every 10 s, each 18 a minute: the fourth makes 90 (> 80%).
+    for n in 1..=4 {
+        let body = format!(
+            r#"{{"sources": ["acme"], "datasets": ["jobs"], "every": "10s", "run": "extra-{n}"}}"#
+        );
+        let (status, body) = served.api.post("/v1/syncs", &body).await;
+        assert_eq!(status, 201, "{body}");
+        let expect_note = n == 4;
+        assert_eq!(body["note"].is_string(), expect_note, "sync {n}: {body}");
+        if expect_note {
+            let note = body["note"].as_str().unwrap();
+            assert!(note.contains("need at least 90 jobs"), "{note}");
+            assert!(note.contains("jobs requests a minute"), "{note}");
+        }
+    }
+    // A fifth would need 108 of 100: refused, naming the sync, the family and the numbers.
+    let (status, body) = served
+        .api
+        .post(
+            "/v1/syncs",
+            r#"{"sources": ["acme"], "datasets": ["jobs"], "every": "10s", "run": "one-too-many"}"#,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (field, message) = field_errors(&body).remove(0);
+    assert_eq!(field, "every");
+    assert!(message.starts_with("sync sy-"), "{message}");
+    assert!(message.contains("108 jobs requests a minute"), "{message}");
+    assert!(message.contains("budget of 100"), "{message}");
+    // Nothing was stored for it.
+    let (_, list) = served.api.get("/v1/requests").await;
+    assert_eq!(list["requests"].as_array().unwrap().len(), 5, "{list}");
+
+    served.stop().await;
     backends.cleanup().await;
 }
