@@ -327,7 +327,7 @@ mod tests {
             Some("2")
         );
         assert!(
-            msgs[0].headers.get(headers::OP).is_none(),
+            !msgs[0].headers.contains_key(headers::OP),
             "pages have no op header"
         );
         let page = RecordPage::from_bytes(&msgs[0].body).unwrap();

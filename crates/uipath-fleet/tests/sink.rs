@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::*;
 use fleet_core::broker::{Destination, Feed, Outgoing, Subscription};
-use fleet_core::wire::{headers, Provenance, RecordEnvelope, WIRE_VERSION};
+use fleet_core::wire::{self, headers, Op, Provenance, RecordEnvelope, WIRE_VERSION};
 use fleet_core::Broker as _;
 use fleet_worker::output::key_and_version;
 use serde_json::{json, Value};
@@ -213,6 +213,8 @@ async fn wait_for_ids(dir: &Path, want: usize, deadline: Duration) {
 
 /// A record as the simulator serves it, with where it belongs.
 struct Reference {
+    /// The record's key, as the line's `key` must say.
+    key: String,
     dataset: String,
     folder: String,
     record: Value,
@@ -253,6 +255,7 @@ async fn reference_records(
                     let (key, version) = key_and_version(&r);
                     let id = fleet_core::wire::record_id("acme", ds, &key, &version);
                     let reference = Reference {
+                        key,
                         dataset: ds.to_string(),
                         folder: path.to_owned(),
                         record: Value::Object(r),
@@ -285,6 +288,19 @@ fn check_lines(lines: &[Line], reference: &HashMap<String, Reference>) -> usize 
         assert_eq!(v["source"], "acme");
         assert_eq!(v["dataset"], r.dataset.as_str());
         assert_eq!(v["folder"], r.folder.as_str());
+        assert_eq!(v["op"], "upsert", "{}: record {id}", line.file);
+        assert_eq!(
+            v["order_by"],
+            wire::version_order(&r.dataset).as_str(),
+            "{}: record {id}",
+            line.file
+        );
+        assert_eq!(
+            v["key"].as_str(),
+            Some(r.key.as_str()),
+            "{}: record {id}",
+            line.file
+        );
         let created: DateTime<Utc> = r.record["CreationTime"]
             .as_str()
             .expect("CreationTime")
@@ -461,7 +477,11 @@ async fn stdout_mode_writes_lines_to_stdout_and_talks_on_stderr() {
                     id: id.into(),
                     provenance: provenance.clone(),
                     fetched_at: Utc::now(),
-                    record: json!({"Id": n, "CreationTime": "2024-01-01T00:00:00Z"}),
+                    op: Op::Upsert,
+                    key: Some(n.to_string()),
+                    order_by: Some(wire::version_order("jobs")),
+                    order: Some("2024-01-01T00:00:00.0000000Z".into()),
+                    record: Some(json!({"Id": n, "CreationTime": "2024-01-01T00:00:00Z"})),
                 }
                 .to_bytes();
                 Outgoing::new(
