@@ -151,8 +151,8 @@ async fn check_reports_a_scope_the_configuration_does_not_ask_for() {
     );
     assert_eq!(
         out.lines().count(),
-        5,
-        "header, token, folder-access, two datasets:\n{out}"
+        6,
+        "header, token, folder-access, two datasets, change-capture:\n{out}"
     );
 
     // JSON for scripts: the same findings.
@@ -177,10 +177,14 @@ async fn check_passes_with_a_good_application_and_explains_a_wrong_secret() {
     let config = write_config(&dir.0, &sim, DEMO_CLIENT_SECRET, OR_READ_SCOPES);
     let (code, out, err) = check(&config, &[]).await;
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    // Header, token, folder-access and one line per dataset, all ok.
+    // Header, token, folder-access, one line per dataset and change-capture, all ok.
     assert_eq!(
         out.lines().count(),
-        3 + fleet_core::dataset::all().len(),
+        4 + fleet_core::dataset::all().len(),
+        "{out}"
+    );
+    assert!(
+        line(&out, "change-capture").contains("ok: modifications are stamped"),
         "{out}"
     );
     for l in out.lines().skip(1) {
@@ -311,8 +315,8 @@ async fn check_reads_the_configured_data_service_entities_and_names_what_is_miss
     );
     assert_eq!(
         out.lines().count(),
-        7,
-        "header, token, folder-access, entities, three datasets:\n{out}"
+        8,
+        "header, token, folder-access, entities, three datasets, change-capture:\n{out}"
     );
     assert!(
         !out.contains(full) && !err.contains(full),
@@ -349,5 +353,26 @@ async fn check_reads_the_configured_data_service_entities_and_names_what_is_miss
         "{invoice}"
     );
     assert_eq!(out.lines().count(), 3, "header, token, the entity:\n{out}");
+    sim.stop().await;
+}
+
+/// Syncs of Jobs, Releases, Robots and Users rely on UiPath stamping
+/// `LastModificationTime` when a record changes; a tenant that does not is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_tenant_that_does_not_stamp_modifications() {
+    let mut config = sim_config(OR_READ_SCOPES);
+    config.data.stamp_modifications = false;
+    let sim = RunningSim::start(config).await.unwrap();
+    let dir = TempDir::new("stamps");
+    let config = write_config(&dir.0, &sim, DEMO_CLIENT_SECRET, OR_READ_SCOPES);
+    let (code, out, err) = check(&config, &["--dataset", "jobs"]).await;
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(line(&out, "jobs").contains("ok: readable"), "{out}");
+    let l = line(&out, "change-capture");
+    assert!(
+        l.contains("this tenant does not stamp modifications; syncs of this set will miss changes"),
+        "{l}"
+    );
+    assert!(l.contains("20 of 20 finished jobs"), "{l}");
     sim.stop().await;
 }
