@@ -42,6 +42,8 @@ const CHANGE_SECS: u64 = 3;
 /// The sync's cadence (`every`, `settle`; `lookback` is 30 s).
 const EVERY_SECS: i64 = 10;
 const SETTLE_SECS: i64 = 2;
+/// The time a window's read may take on top of `every` + `settle`, on a shared machine.
+const READ_SLACK_MS: i64 = 8_000;
 /// A personal access token of the demo user with the Data Service scopes.
 const PAT: &str = "pat-sync-test-7f3a1c";
 const ENTITY: &str = "Invoice";
@@ -757,6 +759,45 @@ async fn a_sync_delivers_ends_renames_removals_and_data_service_updates() {
         wrong.is_empty(),
         "tombstones of existing machines: {wrong:?}\n{logs}"
     );
+    // Freshness: each change was fetched within `every` + `settle` of happening, plus
+    // the time to read the window (generous: the machine is shared).
+    let mut late = Vec::new();
+    let mut worst = 0;
+    let mut fresh = |what: String, at: i64, got: &[Line], matches: &dyn Fn(&Line) -> bool| {
+        let fetched = got
+            .iter()
+            .filter(|l| matches(l))
+            .map(|l| l.fetched_at)
+            .min();
+        let lag = fetched.expect("every change arrived") - at;
+        worst = worst.max(lag);
+        if lag > (EVERY_SECS + SETTLE_SECS) * SECOND + READ_SLACK_MS {
+            late.push(format!("{what}: fetched {lag} ms after it happened"));
+        }
+    };
+    let got = lines(&out, "acme", "jobs", true);
+    for e in &jobs {
+        fresh(format!("job {}", e.key), e.end, &got, &|l| {
+            l.key == e.key && l.time("LastModificationTime") == Some(e.end)
+        });
+    }
+    let got = lines(&out, "acme", "queue-items", true);
+    for e in &items {
+        fresh(format!("queue item {}", e.key), e.end, &got, &|l| {
+            l.key == e.key && l.time("EndProcessing") == Some(e.end)
+        });
+    }
+    for c in &removed {
+        fresh(format!("machine {}", c.id), c.at, &machines, &|l| {
+            l.op == "delete" && l.key == c.id.to_string()
+        });
+    }
+    let got = lines(&out, "acme-ds", &format!("dataservice/{ENTITY}"), true);
+    fresh(format!("{ENTITY} {invoice}"), updated_at, &got, &|l| {
+        l.key.eq_ignore_ascii_case(&invoice) && l.time("UpdateTime") == Some(updated_at)
+    });
+    eprintln!("slowest change fetched {worst} ms after it happened");
+    assert!(late.is_empty(), "changes read late: {late:?}\n{logs}");
     for ds in ["jobs", "queue-items", "robots"] {
         let deletes = lines(&out, "acme", ds, true)
             .into_iter()
