@@ -275,14 +275,23 @@ async fn syncs_the_tenants_budget_cannot_feed_are_refused_with_the_numbers() {
     };
 
     // 3 folders every 10 s: 18 Jobs reads a minute. Fits.
-    let (status, body) = served.api.post("/v1/syncs", &sync("10s", r#"["jobs"]"#)).await;
+    let (status, body) = served
+        .api
+        .post("/v1/syncs", &sync("10s", r#"["jobs"]"#))
+        .await;
     assert_eq!(status, 201, "{body}");
     assert!(body["note"].is_null(), "{body}");
 
     // Every 2 s is below the 10 s floor: a field error, not a budget one.
-    let (status, body) = served.api.post("/v1/syncs", &sync("2s", r#"["jobs"]"#)).await;
+    let (status, body) = served
+        .api
+        .post("/v1/syncs", &sync("2s", r#"["jobs"]"#))
+        .await;
     assert_eq!(status, 422, "{body}");
-    assert!(field_errors(&body)[0].1.contains("between 10s and 7d"), "{body}");
+    assert!(
+        field_errors(&body)[0].1.contains("between 10s and 7d"),
+        "{body}"
+    );
 
     // Four more syncs of jobs every 10 s, each 18 a minute: the fourth makes 90 (> 80%).
     for n in 1..=4 {
