@@ -63,7 +63,9 @@ async fn read_window(
 }
 
 fn time(r: &Record, field: &str) -> Option<DateTime<Utc>> {
-    r.get(field).and_then(Value::as_str).and_then(parse_datetime)
+    r.get(field)
+        .and_then(Value::as_str)
+        .and_then(parse_datetime)
 }
 
 fn id(r: &Record) -> i64 {
@@ -111,8 +113,16 @@ async fn a_window_of_changes_holds_exactly_the_jobs_modified_or_created_in_it() 
     // A job can only leave a past window while it is read (its next change is stamped
     // now), never enter it: what was read lies between the two truths.
     let (at_start, at_end) = (changed_in(&before, window), changed_in(&after, window));
-    assert!(at_end.is_subset(&got), "missing: {:?}", at_end.difference(&got).collect::<Vec<_>>());
-    assert!(got.is_subset(&at_start), "foreign: {:?}", got.difference(&at_start).collect::<Vec<_>>());
+    assert!(
+        at_end.is_subset(&got),
+        "missing: {:?}",
+        at_end.difference(&got).collect::<Vec<_>>()
+    );
+    assert!(
+        got.is_subset(&at_start),
+        "foreign: {:?}",
+        got.difference(&at_start).collect::<Vec<_>>()
+    );
     // Both kinds are there: jobs that changed (finished, started) long after they were
     // created, and pending ones never modified.
     let modified_old = read
@@ -123,7 +133,10 @@ async fn a_window_of_changes_holds_exactly_the_jobs_modified_or_created_in_it() 
         .iter()
         .filter(|r| r.get("LastModificationTime") == Some(&Value::Null))
         .count();
-    assert!(modified_old > 0, "jobs created before the window and changed in it");
+    assert!(
+        modified_old > 0,
+        "jobs created before the window and changed in it"
+    );
     assert!(got.len() > 50, "a busy window: {}", got.len());
     let _ = never_modified; // pending jobs wait seconds: often none in a past window
 }
@@ -136,7 +149,13 @@ async fn the_queue_item_feed_reads_every_item_its_events_name_in_their_current_s
     let now = Utc::now();
     let window = (now - Duration::minutes(10), now - Duration::minutes(1));
 
-    let events = truth(&sim, "QueueItemEvents", part, Some(window.0), Some(window.1));
+    let events = truth(
+        &sim,
+        "QueueItemEvents",
+        part,
+        Some(window.0),
+        Some(window.1),
+    );
     let named: BTreeSet<i64> = events
         .iter()
         .map(|e| e.get("QueueItemId").and_then(Value::as_i64).unwrap())
@@ -163,11 +182,18 @@ async fn the_queue_item_feed_reads_every_item_its_events_name_in_their_current_s
             .map(rank)
             .max()
             .unwrap();
-        assert!(rank(got_status) >= last_event, "item {} read older than its event", id(r));
+        assert!(
+            rank(got_status) >= last_event,
+            "item {} read older than its event",
+            id(r)
+        );
     }
     // Requests: event pages plus one read per 50 items.
     let item_reads = served(&sim, "odata/QueueItems");
-    assert!(item_reads >= named.len().div_ceil(50) as u64, "{item_reads}");
+    assert!(
+        item_reads >= named.len().div_ceil(50) as u64,
+        "{item_reads}"
+    );
 }
 
 fn folder_index(sim: &uipath_sim::server::RunningSim) -> (usize, String) {
