@@ -171,7 +171,7 @@ impl Fleet {
                     };
                     let env = RecordEnvelope::from_bytes(&d.body).expect("a record envelope");
                     assert_eq!(d.message_id.as_deref(), Some(env.id.as_str()));
-                    received.lock().unwrap().add(env.id);
+                    received.lock().unwrap().add(&env);
                     d.ack().await.expect("ack a record");
                 }
             }
@@ -426,17 +426,54 @@ pub fn acme(sim: &RunningSim) -> SourceConfig {
     }
 }
 
-/// What arrived on the records exchange: every record id with how often it came.
+/// What arrived on the records exchange: every record id with how often it came, what
+/// its envelope said, and how often each slice published it.
 #[derive(Debug, Default, Clone)]
 pub struct Received {
     pub counts: HashMap<String, u32>,
     pub messages: usize,
+    /// Per record id: its envelope's dataset, folder, op, key and order (the same in every
+    /// copy of one id).
+    pub records: HashMap<String, Arrival>,
+    /// Per (record id, slice id): how often that slice published it. More than once is a
+    /// re-read after a fault (a killed worker, a cut connection); the same id from two
+    /// slices is a sync's lookback reading a version again, by design.
+    pub by_slice: HashMap<(String, String), u32>,
+}
+
+/// What one record message said besides its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub dataset: String,
+    /// The folder's path, for folder-scoped datasets.
+    pub folder: Option<String>,
+    pub op: fleet_core::wire::Op,
+    pub key: Option<String>,
+    pub order: Option<String>,
 }
 
 impl Received {
-    fn add(&mut self, id: String) {
+    fn add(&mut self, env: &RecordEnvelope) {
         self.messages += 1;
-        *self.counts.entry(id).or_default() += 1;
+        *self.counts.entry(env.id.clone()).or_default() += 1;
+        *self
+            .by_slice
+            .entry((env.id.clone(), env.provenance.slice_id.clone()))
+            .or_default() += 1;
+        self.records
+            .entry(env.id.clone())
+            .or_insert_with(|| Arrival {
+                dataset: env.provenance.dataset.clone(),
+                folder: env.provenance.folder.as_ref().map(|f| f.path.clone()),
+                op: env.op,
+                key: env.key.clone(),
+                order: env.order.clone(),
+            });
+    }
+
+    /// Copies of a record that the same slice published again: what faults repeated.
+    pub fn repeated_within_slices(&self) -> u64 {
+        self.by_slice.values().map(|&c| u64::from(c - 1)).sum()
     }
 
     pub fn duplicates(&self) -> u64 {
