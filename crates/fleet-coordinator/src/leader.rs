@@ -16,7 +16,7 @@ use chrono::Utc;
 use fleet_core::broker::{Destination, Outgoing};
 use fleet_core::ledger::{RequestKind, RequestRecord, RequestState, SliceRecord, SliceState};
 use fleet_core::plan::{self, schedule, PlanUnit, SyncRequest, Width};
-use fleet_core::wire::{Event, EventBody, Lane};
+use fleet_core::wire::{Event, EventBody, Lane, ReadMode};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -271,9 +271,12 @@ impl Leader {
             .await?
             .into_iter()
             .map(|mut unit| {
-                // A set without a modification time is read whole at every window and
-                // compared with the previous snapshot: one slice per window.
-                if fleet_core::dataset::by_name(&unit.dataset).is_some_and(|d| d.sync_reads_whole())
+                // One slice per window for a set read whole (compared with the previous
+                // snapshot) and for a window of changes, which reads every change since
+                // its start (see `Sources::read_page`): cut in two, its first half would
+                // read the second's changes again.
+                if fleet_core::dataset::by_name(&unit.dataset)
+                    .is_some_and(|d| d.sync_reads_whole() || d.read_mode(Lane::Sync) == ReadMode::Modified)
                 {
                     unit.width = None;
                 }

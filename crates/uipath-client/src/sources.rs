@@ -314,7 +314,12 @@ impl Sources {
                             def.slug
                         )));
                     };
-                    spec = spec.modified(field);
+                    // Every change since the window's start, not only those before its
+                    // end: a record that changes again after the end but before this read
+                    // is read now in its newer state, so when the watermark passes the
+                    // window the sink holds each record's state at the window's end or a
+                    // later one (a bounded read would skip it until the next window).
+                    spec = spec.modified(field).range(read.from, None);
                 }
                 if let Some(f) = &read.folder {
                     spec = spec.folder(f.key.clone());

@@ -110,19 +110,25 @@ async fn a_window_of_changes_holds_exactly_the_jobs_modified_or_created_in_it() 
 
     let got: BTreeSet<i64> = read.iter().map(id).collect();
     assert_eq!(got.len(), read.len(), "each job once");
-    // A job can only leave a past window while it is read (its next change is stamped
-    // now), never enter it: what was read lies between the two truths.
-    let (at_start, at_end) = (changed_in(&before, window), changed_in(&after, window));
+    // A window of changes reads every change since its start (up to the read, so a job
+    // that changed again after the window's end comes in its newer state at once). Jobs
+    // only enter that set while it is read (a change is stamped now), never leave it: what
+    // was read lies between the two truths.
+    let since = (window.0, DateTime::<Utc>::MAX_UTC);
+    let (at_start, at_end) = (changed_in(&before, since), changed_in(&after, since));
     assert!(
-        at_end.is_subset(&got),
+        at_start.is_subset(&got),
         "missing: {:?}",
-        at_end.difference(&got).collect::<Vec<_>>()
+        at_start.difference(&got).collect::<Vec<_>>()
     );
     assert!(
-        got.is_subset(&at_start),
+        got.is_subset(&at_end),
         "foreign: {:?}",
-        got.difference(&at_start).collect::<Vec<_>>()
+        got.difference(&at_end).collect::<Vec<_>>()
     );
+    // Every job whose state at the window's end changed in the window was read in that
+    // state or a later one.
+    assert!(changed_in(&before, window).is_subset(&got));
     // Both kinds are there: jobs that changed (finished, started) long after they were
     // created, and pending ones never modified.
     let modified_old = read
