@@ -62,9 +62,10 @@ pub struct RefChange {
 pub struct RefState {
     /// (folder, robot index) → (new name, renamed at).
     pub robot_names: HashMap<(usize, usize), (String, i64)>,
-    /// Catalog machine index → removed at.
+    /// Machine index → removed at: a catalog index, or the catalog's length plus the
+    /// index in `machines_added` (an added machine may be removed again).
     pub machines_removed: HashMap<usize, i64>,
-    /// Machines added, in order (ids increasing).
+    /// Machines added, in order (ids increasing), removed ones included.
     pub machines_added: Vec<MachineInfo>,
     /// (folder, queue index) → (SLA minutes, risk SLA minutes).
     pub queue_sla: HashMap<(usize, usize), (i32, i32)>,
@@ -81,12 +82,19 @@ impl RefState {
         &'a self,
         t: &'a TenantData,
     ) -> impl Iterator<Item = (Option<usize>, &'a MachineInfo)> + 'a {
+        let catalog = t.machines.len();
         t.machines
             .iter()
             .enumerate()
             .filter(|(k, _)| !self.machines_removed.contains_key(k))
             .map(|(k, m)| (Some(k), m))
-            .chain(self.machines_added.iter().map(|m| (None, m)))
+            .chain(
+                self.machines_added
+                    .iter()
+                    .enumerate()
+                    .filter(move |(j, _)| !self.machines_removed.contains_key(&(catalog + j)))
+                    .map(|(_, m)| (None, m)),
+            )
     }
 }
 
@@ -134,20 +142,27 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                 }
             }),
             30..=51 => {
-                let present = t.machines.len() - st.machines_removed.len();
-                let victim = pick(t.machines.len())
+                // Removals pick from the catalog and from machines added since, so a
+                // tenant keeps losing and gaining machines all day.
+                let pool = t.machines.len() + st.machines_added.len();
+                let present = pool - st.machines_removed.len();
+                let victim = pick(pool)
                     .filter(|m| present > 1 && !st.machines_removed.contains_key(m));
                 Some(match victim {
                     Some(m) if d.below(5, 10) < 7 => {
                         st.machines_removed.insert(m, at);
+                        let machine = t
+                            .machines
+                            .get(m)
+                            .unwrap_or_else(|| &st.machines_added[m - t.machines.len()]);
                         RefChange {
                             kind: RefChangeKind::MachineRemoved,
                             entity: "Machines",
-                            id: t.machines[m].id,
+                            id: machine.id,
                             folder: None,
                             folder_id: None,
                             at,
-                            value: t.machines[m].name.clone().into(),
+                            value: machine.name.clone().into(),
                         }
                     }
                     _ => {
