@@ -15,7 +15,7 @@ use super::DEMO_SOURCE;
 /// `uipath-fleet sim` on its default address.
 pub(super) fn example_config(datasets: &[&str], from: NaiveDate, to: NaiveDate) -> String {
     format!(
-        r#"# Written by `uipath-fleet demo`: the same backfills, for `uipath-fleet run`.
+        r#"# Written by `uipath-fleet demo`: the same backfills and a sync, for `uipath-fleet run`.
 #   terminal 1:  uipath-fleet sim                       (the simulator on 127.0.0.1:8080)
 #   terminal 2:  uipath-fleet run --config THIS_FILE --until-done
 # Against your own tenant: change [[sources]] (deployment, auth) and the dates.
@@ -45,6 +45,15 @@ sources = ["{DEMO_SOURCE}"]
 datasets = {datasets:?}
 from = {from}
 to = {to}
+
+# What changed in jobs and queue items, every 10 s (`uipath-fleet sim` runs live). It
+# runs until you stop the fleet: leave out --until-done to keep it going.
+[[syncs]]
+sources = ["{DEMO_SOURCE}"]
+datasets = ["jobs", "queue-items"]
+every = "10s"
+settle = "5s"
+lookback = "1m"
 "#,
         scopes = OR_READ_SCOPES,
     )
@@ -106,6 +115,8 @@ mod tests {
         let c = FleetConfig::parse(&example_config(&["jobs", "audit-logs"], from, to)).unwrap();
         assert_eq!(c.sources[0].name, DEMO_SOURCE);
         assert_eq!(c.backfills.len(), 1);
+        assert_eq!(c.syncs.len(), 1);
+        assert_eq!(c.syncs[0]["every"].as_str(), Some("10s"));
         let body = crate::embedded::table_json(&c.backfills[0]);
         assert_eq!(body["from"], "2025-05-01");
         assert_eq!(body["datasets"][1], "audit-logs");

@@ -375,7 +375,7 @@ async fn demo(
     }
 
     writeln!(out)?;
-    writeln!(out, "done in {:.1}s", elapsed.as_secs_f64())?;
+    writeln!(out, "backfill done in {:.1}s", elapsed.as_secs_f64())?;
     let mut total = (0u64, 0usize);
     for ds in datasets {
         let dir = args.out.join(DEMO_SOURCE).join(ds);
