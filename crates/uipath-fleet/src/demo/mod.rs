@@ -7,6 +7,10 @@
 //! summary: records and files per dataset, time taken, requests sent to "UiPath", 429s
 //! met, tokens granted, and what to try next.
 //!
+//! The simulator runs in live mode: its data ends today and activity goes on in
+//! wall-clock time. After the backfill the demo runs a short live sync (`--live-secs`,
+//! [`live`]) of a busy second tenant and prints each job change as its record lands.
+//!
 //! Reruns: without `--state` the fleet's state lives in a fresh temporary directory
 //! (removed at the end), so every run starts clean and first removes the `.ndjson` files
 //! an earlier demo wrote for the same datasets under `<out>/demo/`. With `--state DIR`
@@ -32,6 +36,11 @@ use uipath_sim::server::RunningSim;
 use crate::config::{ConfigError, FleetConfig};
 use crate::embedded::{EmbeddedFleet, LEDGER_FILE};
 use crate::progress::{Board, Row};
+
+mod files;
+pub mod live;
+
+use files::{clear_previous_output, count_output, example_config, ndjson_files};
 
 /// The source name the demo gives the simulator (the first level under `--out`).
 pub const DEMO_SOURCE: &str = "demo";
@@ -68,8 +77,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
 
-    /// Months of data to back-fill, ending where the simulator's data ends (2025-07-01);
-    /// 1 to 6.
+    /// Months of data to back-fill, ending today at 00:00 UTC (the live simulator's data
+    /// starts seven months ago); 1 to 6.
     #[arg(long, value_name = "M", default_value_t = 2)]
     pub months: u32,
 
@@ -80,6 +89,11 @@ pub struct DemoArgs {
     /// Orchestrator datasets, comma-separated: one backfill (and one progress bar) each.
     #[arg(long, value_name = "LIST", default_value = DEFAULT_DATASETS, value_delimiter = ',')]
     pub datasets: Vec<String>,
+
+    /// Seconds of live sync after the backfill (jobs and queue items of a busy tenant,
+    /// every 10 s, changes shown as they land); 0 skips it; at most 3600.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub live_secs: u64,
 }
 
 impl DemoArgs {
@@ -130,17 +144,21 @@ impl DemoArgs {
             None => {
                 let from = to
                     .checked_sub_months(Months::new(self.months))
-                    .filter(|from| self.months > 0 && *from >= sim.data.span_start);
+                    .filter(|from| (1..=6).contains(&self.months) && *from >= sim.data.span_start);
                 from.ok_or_else(|| {
                     ConfigError(format!(
-                        "--months: must be between 1 and {} (the simulator's data runs from {} to {})",
-                        span / 30,
+                        "--months: must be between 1 and 6 (the simulator's data runs from {} to {})",
                         sim.data.span_start,
                         sim.data.span_end
                     ))
                 })?
             }
         };
+        if self.live_secs > 3600 {
+            return Err(ConfigError(
+                "--live-secs: must be between 0 (no live sync) and 3600".into(),
+            ));
+        }
         Ok((from, to))
     }
 }
@@ -191,7 +209,7 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let datasets = args.datasets()?;
-    let sim_config = SimConfig::default();
+    let sim_config = live::sim_config(chrono::Utc::now().date_naive());
     let (from, to) = args.range(&sim_config)?;
     if args.workers == 0 || args.workers > crate::config::EmbeddedSection::MAX_WORKERS {
         return Err(ConfigError(format!(
@@ -203,7 +221,11 @@ pub async fn run(
     let state = State::choose(args.state.as_deref())?;
     let resuming = state.has_ledger();
     if !resuming {
-        let removed = clear_previous_output(&args.out, &datasets)?;
+        let mut removed = clear_previous_output(&args.out, &datasets)?;
+        if args.live_secs > 0 {
+            removed +=
+                clear_previous_output(&args.out.join(live::LIVE_SOURCE), &live::LIVE_DATASETS)?;
+        }
         if removed > 0 {
             writeln!(
                 out,
@@ -304,6 +326,24 @@ async fn demo(
         )
         .await;
     let elapsed = started.elapsed();
+    let done = views
+        .iter()
+        .all(|v| v.request.state == RequestState::Completed);
+    let mut live_watch = None;
+    let mut interrupted = interrupted;
+    let before = sim.sim.stats.snapshot();
+    if !interrupted && done && args.live_secs > 0 {
+        match live::watch(&fleet, &args.out, args.live_secs, shutdown, out).await {
+            Ok((w, cut)) => {
+                live_watch = Some(w);
+                interrupted = cut;
+            }
+            Err(e) => {
+                fleet.stop().await;
+                return Err(e);
+            }
+        }
+    }
     let refreshes: u64 = fleet
         .sources()
         .iter()
@@ -311,6 +351,10 @@ async fn demo(
         .sum();
     fleet.stop().await;
     let stats = sim.sim.stats.snapshot();
+    let live_summary = match live_watch {
+        Some(w) => Some(w.finish(&before, &stats, out)?),
+        None => None,
+    };
 
     if interrupted {
         writeln!(out, "interrupted after {:.1}s.", elapsed.as_secs_f64())?;
@@ -331,7 +375,7 @@ async fn demo(
     }
 
     writeln!(out)?;
-    writeln!(out, "done in {:.1}s", elapsed.as_secs_f64())?;
+    writeln!(out, "backfill done in {:.1}s", elapsed.as_secs_f64())?;
     let mut total = (0u64, 0usize);
     for ds in datasets {
         let dir = args.out.join(DEMO_SOURCE).join(ds);
@@ -360,6 +404,9 @@ async fn demo(
         "UiPath API: {requests} request(s) sent, {} answered 429 (rate limited), {grants} token(s) granted, {refreshes} token refresh(es) after a 401",
         stats.throttled
     )?;
+    if let Some(l) = &live_summary {
+        l.print(out)?;
+    }
 
     let failed: Vec<String> = views
         .iter()
@@ -426,6 +473,7 @@ name = "{DEMO_SOURCE}"
 deployment = {{ kind = "cloud", base_url = "{base_url}", organization = "{DEMO_ORG}", tenant = "{DEMO_TENANT}" }}
 auth = {{ method = "client-credentials", client_id = "{DEMO_CLIENT_ID}", client_secret = "{DEMO_CLIENT_SECRET}", scopes = {scopes:?} }}
 
+{live_source}
 [token_cache]
 file = {tokens:?}
 
@@ -442,6 +490,7 @@ dir = {out_dir:?}
 "#,
         base_url = sim.base_url(),
         scopes = OR_READ_SCOPES,
+        live_source = live::source_toml(&sim.base_url(), OR_READ_SCOPES),
         tokens = path_str(&state.dir.join("tokens.json"))?,
         workers = args.workers,
         state = path_str(&state.dir)?,
@@ -457,92 +506,9 @@ dir = {out_dir:?}
     Ok(config)
 }
 
-/// A configuration for `uipath-fleet run` doing what the demo did, against
-/// `uipath-fleet sim` on its default address.
-fn example_config(datasets: &[&str], from: NaiveDate, to: NaiveDate) -> String {
-    format!(
-        r#"# Written by `uipath-fleet demo`: the same backfills, for `uipath-fleet run`.
-#   terminal 1:  uipath-fleet sim                       (the simulator on 127.0.0.1:8080)
-#   terminal 2:  uipath-fleet run --config THIS_FILE --until-done
-# Against your own tenant: change [[sources]] (deployment, auth) and the dates.
-
-[[sources]]
-name = "{DEMO_SOURCE}"
-deployment = {{ kind = "cloud", base_url = "http://127.0.0.1:8080", organization = "{DEMO_ORG}", tenant = "{DEMO_TENANT}" }}
-# The simulator's published demo app; for a real tenant, keep the secret out of the
-# file: client_secret = {{ env = "UIPATH_CLIENT_SECRET" }}
-auth = {{ method = "client-credentials", client_id = "{DEMO_CLIENT_ID}", client_secret = "{DEMO_CLIENT_SECRET}", scopes = {scopes:?} }}
-
-[embedded]
-workers = 2
-state_dir = ".uipath-fleet"   # the ledger: rerun after a crash or ctrl-c to resume
-
-[sink]
-dir = "out-run"               # out-run/<source>/<dataset>/<YYYY-MM-DD>.ndjson
-
-[token_cache]
-file = ".uipath-fleet/tokens.json"
-
-[coordinator]
-listen = "127.0.0.1:8700"     # `uipath-fleet status` and friends reach the fleet here
-
-[[backfills]]
-sources = ["{DEMO_SOURCE}"]
-datasets = {datasets:?}
-from = {from}
-to = {to}
-"#,
-        scopes = OR_READ_SCOPES,
-    )
-}
-
 fn path_str(path: &Path) -> Result<&str, ConfigError> {
     path.to_str()
         .ok_or_else(|| ConfigError(format!("{}: not a UTF-8 path", path.display())))
-}
-
-/// Removes the `.ndjson` files an earlier demo left for `datasets` under `<out>/demo/`;
-/// returns how many. Nothing else is touched.
-fn clear_previous_output(out: &Path, datasets: &[&str]) -> anyhow::Result<usize> {
-    let mut removed = 0;
-    for ds in datasets {
-        let dir = out.join(DEMO_SOURCE).join(ds);
-        for path in ndjson_files(&dir)? {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("removing the earlier demo's {}", path.display()))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-/// The `.ndjson` files directly in `dir` (none if it does not exist), sorted.
-fn ndjson_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "ndjson") && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Lines and files under `dir`.
-fn count_output(dir: &Path) -> anyhow::Result<(u64, usize)> {
-    let files = ndjson_files(dir)?;
-    let mut lines = 0u64;
-    for path in &files {
-        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        lines += text.iter().filter(|b| **b == b'\n').count() as u64;
-    }
-    Ok((lines, files.len()))
 }
 
 #[cfg(test)]
@@ -559,8 +525,10 @@ mod tests {
 
     #[test]
     fn flags_are_checked_and_name_themselves() {
-        let sim = SimConfig::default();
+        let sim = live::sim_config(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap());
+        assert!(sim.live.enabled);
         let a = parse(&[]);
+        assert_eq!(a.live_secs, 30);
         assert_eq!(a.datasets().unwrap(), ["jobs", "robot-logs", "audit-logs"]);
         let (from, to) = a.range(&sim).unwrap();
         assert_eq!(
@@ -574,6 +542,7 @@ mod tests {
             (&["--months", "0"][..], "--months"),
             (&["--months", "7"][..], "--months"),
             (&["--days", "0"][..], "--days"),
+            (&["--live-secs", "3601"][..], "--live-secs"),
             (&["--datasets", "nope"][..], "--datasets"),
             (&["--datasets", ","][..], "--datasets"),
         ] {
@@ -585,32 +554,5 @@ mod tests {
                 .unwrap_or_else(|| panic!("{flags:?} accepted"));
             assert!(e.0.contains(field), "{flags:?}: {e}");
         }
-    }
-
-    #[test]
-    fn the_example_configuration_is_valid() {
-        let from = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
-        let to = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
-        let c = FleetConfig::parse(&example_config(&["jobs", "audit-logs"], from, to)).unwrap();
-        assert_eq!(c.sources[0].name, DEMO_SOURCE);
-        assert_eq!(c.backfills.len(), 1);
-        let body = crate::embedded::table_json(&c.backfills[0]);
-        assert_eq!(body["from"], "2025-05-01");
-        assert_eq!(body["datasets"][1], "audit-logs");
-    }
-
-    #[test]
-    fn only_the_demo_datasets_files_are_cleared() {
-        let dir =
-            std::env::temp_dir().join(format!("uipath-fleet-demo-clear-{}", std::process::id()));
-        let jobs = dir.join(DEMO_SOURCE).join("jobs");
-        std::fs::create_dir_all(&jobs).unwrap();
-        std::fs::write(jobs.join("2025-04-01.ndjson"), "{}\n{}\n").unwrap();
-        std::fs::write(jobs.join("notes.txt"), "mine").unwrap();
-        assert_eq!(count_output(&jobs).unwrap(), (2, 1));
-        assert_eq!(clear_previous_output(&dir, &["jobs", "robots"]).unwrap(), 1);
-        assert!(jobs.join("notes.txt").exists());
-        assert_eq!(count_output(&jobs).unwrap(), (0, 0));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
