@@ -1,6 +1,7 @@
 //! The Automation Cloud request budget for `GET /odata/Jobs` and `GET /odata/QueueItems`:
-//! one rolling window per tenant, shared by every caller that is not an automation
-//! (UiPath's default: 100 requests per minute). Over budget the cloud answers 429 with
+//! one rolling window per tenant **and endpoint** (each of the two has its own 100
+//! requests per minute, uipath-api.md §5), shared by every caller that is not an
+//! automation. Over budget the cloud answers 429 with
 //! `Retry-After` in seconds; `X-RateLimit-Remaining` says what is left.
 //!
 //! A sliding log is exact, which is what tests need: "8 clients used ≥ 95% of the budget
@@ -102,8 +103,9 @@ impl RateLimiter {
             .unwrap_or_else(|| self.config())
     }
 
-    /// Admits or throttles one request of `tenant` (`org/tenant`) at `now`.
-    pub fn admit(&self, tenant: &str, now: Instant) -> Admission {
+    /// Admits or throttles one request of `tenant` (`org/tenant`) to `endpoint` (the
+    /// entity set) at `now`; each endpoint of a tenant has its own window.
+    pub fn admit(&self, tenant: &str, endpoint: &str, now: Instant) -> Admission {
         let config = self.config_for(tenant);
         if config.requests == 0 {
             return Admission::Allowed {
@@ -112,7 +114,9 @@ impl RateLimiter {
         }
         let window = Duration::from_millis(config.window_ms);
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-        let log = logs.entry(tenant.to_ascii_lowercase()).or_default();
+        let log = logs
+            .entry(format!("{tenant}|{endpoint}").to_ascii_lowercase())
+            .or_default();
         while log
             .front()
             .is_some_and(|t| now.duration_since(*t) >= window)
@@ -150,23 +154,23 @@ mod tests {
         let t0 = Instant::now();
         for k in 0..3u32 {
             let at = t0 + Duration::from_millis(100 * u64::from(k));
-            assert_eq!(rl.admit("t", at), Admission::Allowed { remaining: 2 - k });
+            assert_eq!(rl.admit("t", "Jobs", at), Admission::Allowed { remaining: 2 - k });
         }
         let at = t0 + Duration::from_millis(500);
         assert_eq!(
-            rl.admit("t", at),
+            rl.admit("t", "Jobs", at),
             Admission::Throttled {
                 retry_after: Duration::from_millis(500)
             }
         );
         // the first request leaves the window at t0 + 1000
         assert!(matches!(
-            rl.admit("t", t0 + Duration::from_millis(1_000)),
+            rl.admit("t", "Jobs", t0 + Duration::from_millis(1_000)),
             Admission::Allowed { .. }
         ));
         // other tenants have their own budget
         assert!(matches!(
-            rl.admit("u", at),
+            rl.admit("u", "Jobs", at),
             Admission::Allowed { remaining: 2 }
         ));
     }
@@ -179,7 +183,7 @@ mod tests {
         });
         let now = Instant::now();
         for _ in 0..1_000 {
-            assert!(matches!(rl.admit("t", now), Admission::Allowed { .. }));
+            assert!(matches!(rl.admit("t", "Jobs", now), Admission::Allowed { .. }));
         }
     }
 

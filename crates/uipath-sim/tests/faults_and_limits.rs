@@ -27,22 +27,30 @@ async fn jobs_and_queue_items_share_a_rolling_budget_with_retry_after() {
     let token = c.all_scopes().await;
     let folder = first_folder(&c).await;
     let t0 = Instant::now();
-    let mut remaining = Vec::new();
+    let remaining = |resp: &reqwest::Response| -> u32 {
+        resp.headers()["x-ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Jobs and QueueItems each have their own window.
+    let mut seen = Vec::new();
     for entity in ["Jobs", "QueueItems", "Jobs", "QueueItems", "Jobs"] {
         let resp = c.get(entity, &token, Some(&folder), &[("$top", "1")]).await;
         assert_eq!(resp.status(), 200);
-        remaining.push(
-            resp.headers()["x-ratelimit-remaining"]
-                .to_str()
-                .unwrap()
-                .parse::<u32>()
-                .unwrap(),
-        );
+        seen.push(remaining(&resp));
     }
-    assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
+    assert_eq!(seen, vec![4, 4, 3, 3, 2]);
     // unlimited entities are not counted
     c.get_ok("Releases", &token, Some(&folder), &[("$top", "1")])
         .await;
+    for left in [2, 1, 0] {
+        let resp = c
+            .get("QueueItems", &token, Some(&folder), &[("$top", "1")])
+            .await;
+        assert_eq!(remaining(&resp), left);
+    }
     let resp = c
         .get("QueueItems", &token, Some(&folder), &[("$top", "1")])
         .await;
@@ -54,13 +62,16 @@ async fn jobs_and_queue_items_share_a_rolling_budget_with_retry_after() {
         .unwrap();
     assert!((1..=2).contains(&retry), "retry-after {retry}");
     assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
+    // Jobs still has budget while QueueItems waits.
+    let resp = c.get("Jobs", &token, Some(&folder), &[("$top", "1")]).await;
+    assert_eq!((resp.status().as_u16(), remaining(&resp)), (200, 1));
 
     // honouring Retry-After gets through again
     let wait =
         Duration::from_millis(1_500).saturating_sub(t0.elapsed()) + Duration::from_millis(50);
     tokio::time::sleep(wait).await;
     assert_eq!(
-        c.get("Jobs", &token, Some(&folder), &[("$top", "1")])
+        c.get("QueueItems", &token, Some(&folder), &[("$top", "1")])
             .await
             .status(),
         200

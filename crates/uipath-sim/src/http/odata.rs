@@ -140,7 +140,7 @@ async fn handle(
     let mut remaining = None;
     // Only list reads count against the budget; `Jobs({id})` is not limited in the cloud.
     if cloud && def.rate_limited && key.is_none() {
-        match sim.limiter.admit(&tenant.key(), Instant::now()) {
+        match sim.limiter.admit(&tenant.key(), def.name, Instant::now()) {
             Admission::Allowed { remaining: r } => remaining = Some(r),
             Admission::Throttled { retry_after } => {
                 let mut resp = odata_error(
