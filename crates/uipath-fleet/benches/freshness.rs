@@ -59,9 +59,9 @@ async fn main() -> anyhow::Result<()> {
     sim_config.data.weekend_factor = 1.0;
     sim_config.data.jobs_per_day = 2_000.0;
     sim_config.data.queue_items_per_day = 2_000.0;
-    // The simulator keeps one 100/min window per tenant shared by Jobs and QueueItems;
-    // FRESHNESS_SIM_BUDGET=200 approximates two separate 100/min budgets (the fleet's
-    // `[limits]` never takes more than 100 of either).
+    // The simulator keeps one window per tenant for Jobs and one for QueueItems, 100/min
+    // each like the cloud; FRESHNESS_SIM_BUDGET=N sets both (e.g. to see the fleet's own
+    // `[limits]` as the only pacing).
     if let Some(n) = std::env::var("FRESHNESS_SIM_BUDGET")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -182,7 +182,7 @@ dir = "{out}"
     }
 
     let elapsed_min = (end - start).num_milliseconds() as f64 / 60_000.0;
-    println!("freshness: sync every 10s, settle 5s, lookback 1m; {secs}s run; simulator budget {sim_budget}/min per tenant (Jobs + QueueItems); changes measured from {} to {}",
+    println!("freshness: sync every 10s, settle 5s, lookback 1m; {secs}s run; simulator budget {sim_budget}/min per tenant for Jobs and for QueueItems; changes measured from {} to {}",
         fmt(lo), fmt(hi));
     report("jobs", &job_changes, &tails[0], |line, t| {
         let r = &line["record"];
