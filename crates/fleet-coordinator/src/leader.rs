@@ -275,9 +275,9 @@ impl Leader {
                 // snapshot) and for a window of changes, which reads every change since
                 // its start (see `Sources::read_page`): cut in two, its first half would
                 // read the second's changes again.
-                if fleet_core::dataset::by_name(&unit.dataset)
-                    .is_some_and(|d| d.sync_reads_whole() || d.read_mode(Lane::Sync) == ReadMode::Modified)
-                {
+                if fleet_core::dataset::by_name(&unit.dataset).is_some_and(|d| {
+                    d.sync_reads_whole() || d.read_mode(Lane::Sync) == ReadMode::Modified
+                }) {
                     unit.width = None;
                 }
                 unit

@@ -154,7 +154,10 @@ mod tests {
         let t0 = Instant::now();
         for k in 0..3u32 {
             let at = t0 + Duration::from_millis(100 * u64::from(k));
-            assert_eq!(rl.admit("t", "Jobs", at), Admission::Allowed { remaining: 2 - k });
+            assert_eq!(
+                rl.admit("t", "Jobs", at),
+                Admission::Allowed { remaining: 2 - k }
+            );
         }
         let at = t0 + Duration::from_millis(500);
         assert_eq!(
@@ -183,7 +186,10 @@ mod tests {
         });
         let now = Instant::now();
         for _ in 0..1_000 {
-            assert!(matches!(rl.admit("t", "Jobs", now), Admission::Allowed { .. }));
+            assert!(matches!(
+                rl.admit("t", "Jobs", now),
+                Admission::Allowed { .. }
+            ));
         }
     }
 

@@ -146,8 +146,8 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                 // tenant keeps losing and gaining machines all day.
                 let pool = t.machines.len() + st.machines_added.len();
                 let present = pool - st.machines_removed.len();
-                let victim = pick(pool)
-                    .filter(|m| present > 1 && !st.machines_removed.contains_key(m));
+                let victim =
+                    pick(pool).filter(|m| present > 1 && !st.machines_removed.contains_key(m));
                 Some(match victim {
                     Some(m) if d.below(5, 10) < 7 => {
                         st.machines_removed.insert(m, at);
