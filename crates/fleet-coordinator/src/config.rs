@@ -73,6 +73,8 @@ pub struct CoordinatorConfig {
     /// Completed sync slices whose window ended longer ago than this (and lies behind the
     /// stream's watermark) are dropped from the ledger; watermarks and counters stay.
     pub sync_retention: Duration,
+    /// How often the leader compacts a sync's streams (see `sync_retention`).
+    pub compact_every: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -92,6 +94,7 @@ impl Default for CoordinatorConfig {
             clock: Clock::system(),
             limits: LimiterConfig::default(),
             sync_retention: Duration::from_secs(86_400),
+            compact_every: Duration::from_secs(300),
         }
     }
 }

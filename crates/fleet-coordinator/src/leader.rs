@@ -110,12 +110,9 @@ pub struct Leader {
     runs: PlanRuns,
     /// Sync units (folders discovered) per request, re-read after `folder_ttl`.
     units: Mutex<HashMap<String, (Instant, Vec<PlanUnit>)>>,
-    /// When each sync's streams were last compacted (at most every [`COMPACT_EVERY`]).
+    /// When each sync's streams were last compacted (at most every `compact_every`).
     compacted: Mutex<HashMap<String, Instant>>,
 }
-
-/// How often a sync's completed slices past the retention are dropped from the ledger.
-const COMPACT_EVERY: Duration = Duration::from_secs(300);
 
 impl Leader {
     pub fn new(planner: Planner, runs: PlanRuns) -> Leader {
@@ -350,13 +347,20 @@ impl Leader {
         {
             let mut last = self.compacted.lock().expect("not poisoned");
             match last.get(&request.id) {
-                Some(at) if at.elapsed() < COMPACT_EVERY => return Ok(()),
+                Some(at) if at.elapsed() < self.planner.config.compact_every => return Ok(()),
                 _ => last.insert(request.id.clone(), Instant::now()),
             };
         }
         let retention = chrono::Duration::from_std(self.planner.config.sync_retention)
             .unwrap_or(chrono::Duration::MAX);
-        let Some(before) = Utc::now().checked_sub_signed(retention) else {
+        // The schedule's clock: windows are cut in its time.
+        let Some(before) = self
+            .planner
+            .config
+            .clock
+            .now()
+            .checked_sub_signed(retention)
+        else {
             return Ok(());
         };
         let mut removed = 0;

@@ -426,3 +426,99 @@ async fn the_watermark_stops_at_a_failed_slice_and_moves_on_once_it_is_replayed(
     backends.cleanup().await;
     sim.stop().await;
 }
+
+/// The leader drops a sync's completed windows once the watermark has passed them and
+/// they are older than the retention; counters and the watermark stay, and no window is
+/// ever planned again. Windows younger than the retention are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_compacts_completed_windows_behind_the_watermark_after_the_retention() {
+    let sim = start_sim(sim_config()).await;
+    let backends = Backends::connect("coord_compact").await;
+    let t0: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+    let now_ms = Arc::new(AtomicI64::new(t0.timestamp_millis()));
+    let clock = {
+        let now_ms = now_ms.clone();
+        Clock::new(move || DateTime::from_timestamp_millis(now_ms.load(Ordering::SeqCst)).unwrap())
+    };
+    let mut config = test_config();
+    config.clock = clock;
+    config.sync_retention = Duration::from_secs(150);
+    config.compact_every = Duration::ZERO;
+    let coordinator = backends.coordinator(acme(&sim), config);
+    let body = format!(
+        r#"{{"sources": ["acme"], "datasets": ["audit-logs"], "every": "1m", "lookback": "0s", "settle": "0s", "start": "{}"}}"#,
+        t0.to_rfc3339()
+    );
+    let (sync, _) = coordinator.submit_sync(body.as_bytes()).await.unwrap();
+    let id = sync.id;
+    let minute = |n: i64| t0 + chrono::Duration::minutes(n);
+    for n in 1..=4 {
+        now_ms.store(minute(n).timestamp_millis(), Ordering::SeqCst);
+        coordinator.leader_tick().await.unwrap();
+    }
+    let windows = all_slices(&backends.ledger, &id).await;
+    assert_eq!(windows.len(), 4);
+    for w in &windows {
+        backends
+            .ledger
+            .transition(&w.id, Transition::Start)
+            .await
+            .unwrap();
+        let done = Transition::Complete {
+            records: 1,
+            pages: 1,
+            claim: None,
+        };
+        backends.ledger.transition(&w.id, done).await.unwrap();
+    }
+    // At minute 4 with 2.5 minutes of retention: windows ending at or before 1:30 go.
+    coordinator.leader_tick().await.unwrap();
+    let stream = windows[0].stream.clone().unwrap();
+    let state = backends.ledger.stream(&id, &stream).await.unwrap();
+    assert_eq!(state.watermark, Some(minute(4)));
+    let mut kept: Vec<DateTime<Utc>> = all_slices(&backends.ledger, &id)
+        .await
+        .iter()
+        .map(|s| s.from.unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [minute(1), minute(2), minute(3)],
+        "only [0, 1) is old enough"
+    );
+    // Later: the rest goes, counters stay, nothing is planned twice.
+    for n in 5..=8 {
+        now_ms.store(minute(n).timestamp_millis(), Ordering::SeqCst);
+        coordinator.leader_tick().await.unwrap();
+    }
+    let mut left: Vec<DateTime<Utc>> = all_slices(&backends.ledger, &id)
+        .await
+        .iter()
+        .map(|s| s.from.unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [minute(4), minute(5), minute(6), minute(7)],
+        "{left:?}"
+    );
+    let progress = backends.ledger.progress(&id).await.unwrap();
+    assert_eq!(
+        (progress.total(), progress.count(SliceState::Completed)),
+        (8, 4)
+    );
+    assert_eq!(progress.records, 4);
+    assert_eq!(
+        backends
+            .ledger
+            .stream(&id, &stream)
+            .await
+            .unwrap()
+            .watermark,
+        Some(minute(4)),
+        "the watermark waits for the open windows"
+    );
+    backends.cleanup().await;
+    sim.stop().await;
+}
