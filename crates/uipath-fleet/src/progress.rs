@@ -46,6 +46,17 @@ pub struct Row {
 }
 
 impl Row {
+    /// The bar's (position, length): the slices done of the total, the length at least
+    /// 1 (indicatif draws a bar of length 0 full); a request that completed with no
+    /// slice at all is drawn full.
+    fn bar(&self) -> (u64, u64) {
+        if self.total == 0 {
+            (u64::from(self.state == "completed"), 1)
+        } else {
+            (self.done.min(self.total), self.total)
+        }
+    }
+
     /// "12/40 slices (30%), 1234 records, running"
     pub fn describe(&self) -> String {
         let percent = (self.done * 100).checked_div(self.total).unwrap_or(0);
@@ -207,9 +218,14 @@ impl Board {
 
     /// Bars drawn on stderr, whatever stderr is.
     pub fn bars() -> Board {
+        Board::bars_on(ProgressDrawTarget::stderr())
+    }
+
+    /// Bars drawn on `target` (a terminal emulation in tests).
+    pub fn bars_on(target: ProgressDrawTarget) -> Board {
         Board {
             mode: Mode::Bars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                multi: MultiProgress::with_draw_target(target),
                 bars: BTreeMap::new(),
             },
         }
@@ -235,10 +251,14 @@ impl Board {
                 for row in rows {
                     let bar = bars
                         .entry(row.label.clone())
-                        .or_insert_with(|| multi.add(new_bar(&row.label)));
-                    bar.set_length(row.total.max(1));
-                    bar.set_position(row.done.min(row.total));
-                    bar.set_message(format!("{} records, {}", row.records, row.state));
+                        .or_insert_with(|| new_bar(multi, &row.label));
+                    let (position, length) = row.bar();
+                    bar.set_length(length);
+                    bar.set_position(position);
+                    // The counts are written from the row, not from the bar's own
+                    // `{pos}/{len}`: the bar needs a length of at least 1, and a row still
+                    // planning (0 slices) must not read "0/1".
+                    bar.set_message(row.describe());
                 }
             }
             Mode::Plain {
@@ -267,13 +287,14 @@ impl Board {
         }
     }
 
-    /// Ends the board: bars stay on screen at their final position; plain mode writes
-    /// each row's last known line unless it was already the row's last line.
+    /// Ends the board: bars stay on screen at their final position (`abandon`, not
+    /// `finish`, which would draw a cancelled or failed request's bar full); plain mode
+    /// writes each row's last known line unless it was already the row's last line.
     pub fn finish(&mut self) {
         match &mut self.mode {
             Mode::Bars { bars, .. } => {
                 for bar in bars.values() {
-                    bar.finish();
+                    bar.abandon();
                 }
             }
             Mode::Plain {
@@ -293,13 +314,19 @@ impl Board {
     }
 }
 
-fn new_bar(label: &str) -> ProgressBar {
-    let style = ProgressStyle::with_template(
-        "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} slices {msg} ({elapsed})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    let bar = ProgressBar::new(1).with_style(style);
+/// A bar of `multi`. It joins the board before its steady tick starts: the ticker's
+/// thread draws at once, and a bar not yet in the board would draw itself alone on
+/// stderr — a stray "0/1 slices" line that no later redraw of the board clears.
+fn new_bar(multi: &MultiProgress, label: &str) -> ProgressBar {
+    let style =
+        ProgressStyle::with_template("{prefix:.bold} [{bar:30.cyan/blue}] {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    let bar = multi.add(ProgressBar::with_draw_target(
+        Some(1),
+        ProgressDrawTarget::hidden(),
+    ));
+    bar.set_style(style);
     bar.set_prefix(label.to_owned());
     bar.enable_steady_tick(Duration::from_millis(500));
     bar
@@ -385,6 +412,201 @@ mod tests {
         assert_eq!(row.label, "backfill jobs,queue-items bf-01234567");
         assert_eq!((row.done, row.total, row.records), (3, 8, 300));
         assert_eq!(row.describe(), "3/8 slices (37%), 300 records, running");
+    }
+
+    /// A terminal for indicatif to draw on, as a real one behaves: `WIDTH` columns that
+    /// wrap (indicatif pads each line to the width and relies on it), a cursor moved up
+    /// and down, lines cleared. It keeps the screen left behind (escape codes dropped)
+    /// and everything ever written.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<ScreenState>>);
+
+    #[derive(Debug, Default)]
+    struct ScreenState {
+        rows: Vec<Vec<char>>,
+        row: usize,
+        col: usize,
+        /// The last column was just written: the next character starts a new row.
+        wrap: bool,
+        written: String,
+    }
+
+    const WIDTH: usize = 120;
+
+    impl Screen {
+        fn with<R>(&self, f: impl FnOnce(&mut ScreenState) -> R) -> R {
+            f(&mut self.0.lock().unwrap())
+        }
+        fn text(&self) -> String {
+            self.with(|s| {
+                s.rows
+                    .iter()
+                    .map(|r| r.iter().collect::<String>().trim_end().to_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        fn line(&self, label: &str) -> String {
+            let text = self.text();
+            text.lines()
+                .find(|l| l.starts_with(label))
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no line for {label} on screen:\n{text}"))
+        }
+    }
+
+    impl ScreenState {
+        fn put(&mut self, text: &str) {
+            let plain = strip_escapes(text);
+            self.written.push_str(&plain);
+            for c in plain.chars() {
+                match c {
+                    '\r' => (self.col, self.wrap) = (0, false),
+                    '\n' => (self.row, self.col, self.wrap) = (self.row + 1, 0, false),
+                    c => {
+                        if self.wrap {
+                            (self.row, self.col, self.wrap) = (self.row + 1, 0, false);
+                        }
+                        while self.rows.len() <= self.row {
+                            self.rows.push(Vec::new());
+                        }
+                        let row = &mut self.rows[self.row];
+                        if row.len() <= self.col {
+                            row.resize(self.col + 1, ' ');
+                        }
+                        row[self.col] = c;
+                        if self.col + 1 == WIDTH {
+                            self.wrap = true;
+                        } else {
+                            self.col += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The text without its CSI escape sequences (colours, bold).
+    fn strip_escapes(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            WIDTH as u16
+        }
+        fn height(&self) -> u16 {
+            40
+        }
+        fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+            self.with(|s| (s.row, s.wrap) = (s.row.saturating_sub(n), false));
+            Ok(())
+        }
+        fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+            self.with(|s| (s.row, s.wrap) = (s.row + n, false));
+            Ok(())
+        }
+        fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+            self.with(|s| s.col = (s.col + n).min(WIDTH - 1));
+            Ok(())
+        }
+        fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+            self.with(|s| s.col = s.col.saturating_sub(n));
+            Ok(())
+        }
+        fn write_line(&self, text: &str) -> std::io::Result<()> {
+            self.with(|s| s.put(&format!("{text}\n")));
+            Ok(())
+        }
+        fn write_str(&self, text: &str) -> std::io::Result<()> {
+            self.with(|s| s.put(text));
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.with(|s| {
+                if let Some(row) = s.rows.get_mut(s.row) {
+                    row.clear();
+                }
+                (s.col, s.wrap) = (0, false);
+            });
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn bars_end_showing_what_each_request_did() {
+        let screen = Screen::default();
+        let mut board = Board::bars_on(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        let row = |label: &str, done, total, state: &str| Row {
+            label: label.into(),
+            done,
+            total,
+            records: done * 10,
+            state: state.into(),
+        };
+        // Planned nothing yet: no slice counts that were never there.
+        board.update(&[
+            row("jobs", 0, 0, "planning"),
+            row("robots", 0, 0, "planning"),
+            row("users", 0, 0, "planning"),
+        ]);
+        board.update(&[
+            row("jobs", 2, 8, "running"),
+            row("robots", 0, 0, "planning"),
+            row("users", 0, 0, "planning"),
+        ]);
+        board.update(&[
+            row("jobs", 8, 8, "completed"),
+            row("robots", 3, 8, "cancelled"),
+            row("users", 0, 0, "completed"),
+        ]);
+        board.finish();
+
+        let jobs = screen.line("jobs");
+        assert!(
+            jobs.contains("8/8 slices (100%), 80 records, completed"),
+            "{jobs}"
+        );
+        let robots = screen.line("robots");
+        assert!(
+            robots.contains("3/8 slices (37%), 30 records, cancelled"),
+            "{robots}"
+        );
+        // A cancelled request's bar shows the part done, not a full bar.
+        let bar: String = robots.chars().skip_while(|c| *c != '[').take(32).collect();
+        assert_eq!(bar.matches('=').count(), 3 * 30 / 8, "{robots}");
+        let users = screen.line("users");
+        assert!(
+            users.contains("0/0 slices (0%), 0 records, completed"),
+            "{users}"
+        );
+        let written = screen.with(|s| s.written.clone());
+        assert!(
+            !written.contains("0/1"),
+            "a bar counted a slice that does not exist:\n{written}"
+        );
+        assert_eq!(
+            screen.text().lines().filter(|l| !l.is_empty()).count(),
+            3,
+            "{}",
+            screen.text()
+        );
     }
 
     #[test]
