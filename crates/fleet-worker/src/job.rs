@@ -35,6 +35,16 @@ use crate::output::Output;
 use crate::service::Inner;
 use crate::split;
 
+/// A job's time window for the logs: `2024-01-01T00:00:00Z..2024-01-02T00:00:00Z`, an
+/// open end as `…`.
+fn window(job: &SliceJob) -> String {
+    let end = |t: Option<chrono::DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "…".to_owned())
+    };
+    format!("{}..{}", end(job.from), end(job.to))
+}
+
 /// What became of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobOutcome {
@@ -199,9 +209,33 @@ impl Inner {
             source = %job.source,
             dataset = %job.dataset,
             folder = job.folder.as_ref().map(|f| f.path.as_str()).unwrap_or(""),
+            window = %window(&job),
             attempt = job.attempt,
+            // Filled in when the slice completes, so the "finished" line carries it.
+            records = tracing::field::Empty,
         );
-        tracing::Instrument::instrument(self.work(d, job, stop), span).await
+        let started = Instant::now();
+        let work = async {
+            info!("slice started");
+            let result = self.work(d, job, stop).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok(outcome @ (JobOutcome::Failed | JobOutcome::Rejected)) => warn!(
+                    outcome = %outcome.as_str(),
+                    elapsed_ms,
+                    "slice finished: failed (dead-lettered; see `uipath-fleet dlq list`)"
+                ),
+                Ok(outcome) => info!(outcome = %outcome.as_str(), elapsed_ms, "slice finished"),
+                Err(e) => warn!(
+                    outcome = %"abandoned",
+                    elapsed_ms,
+                    error = %e,
+                    "slice let go for redelivery"
+                ),
+            }
+            result
+        };
+        tracing::Instrument::instrument(work, span).await
     }
 
     /// A body that is not a job of this version: dead-lettered as it came, with the
@@ -328,8 +362,8 @@ impl Inner {
                     Some(s) => {
                         self.completed_event(&job, &s).await?;
                         self.ack(d).await?;
-                        info!(
-                            records = s.records,
+                        tracing::Span::current().record("records", s.records);
+                        debug!(
                             pages = s.pages,
                             run_records = run.records,
                             "slice completed"

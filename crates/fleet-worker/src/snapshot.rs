@@ -162,6 +162,7 @@ impl Inner {
             Some(s) => {
                 self.completed_event(job, &s).await?;
                 self.ack(d).await?;
+                tracing::Span::current().record("records", s.records);
                 info!(
                     keys = seen.len(),
                     changed = published,

@@ -201,7 +201,29 @@ pub struct LoginArgs {
     pub timeout_secs: u64,
 }
 
+/// The log filter of the fleet's long-running processes when `RUST_LOG` is not set:
+/// what they do at info (a line per slice started and finished, requests planned,
+/// files written), everyone else's warnings.
+pub const SERVICE_LOG_FILTER: &str =
+    "warn,uipath_fleet=info,fleet_worker=info,fleet_coordinator=info,fleet_sink=info";
+
+/// The log filter of everything else (client commands, `check`, and `demo`/`run`, which
+/// draw progress on stderr) when `RUST_LOG` is not set.
+pub const QUIET_LOG_FILTER: &str = "warn";
+
 impl Command {
+    /// The log filter when `RUST_LOG` is not set: processes that run unattended
+    /// (`worker`, `coordinator`, `sink`, `sim`) say what they do; commands a person
+    /// watches keep stderr for warnings and progress.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Worker(_) | Command::Coordinator(_) | Command::Sink(_) | Command::Sim(_) => {
+                SERVICE_LOG_FILTER
+            }
+            _ => QUIET_LOG_FILTER,
+        }
+    }
+
     /// The configuration file the command reads, if it reads one.
     pub fn config_path(&self) -> Option<&std::path::Path> {
         match self {

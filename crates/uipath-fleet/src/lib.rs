@@ -16,6 +16,7 @@
 //!   [`progress`]: their live progress bars (terminal) or plain lines (pipes, CI).
 //! - [`check`]: credentials, scopes and folder access per source and dataset.
 //! - [`dlq`]: dead-lettered jobs, listed, shown and replayed.
+//! - [`output`]: what the binary makes of its stdout going away (`| head`).
 //! - [`sink`]: the file sink as a downstream consumer of RabbitMQ.
 //! - [`sim`]: the bundled simulator.
 
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod dlq;
 pub mod embedded;
 pub mod login;
+pub mod output;
 pub mod progress;
 pub mod run;
 pub mod sim;

@@ -1,8 +1,9 @@
 //! The `uipath-fleet` binary: parses flags, sets up logging and signals, loads the
 //! configuration, and calls [`uipath_fleet::run`].
 //!
-//! Exit codes: 0 done (including a drained shutdown), 1 failed, 2 the configuration
-//! (file, environment or flags) is wrong, 130 a second signal cut the drain short.
+//! Exit codes: 0 done (including a drained shutdown, and stdout closed by its reader,
+//! as `| head` does), 1 failed, 2 the configuration (file, environment or flags) is
+//! wrong, 130 a second signal cut the drain short.
 
 use std::process::ExitCode;
 
@@ -15,7 +16,7 @@ use uipath_fleet::{Cli, ConfigError, FleetConfig};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_json);
+    init_tracing(cli.log_json, cli.command.default_log_filter());
     let loaded = match cli.command.config_path() {
         Some(path) => FleetConfig::load(path),
         None => FleetConfig::parse(""),
@@ -33,6 +34,8 @@ async fn main() -> ExitCode {
     on_signal.abort();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `uipath-fleet status --json | head`: the reader has all it wanted.
+        Err(e) if uipath_fleet::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<ConfigError>().is_some() {
@@ -96,11 +99,15 @@ impl Signals {
     }
 }
 
-/// Logs go to stderr (stdout is for the operator), filtered by `RUST_LOG` (default `warn`).
-fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+/// Logs go to stderr (stdout is for the operator), filtered by `RUST_LOG`, else by the
+/// command's default (info for the fleet's own crates in `worker`, `coordinator`, `sink`
+/// and `sim`; warnings only elsewhere).
+fn init_tracing(json: bool, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only for a terminal: a log file or a pipe gets plain `key=value` text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
