@@ -146,6 +146,29 @@ async fn sources_and_datasets_describe_the_fleet_without_secrets() {
     assert_eq!(qi["scope"], "OR.Queues.Read");
     let (status, body) = served.api.get("/v1/datasets?source=nope").await;
     assert_eq!(status, 422, "{body}");
+    // Data Service refuses client credentials: the Orchestrator datasets are still
+    // listed, and Data Service is marked unreachable with the reason and the fix.
+    let (status, body) = served.api.get("/v1/datasets?source=acme").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["datasets"].as_array().map(Vec::len),
+        Some(13),
+        "{body}"
+    );
+    assert!(body.get("dataservice").is_none(), "{body}");
+    let problem = &body["dataservice_error"];
+    assert!(
+        problem["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Data Service accepts only user tokens")),
+        "{body}"
+    );
+    assert!(
+        problem["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("uipath-fleet login")),
+        "{body}"
+    );
 
     served.stop().await;
     backends.cleanup().await;

@@ -369,6 +369,138 @@ async fn client_commands_drive_a_coordinator_process() {
     .await;
 }
 
+/// The first impression of the client commands and of a worker: a worker left at the
+/// default log level says what it does per slice; `status` of a sync speaks in words;
+/// `cancel` of a finished request says it had finished; `status --watch` of a cancelled
+/// request exits 1; `status --json` into a pipe closed early ends quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_and_a_worker_say_what_happened() {
+    with_fleet(
+        "fleet-client-words",
+        sim_config(3, 10.0),
+        |fleet| async move {
+            let config = fleet.write_config(
+                "concurrency = 2\n\n[coordinator]\nlisten = \"127.0.0.1:0\"\ntick_ms = 200\n",
+            );
+            let coordinator = CoordinatorProcess::start(&fleet, &config).await;
+            let url = coordinator.url.clone();
+            // Watching a request that ends cancelled exits 1 and says so (no worker runs yet,
+            // so it cannot complete first).
+            let mut args = BACKFILL.to_vec();
+            args.extend(["--to", "2024-01-04", "--json"]);
+            let second = client(&url, &args).await.ok().json();
+            let second = second["id"].as_str().unwrap().to_owned();
+            client(&url, &["cancel", &second]).await.ok();
+            let watched = client(&url, &["status", &second, "--watch", "--poll-ms", "200"]).await;
+            assert_eq!(watched.code, 1, "{}\n{}", watched.out, watched.err);
+            assert!(watched.err.contains("cancelled"), "{}", watched.err);
+
+            // No RUST_LOG: the worker's default level.
+            let mut command = worker_command(&config, "w-default");
+            command
+                .env_remove("RUST_LOG")
+                .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url);
+            let worker = WorkerProcess::start(command, &fleet.dir, "w-default").await;
+
+            let mut args = BACKFILL.to_vec();
+            args.extend(["--to", "2024-01-03", "--wait", "--poll-ms", "200"]);
+            let waited = client(&url, &args).await.ok();
+            let id = waited.out.split_whitespace().nth(1).unwrap().to_owned();
+
+            // Cancelling a request that has completed says so; nothing was cancelled.
+            let late = client(&url, &["cancel", &id]).await.ok();
+            assert!(
+                late.out.contains(&format!("{id} had already completed")),
+                "{}",
+                late.out
+            );
+            assert!(!late.out.contains("cancelled"), "{}", late.out);
+
+            // `status --json | head`: the reader closed the pipe before anything was written.
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
+            command.args(["status", "--json"]);
+            clean_env(&mut command);
+            command
+                .env("UIPATH_FLEET_COORDINATOR", &url)
+                .env("UIPATH_FLEET_API_TOKEN", TOKEN)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            let mut child = command.spawn().expect("run uipath-fleet status");
+            drop(child.stdout.take());
+            let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+                .await
+                .expect("status ends")
+                .unwrap();
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(0), "{err}");
+            assert!(!err.contains("Broken pipe"), "{err}");
+
+            // A sync's status: schedule, next run, windows and watermark in words.
+            let sync = client(
+                &url,
+                &[
+                    "sync",
+                    "--source",
+                    "acme",
+                    "--dataset",
+                    "jobs",
+                    "--every",
+                    "15m",
+                    "--json",
+                ],
+            )
+            .await
+            .ok()
+            .json();
+            let sync = sync["id"].as_str().unwrap().to_owned();
+            let shown = client(&url, &["status", &sync]).await.ok();
+            assert!(
+                shown.out.contains("schedule  every 15m; next run "),
+                "{}",
+                shown.out
+            );
+            assert!(shown.out.contains("re-reads 15m back"), "{}", shown.out);
+            assert!(!shown.out.contains("{\"every\""), "raw JSON: {}", shown.out);
+            client(&url, &["cancel", &sync]).await.ok();
+
+            // The worker said, at its default level, what it did with each slice.
+            let (code, _) = worker.stop(Duration::from_secs(30)).await;
+            assert!(code.success());
+            let log = std::fs::read_to_string(fleet.dir.join("w-default.log")).unwrap();
+            let started = log.lines().filter(|l| l.contains("slice started")).count();
+            let finished: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("slice finished") && l.contains("outcome=completed"))
+                .collect();
+            // Two days of jobs in three folders, a slice a day and folder.
+            assert!(started >= 6, "{log}");
+            assert!(finished.len() >= 6, "{log}");
+            for line in &finished {
+                for field in [
+                    "slice=",
+                    "dataset=jobs",
+                    "window=2024-01-0",
+                    "records=",
+                    "elapsed_ms=",
+                ] {
+                    assert!(line.contains(field), "`{field}` missing in: {line}");
+                }
+            }
+            assert!(
+                !log.contains(uipath_sim::config::DEMO_CLIENT_SECRET),
+                "{log}"
+            );
+            assert!(!log.contains('\x1b'), "no colours in a log file");
+
+            let (code, rest) = coordinator.stop().await;
+            assert_eq!(code, 0, "{rest}");
+        },
+    )
+    .await;
+}
+
 /// The last lines of a log file, for failure messages.
 fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

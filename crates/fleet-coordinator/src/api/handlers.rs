@@ -127,14 +127,18 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
             ]))
             .into());
         }
-        let entities = c
-            .sources()
-            .entities(&source)
-            .await
-            .map_err(|error| ServiceError::Source {
-                error,
-                hint: Some("Data Service needs the login flow (`uipath-fleet login`) and DataService.Schema.Read".into()),
-            })?;
+        // The Orchestrator datasets are listed whatever Data Service answers: a source
+        // without a Data Service login (or a Data Service that is down) still has them.
+        let entities = match c.sources().entities(&source).await {
+            Ok(entities) => entities,
+            Err(error) => {
+                body["dataservice_error"] = json!({
+                    "error": error.to_string(),
+                    "hint": "Data Service needs a user sign-in (auth.method = \"refresh-token\" and `uipath-fleet login`) with DataService.Schema.Read",
+                });
+                return Ok(Json(body).into_response());
+            }
+        };
         body["dataservice"] = json!(entities
             .iter()
             .map(|e| json!({

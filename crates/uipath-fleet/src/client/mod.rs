@@ -12,9 +12,11 @@
 //! [`crate::progress`]).
 //!
 //! Exit codes: 0 done; 1 the coordinator refused or failed (each wrong field, the error
-//! and the hint are printed), could not be reached, or a waited-for request ended
-//! failed or cancelled; 2 a local mistake (configuration file, `--body` file). The API
-//! token is never printed.
+//! and the hint are printed), could not be reached, or a waited-for request
+//! (`backfill --wait`, `status ID --watch`) ended failed or cancelled; 2 a local mistake
+//! (configuration file, `--body` file). `cancel` of a request that had already ended
+//! says so and exits 0: nothing of it runs, which is what was asked. The API token is
+//! never printed.
 
 mod api;
 pub(crate) mod show;
@@ -515,15 +517,23 @@ async fn status(
         show::requests(out, &requests)?;
         return Ok(());
     };
+    let mut watched = None;
     if args.watch {
         let poll = Duration::from_millis(args.poll_ms.max(50));
-        watch(api, id, poll, &shutdown).await?;
+        watched = watch(api, id, poll, &shutdown).await?;
     }
     let body = api.get(&["requests", id], &[]).await?;
+    let request = parse_request(&body)?;
     if args.json {
-        return print_json(out, &body);
+        print_json(out, &body)?;
+    } else {
+        show::request(out, &request)?;
     }
-    show::request(out, &parse_request(&body)?)?;
+    // `--watch` waits for the end and says how it ended in its exit code, as
+    // `backfill --wait` does: 0 only for a request that completed.
+    if watched.is_some() {
+        ended(&request)?;
+    }
     Ok(())
 }
 
@@ -537,6 +547,16 @@ async fn cancel(api: &Api, args: &CancelArgs, out: &mut dyn Write) -> anyhow::Re
         .get("cancelled_slices")
         .and_then(Value::as_u64)
         .unwrap_or(0);
+    if request.state != "cancelled" {
+        // The ledger leaves a request that had ended as it was; nothing runs, which is
+        // what the caller wanted, so this is not a failure (exit 0).
+        writeln!(
+            out,
+            "{} had already {}: nothing to cancel",
+            request.id, request.state
+        )?;
+        return Ok(());
+    }
     writeln!(
         out,
         "cancelled {}: {dropped} slice(s) dropped; state {}",

@@ -3,6 +3,8 @@
 
 use std::io::{self, Write};
 
+use chrono::{DateTime, Utc};
+use fleet_core::plan::Schedule;
 use serde_json::Value;
 
 use crate::progress::{ApiRequest, Row};
@@ -72,6 +74,17 @@ pub fn datasets(out: &mut dyn Write, body: &Value) -> io::Result<()> {
         ]);
     }
     table(out, &rows)?;
+    if let Some(problem) = body.get("dataservice_error") {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Data Service: unreachable: {}",
+            problem.get("error").and_then(Value::as_str).unwrap_or("-")
+        )?;
+        if let Some(hint) = problem.get("hint").and_then(Value::as_str) {
+            writeln!(out, "  {hint}")?;
+        }
+    }
     if let Some(entities) = body.get("dataservice").and_then(Value::as_array) {
         writeln!(out)?;
         if entities.is_empty() {
@@ -155,8 +168,13 @@ pub fn submitted(
     out.flush()
 }
 
-/// One request in detail.
+/// One request in detail, as of now.
 pub fn request(out: &mut dyn Write, r: &ApiRequest) -> io::Result<()> {
+    request_at(out, r, Utc::now())
+}
+
+/// One request in detail, as of `now` (a sync's next run and lag are counted from it).
+pub fn request_at(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io::Result<()> {
     let list = |key: &str| -> String {
         r.spec
             .get(key)
@@ -183,8 +201,8 @@ pub fn request(out: &mut dyn Write, r: &ApiRequest) -> io::Result<()> {
             to.as_str().unwrap_or("-")
         )?;
     }
-    if let Some(schedule) = r.spec.get("schedule") {
-        writeln!(out, "schedule  {schedule}")?;
+    if r.kind == "sync" {
+        sync_schedule(out, r, now)?;
     }
     let p = &r.progress;
     writeln!(out, "progress  {}", Row::from(r).describe())?;
@@ -197,9 +215,101 @@ pub fn request(out: &mut dyn Write, r: &ApiRequest) -> io::Result<()> {
         writeln!(out, "note      {note}")?;
     }
     for s in &r.streams {
-        writeln!(out, "stream    {s}")?;
+        let name = s.get("stream").and_then(Value::as_str).unwrap_or("-");
+        writeln!(out, "stream    {name}: {}", watermark_words(s, now))?;
     }
     Ok(())
+}
+
+/// A sync's schedule, next run, windows and overall watermark, in words.
+fn sync_schedule(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io::Result<()> {
+    let schedule: Option<Schedule> = r
+        .spec
+        .get("schedule")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    let Some(schedule) = schedule else {
+        return writeln!(out, "schedule  unknown");
+    };
+    let next = if r.is_terminal() {
+        format!("no next run ({})", r.state)
+    } else {
+        match schedule.next_tick(now) {
+            Some(t) => format!(
+                "next run {} (in {})",
+                t.format("%Y-%m-%d %H:%M:%S UTC"),
+                duration_words((t - now).num_seconds())
+            ),
+            None => "no next run".to_owned(),
+        }
+    };
+    writeln!(out, "schedule  {schedule}; {next}")?;
+    let secs = |key: &str| r.spec.get(key).and_then(Value::as_i64);
+    if let (Some(lookback), Some(settle)) = (secs("lookback_secs"), secs("settle_secs")) {
+        writeln!(
+            out,
+            "windows   each re-reads {} back (lookback) and waits {} for data to settle",
+            duration_words(lookback),
+            duration_words(settle)
+        )?;
+    }
+    let oldest = r
+        .streams
+        .iter()
+        .map(watermark)
+        .min_by_key(|w| w.map(|t| t.timestamp()).unwrap_or(i64::MIN));
+    match oldest {
+        None => {}
+        Some(None) => writeln!(out, "watermark none yet: no window has completed")?,
+        Some(Some(t)) => writeln!(
+            out,
+            "watermark {} ({} behind; the oldest of {} stream(s))",
+            t.format("%Y-%m-%d %H:%M:%S UTC"),
+            duration_words((now - t).num_seconds()),
+            r.streams.len()
+        )?,
+    }
+    Ok(())
+}
+
+fn watermark(stream: &Value) -> Option<DateTime<Utc>> {
+    stream
+        .get("watermark")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// "complete to 2025-07-01 10:00:00 UTC (17m behind)", or that nothing completed yet.
+fn watermark_words(stream: &Value, now: DateTime<Utc>) -> String {
+    match watermark(stream) {
+        Some(t) => format!(
+            "complete to {} ({} behind)",
+            t.format("%Y-%m-%d %H:%M:%S UTC"),
+            duration_words((now - t).num_seconds())
+        ),
+        None => "no window completed yet".to_owned(),
+    }
+}
+
+/// Seconds in words, the two largest units: "45s", "4m 10s", "2h 5m", "3d 4h".
+pub fn duration_words(secs: i64) -> String {
+    if secs < 0 {
+        return format!("-{}", duration_words(-secs));
+    }
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    // The largest unit that fits, then the next one if it is not zero.
+    let Some(first) = units.iter().position(|(size, _)| secs >= *size) else {
+        return "0s".to_owned();
+    };
+    let (size, name) = units[first];
+    let mut parts = vec![format!("{}{name}", secs / size)];
+    if let Some((next, next_name)) = units.get(first + 1) {
+        let rest = (secs % size) / next;
+        if rest > 0 {
+            parts.push(format!("{rest}{next_name}"));
+        }
+    }
+    parts.join(" ")
 }
 
 /// Recent requests as a table.
@@ -244,6 +354,70 @@ pub fn requests(out: &mut dyn Write, requests: &[ApiRequest]) -> io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datasets_are_listed_when_data_service_is_unreachable() {
+        let body = serde_json::json!({
+            "datasets": [{"name": "jobs", "entity": "Jobs", "scope": "OR.Jobs.Read",
+                          "time_field": "CreationTime", "key_field": "Id", "folder_scoped": true}],
+            "dataservice_error": {"error": "unauthorized_client", "hint": "run `uipath-fleet login`"}
+        });
+        let mut out = Vec::new();
+        datasets(&mut out, &body).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().any(|l| l.starts_with("jobs ")), "{text}");
+        assert!(
+            text.contains("Data Service: unreachable: unauthorized_client"),
+            "{text}"
+        );
+        assert!(text.contains("uipath-fleet login"), "{text}");
+    }
+
+    #[test]
+    fn a_sync_says_its_schedule_next_run_and_lag_in_words() {
+        let json = serde_json::json!({
+            "id": "sy-0123456789abcdef0123", "kind": "sync", "state": "running",
+            "created_at": "2025-07-01T09:00:00Z",
+            "spec": {"sources": ["acme"], "datasets": ["jobs"], "schedule": {"every": 900},
+                     "lookback_secs": 900, "settle_secs": 120},
+            "progress": {"total": 4, "done": 3, "completed": 3, "running": 1, "records": 42},
+            "streams": [
+                {"stream": "acme/jobs/Finance", "planned_to": "2025-07-01T10:00:00Z",
+                 "watermark": "2025-07-01T09:45:00Z"},
+                {"stream": "acme/jobs/HR", "planned_to": "2025-07-01T10:00:00Z",
+                 "watermark": null}
+            ]
+        });
+        let request: ApiRequest = serde_json::from_value(json).unwrap();
+        let now: DateTime<Utc> = "2025-07-01T10:05:50Z".parse().unwrap();
+        let mut out = Vec::new();
+        request_at(&mut out, &request, now).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("schedule  every 15m; next run 2025-07-01 10:15:00 UTC (in 9m 10s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("re-reads 15m back (lookback) and waits 2m"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "stream    acme/jobs/Finance: complete to 2025-07-01 09:45:00 UTC (20m 50s behind)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("stream    acme/jobs/HR: no window completed yet"),
+            "{text}"
+        );
+        assert!(text.contains("watermark none yet"), "{text}");
+        assert!(!text.contains('{'), "no raw JSON: {text}");
+        assert_eq!(duration_words(0), "0s");
+        assert_eq!(duration_words(3_600), "1h");
+        assert_eq!(duration_words(93_784), "1d 2h");
+        assert_eq!(duration_words(125), "2m 5s");
+    }
 
     #[test]
     fn tables_align_columns() {
