@@ -75,6 +75,18 @@ pub enum ClientError {
     #[error("{path}: not found (HTTP 404)")]
     NotFound { path: String },
 
+    /// A 404 on an OData collection of Automation Cloud: such a path exists on every
+    /// tenant, so the URL's organization or tenant is wrong.
+    #[error("{path}: not found (HTTP 404): Automation Cloud has no organization `{organization}` with a tenant `{tenant}` ({url}) — one of the two names in the URL is wrong. Take both from the address of Orchestrator in your browser (https://cloud.uipath.com/ORGANIZATION/TENANT/orchestrator_/; the organization's URL name, not its display name) or from Admin > Tenants, and set sources.{source_name}.deployment.organization and .tenant")]
+    TenantNotFound {
+        path: String,
+        url: String,
+        /// The source's name in the configuration (not an error source).
+        source_name: String,
+        organization: String,
+        tenant: String,
+    },
+
     #[error("{path}: throttled (HTTP 429), retry after {retry_after:?}; every worker of the tenant now pauses")]
     Throttled { path: String, retry_after: Duration },
 
@@ -133,6 +145,7 @@ impl ClientError {
             | FolderNotFound { .. }
             | BadRequest { .. }
             | NotFound { .. }
+            | TenantNotFound { .. }
             | Config(_) => Disposition::GiveUp,
             Unauthorized { .. } => Disposition::RefreshAndRetry,
             Throttled { retry_after, .. } => Disposition::Retry {
@@ -173,6 +186,7 @@ impl ClientError {
             FolderNotFound { .. } => "folder_not_found",
             BadRequest { .. } => "bad_request",
             NotFound { .. } => "not_found",
+            TenantNotFound { .. } => "tenant_not_found",
             Throttled { .. } => "throttled",
             Deferred { .. } => "deferred",
             Server { .. } => "server_error",

@@ -23,8 +23,11 @@
 //! source that asks only for Data Service scopes).
 //!
 //! The result is a table on stdout (or `--json`): source, check, status (`ok`,
-//! `missing scope X`, `forbidden in folder F`, `error: ...`) and the fix. Exit 0 when
-//! every check passed, 1 otherwise.
+//! `missing scope X`, `forbidden in folder F`, `error: ...`) and the fix. Exit 1 when a
+//! check failed that matters to the configuration: a source's token, or a dataset it
+//! reads (or `--dataset` named). A source none of whose datasets the configuration reads
+//! is still checked for every dataset, but those rows only inform (`info: ...`,
+//! `"required": false`). Exit 0 otherwise.
 //!
 //! Tokens: kept in memory unless the configuration names a shared store (`[redis]`,
 //! `[token_cache]`) or a source needs a stored login (`refresh-token`); then that store
@@ -93,6 +96,13 @@ pub struct Finding {
     pub status: String,
     /// What to change; empty when ok.
     pub fix: String,
+    /// Whether a failure here fails `check` (exit 1): false for datasets no backfill or
+    /// sync of the configuration reads, checked only to inform.
+    pub required: bool,
+    /// About the source as a whole (a wrong organization or tenant), whatever the row's
+    /// check: it counts even where the dataset would only inform.
+    #[serde(skip)]
+    about_source: bool,
 }
 
 impl Finding {
@@ -103,6 +113,8 @@ impl Finding {
             ok: true,
             status: status.into(),
             fix: String::new(),
+            required: true,
+            about_source: false,
         }
     }
     fn fail(
@@ -117,6 +129,8 @@ impl Finding {
             ok: false,
             status: status.into(),
             fix: fix.into(),
+            required: true,
+            about_source: false,
         }
     }
 }
@@ -161,15 +175,27 @@ pub async fn run(
     let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryRateLimiter::new(config.limits.clone()));
     let mut findings = Vec::new();
     for source in sources {
-        let datasets = if chosen.is_empty() {
+        let (datasets, read) = if chosen.is_empty() {
             default_datasets(config, source)
         } else {
-            chosen.clone()
+            (chosen.clone(), true)
         };
-        let checked = tokio::select! {
+        let mut checked = tokio::select! {
             f = check_source(source, &datasets, cache.clone(), limiter.clone()) => f,
             () = shutdown.cancelled() => anyhow::bail!("check interrupted"),
         };
+        if !read {
+            // Nothing of the configuration reads these datasets: what fails among them
+            // informs, it does not fail the check. The source's token still counts.
+            let informs =
+                |f: &Finding| !(f.about_source || matches!(f.check.as_str(), "token" | "client"));
+            for f in checked.iter_mut().filter(|f| informs(f)) {
+                f.required = false;
+                if !f.ok {
+                    f.status = format!("info: {}", f.status);
+                }
+            }
+        }
         findings.extend(checked);
     }
 
@@ -193,25 +219,33 @@ pub async fn run(
         }
         table(out, &rows)?;
     }
+    let failed = findings.iter().filter(|f| !f.ok && f.required).count();
+    let notes = findings.iter().filter(|f| !f.ok && !f.required).count();
+    if notes > 0 && !args.json {
+        writeln!(
+            out,
+            "\n{notes} info line(s) about datasets no [[backfills]] or [[syncs]] of this configuration reads: not counted as failures (check one with --dataset NAME)"
+        )?;
+    }
     out.flush()?;
-    let failed = findings.iter().filter(|f| !f.ok).count();
     if failed > 0 {
         anyhow::bail!("{failed} of {} checks failed", findings.len());
     }
     Ok(())
 }
 
-/// What to check of `source` when `--dataset` is not given: the datasets its
-/// `[[backfills]]` and `[[syncs]]` read; without any, every Orchestrator dataset (unless
-/// the source asks only for Data Service scopes, whose entities are then listed).
-fn default_datasets(config: &FleetConfig, source: &SourceConfig) -> Vec<DatasetRef> {
+/// What to check of `source` when `--dataset` is not given, and whether the
+/// configuration reads it: the datasets its `[[backfills]]` and `[[syncs]]` read (true);
+/// without any, every Orchestrator dataset (unless the source asks only for Data Service
+/// scopes, whose entities are then listed), to inform (false).
+fn default_datasets(config: &FleetConfig, source: &SourceConfig) -> (Vec<DatasetRef>, bool) {
     let requested: Vec<DatasetRef> = config
         .requested_datasets(&source.name)
         .iter()
         .filter_map(|name| DatasetRef::parse(name))
         .collect();
     if !requested.is_empty() {
-        return requested;
+        return (requested, true);
     }
     let only_dataservice = configured_scopes(source).is_some_and(|scopes| {
         !scopes.is_empty()
@@ -219,14 +253,15 @@ fn default_datasets(config: &FleetConfig, source: &SourceConfig) -> Vec<DatasetR
                 .iter()
                 .all(|s| s.starts_with(DATASERVICE_SCOPE_PREFIX))
     });
-    if only_dataservice {
+    let all = if only_dataservice {
         Vec::new()
     } else {
         dataset::all()
             .iter()
             .map(DatasetRef::Orchestrator)
             .collect()
-    }
+    };
+    (all, false)
 }
 
 /// Memory unless the configuration names a shared store or a source needs a login.
@@ -743,6 +778,15 @@ fn dataset_failure(
             },
             "give the application a role with read permission on it (in the folder, or tenant-wide)",
         ),
+        ClientError::TenantNotFound { source_name: name, .. } => Finding {
+            about_source: true,
+            ..Finding::fail(
+                source,
+                check,
+                format!("error: {inner}"),
+                format!("correct sources.{name}.deployment.organization or .tenant"),
+            )
+        },
         ClientError::FolderNotFound { .. } => Finding::fail(
             source,
             check,

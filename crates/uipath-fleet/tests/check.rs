@@ -376,3 +376,64 @@ async fn check_names_a_tenant_that_does_not_stamp_modifications() {
     assert!(l.contains("20 of 20 finished jobs"), "{l}");
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_only_for_datasets_the_configuration_reads() {
+    let sim = RunningSim::start(sim_config(OR_READ_SCOPES)).await.unwrap();
+    let dir = TempDir::new("reads");
+    // Scopes enough for jobs; the queue datasets would need OR.Queues.Read.
+    let scopes = ["OR.Folders.Read", "OR.Jobs.Read"];
+    let config = write_config(&dir.0, &sim, DEMO_CLIENT_SECRET, &scopes);
+
+    // Nothing reads the queue datasets: their rows inform, the check passes.
+    let (code, out, err) = check(&config, &[]).await;
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    for d in QUEUE_DATASETS {
+        let l = line(&out, d);
+        assert!(l.contains("info: missing scope OR.Queues.Read"), "{l}");
+    }
+    assert!(line(&out, "jobs").contains("ok"), "{out}");
+    assert!(out.contains("not counted as failures"), "{out}");
+
+    // A backfill of queue items: the same missing scope now fails the check.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[backfills]]\nsources = [\"acme\"]\ndatasets = [\"queue-items\"]\nfrom = \"2024-01-01\"\nto = \"2024-02-01\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = check(&config, &[]).await;
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let l = line(&out, "queue-items");
+    assert!(
+        l.contains("missing scope OR.Queues.Read") && !l.contains("info:"),
+        "{l}"
+    );
+    assert!(err.contains("1 of"), "{err}");
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_the_organization_and_tenant_of_a_url_that_does_not_exist() {
+    let sim = RunningSim::start(sim_config(OR_READ_SCOPES)).await.unwrap();
+    let dir = TempDir::new("wrong-org");
+    let config = write_config(&dir.0, &sim, DEMO_CLIENT_SECRET, OR_READ_SCOPES);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("organization = \"{DEMO_ORG}\""),
+        "organization = \"demo-0rg\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = check(&config, &["--dataset", "jobs"]).await;
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    let folders = line(&out, "folder-access");
+    for words in [
+        "organization `demo-0rg`",
+        "tenant `DefaultTenant`",
+        "Admin > Tenants",
+        "address of Orchestrator in your browser",
+        "sources.acme.deployment.organization",
+    ] {
+        assert!(folders.contains(words), "`{words}` not in: {folders}");
+    }
+    assert!(!out.contains(DEMO_CLIENT_SECRET) && !err.contains(DEMO_CLIENT_SECRET));
+    sim.stop().await;
+}

@@ -13,9 +13,18 @@ use fleet_core::{BucketKey, Decision, PermitRequest};
 use tracing::{debug, warn};
 
 use super::classify::{classify, Outcome};
-use super::request::{ApiRequest, Method};
+use super::request::{Api, ApiRequest, Method};
 use super::UipathClient;
 use crate::error::ClientError;
+use crate::Deployment;
+
+/// Whether a 404 on `request` can only mean a wrong organization or tenant: an OData
+/// collection (`odata/Folders`), not a keyed read (`odata/Jobs(42)`) whose record may be
+/// gone, and not Data Service, where a 404 names a missing entity.
+fn names_the_tenant(request: &ApiRequest) -> bool {
+    let path = request.path.trim_start_matches('/');
+    request.api == Api::Orchestrator && path.starts_with("odata/") && !path.contains('(')
+}
 
 /// What one call carries across its attempts.
 struct CallState {
@@ -152,8 +161,31 @@ impl UipathClient {
                     warn!(path, bucket = %bucket, retry_after_ms = retry_after.as_millis() as u64, "throttled; pausing the tenant's bucket");
                     inner.limiter.pause(bucket, retry_after).await?;
                 }
+                Outcome::Failed(ClientError::NotFound { path }) if names_the_tenant(request) => {
+                    return Err(self.tenant_not_found(path));
+                }
                 Outcome::Failed(error) => return Err(error),
             }
+        }
+    }
+
+    /// The 404 of a collection every tenant has, said as what it means: the
+    /// organization or the tenant the URL names does not exist.
+    fn tenant_not_found(&self, path: String) -> ClientError {
+        let source = &self.inner.source;
+        match &source.deployment {
+            Deployment::Cloud {
+                organization,
+                tenant,
+                ..
+            } => ClientError::TenantNotFound {
+                path,
+                url: source.orchestrator_url().to_string(),
+                source_name: source.name.clone(),
+                organization: organization.clone(),
+                tenant: tenant.clone(),
+            },
+            Deployment::Standalone { .. } => ClientError::NotFound { path },
         }
     }
 
