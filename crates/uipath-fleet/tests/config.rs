@@ -186,3 +186,72 @@ fn secrets_are_read_from_files_and_never_printed() {
     assert!(!all.contains("topsecret"), "{all}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A source without its secret gets the message the README promises, naming the source
+/// and both fields, not serde's.
+#[test]
+fn a_missing_client_secret_is_named_as_the_readme_says() {
+    let dir = scratch("config-no-secret");
+    let path = dir.join("fleet.toml");
+    std::fs::write(
+        &path,
+        SOURCE.replace(", client_secret = \"topsecret-inline\"", ""),
+    )
+    .unwrap();
+    let out = fleet(&["validate", "--config", path_str(&path)], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let promised = "sources.acme.auth: client_id and client_secret are required";
+    assert!(
+        readme.contains(promised),
+        "the README no longer promises it"
+    );
+    assert!(stderr.contains(promised), "{stderr}");
+    assert!(!stderr.contains("missing field"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The sync defaults the README's table and the example file state are the code's.
+#[test]
+fn the_documented_sync_defaults_are_the_code_s() {
+    use fleet_core::plan::request::{DEFAULT_LOOKBACK_SECS, DEFAULT_SETTLE_SECS};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let secs = |text: &str| {
+        let text = text.trim().trim_matches('"');
+        let d = match text.strip_suffix('m') {
+            Some(n) => n.parse::<u64>().unwrap() * 60,
+            None => text.strip_suffix('h').unwrap().parse::<u64>().unwrap() * 3600,
+        };
+        (text.to_owned(), d)
+    };
+    // README: "| `[[syncs]]` | ... `lookback` (15m), `settle` (2m) ..."
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `[[syncs]]`"))
+        .expect("the README's [[syncs]] row");
+    let default_of = |field: &str| {
+        let after = row.split(&format!("`{field}` (")).nth(1).unwrap();
+        secs(after.split(')').next().unwrap())
+    };
+    assert_eq!(default_of("lookback").1, DEFAULT_LOOKBACK_SECS, "{row}");
+    assert_eq!(default_of("settle").1, DEFAULT_SETTLE_SECS, "{row}");
+
+    // fleet.example.toml "shows every section with its defaults": its first [[syncs]]
+    // (the one that documents the section) writes the defaults.
+    let example = std::fs::read_to_string(root.join("fleet.example.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&example).unwrap();
+    let sync = &table["syncs"].as_array().unwrap()[0];
+    let lookback = secs(sync["lookback"].as_str().unwrap());
+    let settle = secs(sync["settle"].as_str().unwrap());
+    assert_eq!(
+        (lookback.1, settle.1),
+        (DEFAULT_LOOKBACK_SECS, DEFAULT_SETTLE_SECS),
+        "fleet.example.toml's first [[syncs]]: lookback {}, settle {}",
+        lookback.0,
+        settle.0
+    );
+}

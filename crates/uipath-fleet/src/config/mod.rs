@@ -40,6 +40,7 @@
 //! validation failure is a [`ConfigError`], so `main` can tell a configuration mistake
 //! (exit 2) from a runtime failure (exit 1).
 
+mod auth_fields;
 mod backends;
 mod coordinator;
 mod embedded;
@@ -215,7 +216,8 @@ impl FleetConfig {
     /// Parses and validates TOML text. A syntax error or an unknown field is reported
     /// with its line and the field's name.
     pub fn parse(text: &str) -> anyhow::Result<FleetConfig> {
-        let config: FleetConfig = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
+        let config: FleetConfig = toml::from_str(text)
+            .map_err(|e| auth_fields::missing(text).unwrap_or_else(|| syntax_error(text, &e)))?;
         config.validate()?;
         Ok(config)
     }
