@@ -185,7 +185,7 @@ pub struct SyncArgs {
     pub connection: Connection,
     #[command(flatten)]
     pub request: RequestFlags,
-    /// Run every interval (`1m` to `7d`).
+    /// Run every interval (`10s` to `7d`).
     #[arg(long, value_name = "INTERVAL", conflicts_with = "cron")]
     pub every: Option<String>,
     /// Run on a cron schedule (UTC), e.g. `"*/15 * * * *"`.
