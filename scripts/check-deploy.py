@@ -612,7 +612,7 @@ def check_binary(r: Report, rendered: dict[str, tuple[dict, list]]) -> None:
             {
                 "UIPATH_FLEET_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
                 "UIPATH_FLEET_REDIS_URL": "redis://127.0.0.1:6379",
-                "UIPATH_FLEET_API_TOKEN": "check-deploy-placeholder",
+                "UIPATH_FLEET_API_TOKEN": "check-deploy-placeholder-0123456789abcdef",
                 "UIPATH_FLEET_TOKEN_KEY": "0" * 64,
             }
         )

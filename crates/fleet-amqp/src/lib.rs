@@ -11,7 +11,8 @@
 //! - `publish`: batches on a confirm channel of their own, confirms awaited as a window;
 //!   returns and nacks fail the batch.
 //! - `consume`: `basic.get` polling, sync lane first, no prefetch; settling.
-//! - `subscribe`: durable subscription queues, consumed with a prefetch.
+//! - `subscribe`: durable subscription queues, consumed with a prefetch; throwaway ones
+//!   ([`AmqpBroker::subscribe_throwaway`]) that go away with their consumer.
 //! - `session`: the connection supervisor (lapin auto-recover, then rebuild);
 //!   `recovery`: bounded waits on channels while lapin recovers.
 //! - [`calibrate`]: the raw lapin publish rate, for benchmarks to compare against.
@@ -165,6 +166,43 @@ impl AmqpBroker {
         .await
     }
 
+    /// Like [`Broker::subscribe`], but on a *throwaway* queue of this consumer's own,
+    /// `P.tmp.<queue>.<random tag>`, that RabbitMQ deletes when the consumer goes (see
+    /// the `subscribe` module): for one-off consumers (`uipath-fleet sink --stdout`)
+    /// that must not leave a queue behind to fill forever. Records published while the
+    /// consumer is away are not kept for it. Returns the queue's name too.
+    pub async fn subscribe_throwaway(
+        &self,
+        subscription: Subscription,
+    ) -> Result<(String, Box<dyn Subscriber>), BrokerError> {
+        if matches!(subscription.feed, fleet_core::broker::Feed::DeadLetters) {
+            return Err(BrokerError::Topology(
+                "the dead-letter queue cannot be consumed through a throwaway queue".into(),
+            ));
+        }
+        let uuid = uuid::Uuid::new_v4().simple().to_string();
+        let tag = &uuid[..12];
+        let (queue, throwaway) = self
+            .bounded(
+                "declaring a throwaway subscription",
+                subscribe::declare(
+                    &self.inner.supervisor,
+                    &self.inner.names,
+                    &subscription,
+                    Some(tag),
+                ),
+            )
+            .await?;
+        let subscriber = subscribe::AmqpSubscriber {
+            supervisor: self.inner.supervisor.clone(),
+            queue: queue.clone(),
+            prefetch: subscription.prefetch.max(1),
+            throwaway,
+            current: None,
+        };
+        Ok((queue, Box::new(subscriber)))
+    }
+
     async fn bounded<T>(
         &self,
         what: &str,
@@ -203,10 +241,15 @@ impl Broker for AmqpBroker {
         &self,
         subscription: Subscription,
     ) -> Result<Box<dyn Subscriber>, BrokerError> {
-        let queue = self
+        let (queue, _) = self
             .bounded(
                 "declaring a subscription",
-                subscribe::declare(&self.inner.supervisor, &self.inner.names, &subscription),
+                subscribe::declare(
+                    &self.inner.supervisor,
+                    &self.inner.names,
+                    &subscription,
+                    None,
+                ),
             )
             .await?;
         if queue != self.inner.names.dead() {
@@ -220,6 +263,7 @@ impl Broker for AmqpBroker {
             supervisor: self.inner.supervisor.clone(),
             queue,
             prefetch: subscription.prefetch.max(1),
+            throwaway: None,
             current: None,
         }))
     }

@@ -13,6 +13,7 @@
 //! | `P.events` | topic exchange | events |
 //! | `P.out.<name>` | quorum queues | configured output queues |
 //! | `P.sub.<queue>` | quorum queues | subscriptions |
+//! | `P.tmp.<queue>.<tag>` | classic auto-delete queues | throwaway subscriptions (gone with their consumer) |
 
 use std::time::Duration;
 
@@ -133,6 +134,12 @@ impl Names {
     pub fn subscription(&self, queue: &str) -> String {
         format!("{}.sub.{queue}", self.prefix)
     }
+
+    /// A throwaway subscription's queue: `tag` (unique per consumer) keeps two
+    /// throwaway consumers of one name from sharing, or stealing from, one queue.
+    pub fn throwaway(&self, queue: &str, tag: &str) -> String {
+        format!("{}.tmp.{queue}.{tag}", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +171,7 @@ mod tests {
         assert_eq!(labels, ["1s", "5s", "30s", "2m", "10m", "1h"]);
         assert_eq!(n.retry_queues().len(), 12);
         assert_eq!(n.subscription("sink"), "p.sub.sink");
+        assert_eq!(n.throwaway("sink", "ab12"), "p.tmp.sink.ab12");
         assert_eq!(n.output("lake"), "p.out.lake");
     }
 }

@@ -1,10 +1,17 @@
 //! Subscriptions: a durable queue of the subscriber's own on the records or events
-//! exchange (or the dead-letter queue itself), consumed with a prefetch.
+//! exchange (or the dead-letter queue itself), consumed with a prefetch; or a
+//! *throwaway* queue that goes away with its consumer.
 //!
 //! Guarantees:
 //! - The queue (`P.sub.<queue>`, quorum, rejects to `P.dead`) and its bindings are
 //!   declared before consuming, idempotently; bindings only accumulate (a pattern
 //!   dropped from a later subscribe stays bound until an operator unbinds it).
+//! - A throwaway queue (`P.tmp.<queue>.<tag>`, classic, auto-delete, rejects to
+//!   `P.dead`) is deleted by RabbitMQ when its consumer goes — process exit, kill or
+//!   closed connection — and at the latest a minute after its last use (`x-expires`),
+//!   so nothing fills up after a one-off consumer. It is declared again (with its
+//!   bindings) whenever the consumer is re-created after a reconnect; records published
+//!   while no queue existed are not kept for it (it is throwaway).
 //! - At most `prefetch` unsettled deliveries per subscriber.
 //! - The consumer lives on a channel of its own. lapin's auto-recover re-creates it
 //!   after a reconnect (the stream pauses, no error). If the connection is replaced by
@@ -29,40 +36,76 @@ use crate::fault::{queue_error, unavailable};
 use crate::names::Names;
 use crate::recovery::{deadline_after, usable, wait_recovered};
 use crate::session::{Session, Supervisor};
-use crate::topology::{bind, consumer_queue_args, declare_queue};
+use crate::topology::{
+    bind, consumer_queue_args, declare_queue, declare_throwaway_queue, throwaway_queue_args,
+};
 
-/// Declares the subscription's queue and bindings; returns the queue to consume.
+/// A throwaway queue's declaration, repeated each time its consumer is (re-)created.
+#[derive(Debug, Clone)]
+pub(crate) struct Throwaway {
+    args: FieldTable,
+    exchange: String,
+    patterns: Vec<String>,
+}
+
+impl Throwaway {
+    async fn declare(&self, ch: &Channel, queue: &str) -> Result<(), BrokerError> {
+        declare_throwaway_queue(ch, queue, self.args.clone()).await?;
+        for p in &self.patterns {
+            bind(ch, queue, &self.exchange, p).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Declares the subscription's queue and bindings; returns the queue to consume and,
+/// for a throwaway subscription, how to declare it again. `tag` makes a throwaway
+/// queue's name unique; `None` asks for the durable `P.sub.<queue>`.
 pub(crate) async fn declare(
     supervisor: &Supervisor,
     names: &Names,
     sub: &Subscription,
-) -> Result<String, BrokerError> {
+    tag: Option<&str>,
+) -> Result<(String, Option<Throwaway>), BrokerError> {
     let (exchange, patterns) = match &sub.feed {
-        Feed::DeadLetters => return Ok(names.dead()),
+        Feed::DeadLetters => return Ok((names.dead(), None)),
         Feed::Records { patterns } => (names.records(), patterns),
         Feed::Events { patterns } => (names.events(), patterns),
     };
-    let queue = names.subscription(&sub.queue);
+    let (queue, empty) = match tag {
+        None => (names.subscription(&sub.queue), names.subscription("")),
+        Some(tag) => (names.throwaway(&sub.queue, tag), names.throwaway("", tag)),
+    };
     if sub.queue.is_empty() || queue.len() > MAX_NAME {
         return Err(BrokerError::Topology(format!(
             "subscription queue name {:?} must be 1 to {} bytes",
             sub.queue,
-            MAX_NAME - names.subscription("").len()
+            MAX_NAME - empty.len()
+        )));
+    }
+    if let Some(p) = patterns.iter().find(|p| p.len() > MAX_NAME) {
+        return Err(BrokerError::Topology(format!(
+            "subscription {:?}: pattern over {MAX_NAME} bytes ({} bytes)",
+            sub.queue,
+            p.len()
         )));
     }
     let session = supervisor.session().await?;
     let ch = session.channel().await?;
+    if tag.is_some() {
+        let throwaway = Throwaway {
+            args: throwaway_queue_args(names),
+            exchange,
+            patterns: patterns.clone(),
+        };
+        throwaway.declare(&ch, &queue).await?;
+        return Ok((queue, Some(throwaway)));
+    }
     declare_queue(&ch, &queue, consumer_queue_args(names)).await?;
     for p in patterns {
-        if p.len() > MAX_NAME {
-            return Err(BrokerError::Topology(format!(
-                "subscription {:?}: pattern over {MAX_NAME} bytes",
-                sub.queue
-            )));
-        }
         bind(&ch, &queue, &exchange, p).await?;
     }
-    Ok(queue)
+    Ok((queue, None))
 }
 
 /// A consumer on one subscription queue; see the module docs.
@@ -71,6 +114,9 @@ pub(crate) struct AmqpSubscriber {
     pub(crate) supervisor: Arc<Supervisor>,
     pub(crate) queue: String,
     pub(crate) prefetch: u16,
+    /// For a throwaway queue: declared again before each consume, since a reconnect
+    /// may have let RabbitMQ delete it.
+    pub(crate) throwaway: Option<Throwaway>,
     /// The live consumer, the channel it runs on (dropping the channel closes it) and
     /// the session that channel belongs to.
     pub(crate) current: Option<Consuming>,
@@ -85,6 +131,9 @@ pub(crate) struct Consuming {
 impl AmqpSubscriber {
     async fn consume(&self, session: Arc<Session>) -> Result<Consuming, BrokerError> {
         let ch = session.channel().await?;
+        if let Some(t) = &self.throwaway {
+            t.declare(&ch, &self.queue).await?;
+        }
         ch.basic_qos(self.prefetch, BasicQosOptions::default())
             .await
             .map_err(|e| unavailable("setting the prefetch", &e))?;

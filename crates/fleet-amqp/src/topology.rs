@@ -66,6 +66,37 @@ pub(crate) fn consumer_queue_args(names: &Names) -> FieldTable {
     dead_lettering(&names.dead())
 }
 
+/// How long a throwaway subscription queue outlives its last consumer if auto-delete
+/// never fired (its process died between declaring and consuming).
+pub(crate) const THROWAWAY_EXPIRES_MS: u64 = 60_000;
+
+/// A throwaway subscription queue: classic (quorum queues cannot auto-delete), rejected
+/// messages to `P.dead`, gone a minute after it was last used at the latest.
+pub(crate) fn throwaway_queue_args(names: &Names) -> FieldTable {
+    let mut t = FieldTable::default();
+    t.insert("x-dead-letter-exchange".into(), text(&names.dead()));
+    t.insert("x-expires".into(), number(THROWAWAY_EXPIRES_MS));
+    t
+}
+
+/// Declares a throwaway queue: not durable, deleted by RabbitMQ when its last consumer
+/// goes (auto-delete) or, never consumed, after [`THROWAWAY_EXPIRES_MS`].
+pub(crate) async fn declare_throwaway_queue(
+    ch: &Channel,
+    name: &str,
+    args: FieldTable,
+) -> Result<(), BrokerError> {
+    let options = QueueDeclareOptions {
+        durable: false,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare(name.into(), options, args)
+        .await
+        .map(drop)
+        .map_err(|e| declare_error("queue", name, &e))
+}
+
 /// The dead-letter queue: no limit, no onward dead-lettering (a reject there drops).
 fn dead_args() -> FieldTable {
     let mut t = FieldTable::default();

@@ -79,7 +79,9 @@ impl PlanRuns {
                 }
                 Err(e) => {
                     warn!(request = %id, error = %e, "planning failed");
-                    let note = e.to_string();
+                    // The cause in front lets a rerun tell a failure that may pass
+                    // (credentials, scopes) from one that will not.
+                    let note = fleet_core::cause::with_cause(e.cause(), &e.to_string());
                     if let Err(e) = planner
                         .ledger
                         .update_request(&id, RequestState::Failed, false, Some(&note))

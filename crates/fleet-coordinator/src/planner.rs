@@ -73,6 +73,15 @@ impl PlanError {
         }
     }
 
+    /// The cause a failed request's note begins with (see `fleet_core::cause`): the
+    /// source's error kind (`invalid_client`, `forbidden`, ...) or this error's kind.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            PlanError::Source { error, .. } => error.kind(),
+            other => other.kind(),
+        }
+    }
+
     /// A short kind for metrics.
     pub fn kind(&self) -> &'static str {
         match self {

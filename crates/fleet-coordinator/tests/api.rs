@@ -41,6 +41,17 @@ async fn the_api_needs_its_token_and_names_every_bad_field() {
         let (status, _) = api.post("/v1/backfills", "{}").await;
         assert_eq!(status, 401);
     }
+    // The scheme is case-insensitive (RFC 9110): `bearer` and `BEARER` are `Bearer`.
+    let token = served.api.token.clone().expect("a token is configured");
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/requests", served.api.base))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "scheme `{scheme}`");
+    }
     assert_eq!(anonymous.text("/healthz").await.0, 200);
     let (status, ready) = anonymous.get("/readyz").await;
     assert_eq!(

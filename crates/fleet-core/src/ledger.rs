@@ -352,6 +352,13 @@ pub trait Ledger: Send + Sync + 'static {
         note: Option<&str>,
     ) -> Result<RequestState, LedgerError>;
 
+    /// Reopen a request whose *planning* failed: a Failed request that is not planned
+    /// goes back to Planning with its note cleared, so the coordinator plans it again
+    /// (a rerun after the cause was fixed). Returns whether it was reopened; any other
+    /// request (running, completed, cancelled, or failed with its slices planned — those
+    /// are reopened by [`Transition::Requeue`] of a slice) is left exactly as it is.
+    async fn reopen_request(&self, id: &str) -> Result<bool, LedgerError>;
+
     /// Cancel a request: its state becomes Cancelled and every non-terminal slice is
     /// cancelled. Returns the number of slices cancelled.
     async fn cancel_request(&self, id: &str) -> Result<u64, LedgerError>;

@@ -12,12 +12,14 @@
 //! - [`ratelimit`]: the fleet-wide rate limiter contract ([`RateLimiter`]) and budgets.
 //! - [`broker`]: the message broker contract ([`Broker`]) and topology.
 //! - [`ledger`]: requests, slices, progress, sync watermarks, leases ([`Ledger`]).
+//! - [`cause`]: the cause a stored failure begins with, and whether a rerun may cure it.
 //! - [`plan`]: requests parsed and cut into UTC-aligned slices with deterministic ids.
 //! - [`wire`]: the versioned message formats (jobs, records, events).
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
 //!   script's tests and the documentation of its behaviour.
 
 pub mod broker;
+pub mod cause;
 pub mod dataset;
 pub mod gcra;
 pub mod ledger;

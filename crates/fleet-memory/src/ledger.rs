@@ -218,6 +218,11 @@ impl Ledger for FileLedger {
         .await
     }
 
+    async fn reopen_request(&self, id: &str) -> Result<bool, LedgerError> {
+        self.mutate(|s| rules::reopen_request(s, id), |reopened, _| reopened)
+            .await
+    }
+
     async fn cancel_request(&self, id: &str) -> Result<u64, LedgerError> {
         self.mutate(|s| Ok(((), rules::cancel_request(s, id)?)), |(), _| ())
             .await?;

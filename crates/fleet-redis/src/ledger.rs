@@ -63,8 +63,8 @@ use crate::conn::{connect_manager, describe};
 use crate::scripts::{
     LEDGER_ADD_SLICES, LEDGER_ADVANCE_WATERMARK, LEDGER_CANCEL_CHUNK, LEDGER_CANCEL_REQUEST,
     LEDGER_COMPACT_STREAM, LEDGER_CREATE_REQUEST, LEDGER_FIX_PLAN, LEDGER_LEASE,
-    LEDGER_LIST_SLICES, LEDGER_MARK_QUEUED, LEDGER_PLAN_WINDOW, LEDGER_STORE_SNAPSHOT,
-    LEDGER_TRANSITION, LEDGER_UPDATE_REQUEST, UNLOCK,
+    LEDGER_LIST_SLICES, LEDGER_MARK_QUEUED, LEDGER_PLAN_WINDOW, LEDGER_REOPEN_REQUEST,
+    LEDGER_STORE_SNAPSHOT, LEDGER_TRANSITION, LEDGER_UPDATE_REQUEST, UNLOCK,
 };
 use codec::{fields, opt, push_slice, ts, Fields};
 
@@ -325,6 +325,15 @@ impl Ledger for RedisLedger {
             &format!("the state of request {id}"),
             reply.get(1).map(String::as_str).unwrap_or_default(),
         )
+    }
+
+    async fn reopen_request(&self, id: &str) -> Result<bool, LedgerError> {
+        let args = [id.to_owned()];
+        let reply: Vec<String> = self
+            .run("reopening a request", &LEDGER_REOPEN_REQUEST, &args)
+            .await?;
+        status("reopening a request", &reply).map_err(|e| unknown_is(e, id))?;
+        Ok(reply.get(1).map(String::as_str) == Some("1"))
     }
 
     async fn cancel_request(&self, id: &str) -> Result<u64, LedgerError> {

@@ -12,6 +12,7 @@
 //! - [`token_cache`]: [`RedisTokenCache`], access tokens, refresh locks, rotating refresh
 //!   tokens, all sealed at rest.
 //! - [`limiter`]: [`RedisRateLimiter`], a GCRA with reservations and shared 429 pauses.
+//! - [`acl`]: the Redis ACL a fleet user needs (commands and key pattern).
 //! - [`ledger`]: [`RedisLedger`], the fleet's [`Ledger`](fleet_core::Ledger): requests,
 //!   slices, progress, sync watermarks and leases, every check-and-update one Lua script.
 //!
@@ -28,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod acl;
 pub mod conn;
 pub mod ledger;
 pub mod limiter;

@@ -90,6 +90,14 @@ pub(crate) static LEDGER_UPDATE_REQUEST: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// A request whose planning failed goes back to Planning (a rerun after a fix).
+pub(crate) static LEDGER_REOPEN_REQUEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/ledger_common.lua"),
+        include_str!("scripts/ledger_reopen_request.lua")
+    ))
+});
+
 /// The first step of a cancel: the request becomes Cancelled, so no slice can join it
 /// unnoticed while the chunks run.
 pub(crate) static LEDGER_CANCEL_REQUEST: LazyLock<Script> = LazyLock::new(|| {

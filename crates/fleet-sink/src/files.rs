@@ -11,13 +11,16 @@
 //!   whole, but a crash of the machine can leave a prefix of one; it was never synced, so
 //!   its message was never acknowledged and comes again. Cutting it keeps every line of
 //!   the file valid JSON.
+//! - **Private by default**: files are created with the configured mode (`0600`),
+//!   directories with the matching execute bits (`0700`); the umask may only narrow it.
 //! - **One sink per directory**: the directory's `.sink.lock` is locked (an advisory
 //!   `flock`, released when the process ends, however it ends), since two writers
 //!   appending to the same files would interleave and cut each other's lines.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
@@ -43,17 +46,22 @@ pub(crate) struct Files {
     max_open: usize,
     /// Directories with entries created since the last sync.
     new_entries: BTreeSet<PathBuf>,
+    /// Permission bits of new files; new directories get [`dir_mode`] of it.
+    file_mode: u32,
     /// Held for the life of the sink; closing it releases the lock.
     _lock: File,
 }
 
 impl Files {
-    pub fn open(dir: &Path, max_open: usize) -> io::Result<Files> {
-        std::fs::create_dir_all(dir)?;
+    /// Opens (creating, with `file_mode`'s directory mode) and locks `dir`; files created
+    /// in it get `file_mode`.
+    pub fn open(dir: &Path, max_open: usize, file_mode: u32) -> io::Result<Files> {
+        create_dirs(dir, file_mode)?;
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(file_mode)
             .open(dir.join(LOCK_FILE))?;
         match lock.try_lock() {
             Ok(()) => {}
@@ -74,6 +82,7 @@ impl Files {
             tick: 0,
             max_open: max_open.max(1),
             new_entries: BTreeSet::new(),
+            file_mode,
             _lock: lock,
         })
     }
@@ -159,7 +168,7 @@ impl Files {
                 None => break,
             }
         }
-        std::fs::create_dir_all(parent)?;
+        create_dirs(parent, self.file_mode)?;
         for created in missing {
             if let Some(up) = created.parent() {
                 self.new_entries.insert(up.to_path_buf());
@@ -170,6 +179,7 @@ impl Files {
             .read(true)
             .append(true)
             .create(true)
+            .mode(self.file_mode)
             .open(path)?;
         if existed {
             let cut = cut_torn_tail(&mut file)?;
@@ -181,6 +191,21 @@ impl Files {
         }
         Ok(file)
     }
+}
+
+/// The mode of directories holding files of `file_mode`: each class that may read the
+/// files may also enter the directory (`0600` → `0700`, `0640` → `0750`).
+pub(crate) fn dir_mode(file_mode: u32) -> u32 {
+    let read = file_mode & 0o444;
+    (file_mode | (read >> 2)) & 0o777
+}
+
+/// `create_dir_all` with the directory mode of `file_mode` for what it creates.
+fn create_dirs(dir: &Path, file_mode: u32) -> io::Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(dir_mode(file_mode))
+        .create(dir)
 }
 
 fn sync_handle(handle: &mut Handle) -> io::Result<()> {
@@ -230,7 +255,7 @@ mod tests {
     #[test]
     fn appends_across_reopen_and_keeps_few_files_open() {
         let dir = temp_dir("lru");
-        let mut files = Files::open(&dir, 2).unwrap();
+        let mut files = Files::open(&dir, 2, 0o600).unwrap();
         for round in 0..3 {
             for name in ["a", "b", "c"] {
                 let p = dir.join("x").join(format!("{name}.ndjson"));
@@ -252,8 +277,10 @@ mod tests {
         let dir = temp_dir("torn");
         let p = dir.join("f.ndjson");
         std::fs::write(&p, "{\"a\":1}\n{\"b\":").unwrap();
-        let mut files = Files::open(&dir, 4).unwrap();
-        let e = Files::open(&dir, 4).err().expect("the directory is locked");
+        let mut files = Files::open(&dir, 4, 0o600).unwrap();
+        let e = Files::open(&dir, 4, 0o600)
+            .err()
+            .expect("the directory is locked");
         assert!(e.to_string().contains("another sink"), "{e}");
         files.append(&p, b"{\"c\":3}\n").unwrap();
         files.sync().unwrap();
@@ -264,7 +291,7 @@ mod tests {
         drop(files);
         // A file with no newline at all is cut to nothing.
         std::fs::write(&p, "partial").unwrap();
-        let mut files = Files::open(&dir, 4).unwrap();
+        let mut files = Files::open(&dir, 4, 0o600).unwrap();
         files.append(&p, b"x\n").unwrap();
         files.sync().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\n");

@@ -11,8 +11,9 @@
 //! Guarantees: **an acknowledged record is on disk** (written and synced); nothing is
 //! lost when the sink crashes, since unacknowledged messages are delivered again.
 //! Delivery is **at-least-once**: within one run duplicates are dropped by record id
-//! (when dedupe is on), but across a restart a record can be written twice (at most the
-//! batch that was in flight), so consumers deduplicate by the line's `id`. A malformed
+//! (when dedupe is on; the ids of a bounded window, see [`SinkOptions`]), but across a
+//! restart a record can be written twice (at most the batch that was in flight), so
+//! consumers deduplicate by the line's `id`. Files are private by default (`0600`). A malformed
 //! message is rejected to the dead-letter queue, never half-written, and never stops the
 //! sink. Files are appended to, so a restarted sink continues where it stopped; one sink
 //! writes to a directory at a time (a lock file enforces it).
@@ -25,7 +26,8 @@ mod seen;
 mod sink;
 
 pub use consume::{consume, ConsumeOptions, ConsumeSummary};
-pub use sink::{FileSink, Target, DEFAULT_MAX_OPEN_FILES};
+pub use seen::DEFAULT_DEDUPE_WINDOW;
+pub use sink::{FileSink, SinkOptions, Target, DEFAULT_FILE_MODE, DEFAULT_MAX_OPEN_FILES};
 
 /// Why a message was not written.
 #[derive(Debug, thiserror::Error)]

@@ -17,9 +17,13 @@
 //! tenant-level datasets; `record` is the record as the worker received it from UiPath.
 //! Lines written before version 2 have no `op`: read them as upserts.
 //!
-//! **Delivery is at-least-once.** With dedupe on, a record id already written by this
-//! process is skipped; across restarts (and after a failed write) a record can appear
+//! **Delivery is at-least-once.** With dedupe on, a record id this process wrote lately
+//! (within the last `dedupe_window` distinct ids: memory stays bounded) is skipped;
+//! across restarts, after a failed write, and beyond the window a record can appear
 //! twice, so consumers keep the last line per `id`.
+//!
+//! New files are created with [`SinkOptions::file_mode`] (default `0600`) and new
+//! directories with the matching execute bits (`0700`): records are the tenant's data.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -35,11 +39,48 @@ use serde_json::Value;
 use crate::files::Files;
 use crate::message::{self, Message};
 use crate::partition;
-use crate::seen::Seen;
+use crate::seen::{Seen, DEFAULT_DEDUPE_WINDOW};
 use crate::SinkError;
 
 /// Files a sink keeps open at most (see [`FileSink::open_with_limit`]).
 pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
+
+/// Permission bits of the files a sink creates, by default: records are the tenant's
+/// data, readable by the sink's user only. Directories get the matching execute bits.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// How a [`FileSink`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// Drop ids written lately: `Some(window)` remembers at least the last `window`
+    /// distinct ids (bounded memory, see the `seen` module); `None` writes everything.
+    pub dedupe_window: Option<usize>,
+    /// Permission bits of new files (`0o600`); new directories get the execute bit
+    /// wherever a read bit is set (`0o700`). Files that exist keep theirs.
+    pub file_mode: u32,
+    /// Files kept open at most.
+    pub max_open_files: usize,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            dedupe_window: Some(DEFAULT_DEDUPE_WINDOW),
+            file_mode: DEFAULT_FILE_MODE,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
+        }
+    }
+}
+
+impl SinkOptions {
+    /// The defaults, with dedupe on or off.
+    pub fn dedupe(dedupe: bool) -> SinkOptions {
+        SinkOptions {
+            dedupe_window: dedupe.then_some(DEFAULT_DEDUPE_WINDOW),
+            ..SinkOptions::default()
+        }
+    }
+}
 
 /// Where a sink writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +147,7 @@ impl FileSink {
     /// For a directory: creates it and takes its lock (one sink per directory), keeping
     /// at most [`DEFAULT_MAX_OPEN_FILES`] files open.
     pub fn open(target: Target, dedupe: bool) -> io::Result<FileSink> {
-        FileSink::open_with_limit(target, dedupe, DEFAULT_MAX_OPEN_FILES)
+        FileSink::open_with(target, SinkOptions::dedupe(dedupe))
     }
 
     /// [`FileSink::open`] keeping at most `max_open_files` files open.
@@ -115,23 +156,43 @@ impl FileSink {
         dedupe: bool,
         max_open_files: usize,
     ) -> io::Result<FileSink> {
+        FileSink::open_with(
+            target,
+            SinkOptions {
+                max_open_files,
+                ..SinkOptions::dedupe(dedupe)
+            },
+        )
+    }
+
+    /// A sink writing to `target` as `options` say.
+    pub fn open_with(target: Target, options: SinkOptions) -> io::Result<FileSink> {
         let out = match target {
-            Target::Dir(dir) => Out::Files(Files::open(&dir, max_open_files)?),
+            Target::Dir(dir) => Out::Files(Files::open(
+                &dir,
+                options.max_open_files,
+                options.file_mode,
+            )?),
             Target::Stdout => Out::Stream(BufWriter::new(Box::new(io::stdout()))),
         };
-        Ok(FileSink::with_out(out, dedupe))
+        Ok(FileSink::with_out(out, options.dedupe_window))
     }
 
     /// A sink writing its lines to any stream (what [`Target::Stdout`] does with stdout);
     /// for embedding and tests.
     pub fn to_writer(writer: Box<dyn Write + Send>, dedupe: bool) -> FileSink {
-        FileSink::with_out(Out::Stream(BufWriter::new(writer)), dedupe)
+        FileSink::to_writer_with(writer, SinkOptions::dedupe(dedupe))
     }
 
-    fn with_out(out: Out, dedupe: bool) -> FileSink {
+    /// [`FileSink::to_writer`] with `options` (the file settings do not apply).
+    pub fn to_writer_with(writer: Box<dyn Write + Send>, options: SinkOptions) -> FileSink {
+        FileSink::with_out(Out::Stream(BufWriter::new(writer)), options.dedupe_window)
+    }
+
+    fn with_out(out: Out, dedupe_window: Option<usize>) -> FileSink {
         FileSink {
             out,
-            seen: dedupe.then(Seen::default),
+            seen: dedupe_window.map(Seen::new),
             counts: BTreeMap::new(),
             duplicates: 0,
             line: Vec::with_capacity(4096),

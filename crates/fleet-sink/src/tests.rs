@@ -607,3 +607,68 @@ async fn consume_acks_what_it_flushed_and_rejects_malformed() {
         .unwrap()
         .is_none());
 }
+
+/// Records are the tenant's data: by default only the sink's user reads them (files
+/// 0600, directories 0700); another mode is honoured when configured.
+#[test]
+fn files_and_directories_are_private_unless_configured_otherwise() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let job = json!({"Id": 1, "CreationTime": "2024-01-01T09:30:12Z"});
+
+    let tmp = TempDir::new("modes");
+    let root = tmp.0.join("private");
+    let mut sink = FileSink::open(Target::Dir(root.clone()), true).unwrap();
+    sink.write(&shape("record"), &envelope("jobs", "m1", job.clone()))
+        .unwrap();
+    sink.flush().unwrap();
+    let file = root.join("acme/jobs/2024-01-01.ndjson");
+    assert_eq!(mode(&file), 0o600, "a record file");
+    assert_eq!(
+        mode(&root.join("acme/jobs")),
+        0o700,
+        "a partition directory"
+    );
+    assert_eq!(mode(&root), 0o700, "the sink's directory");
+    drop(sink);
+
+    let shared = tmp.0.join("shared");
+    let options = crate::SinkOptions {
+        file_mode: 0o640,
+        ..crate::SinkOptions::default()
+    };
+    let mut sink = FileSink::open_with(Target::Dir(shared.clone()), options).unwrap();
+    sink.write(&shape("record"), &envelope("jobs", "m2", job))
+        .unwrap();
+    sink.flush().unwrap();
+    assert_eq!(mode(&shared.join("acme/jobs/2024-01-01.ndjson")), 0o640);
+    assert_eq!(mode(&shared.join("acme")), 0o750);
+}
+
+/// A long-running sink with dedupe keeps a bounded window of ids, not every id ever.
+#[test]
+fn dedupe_memory_is_bounded_by_its_window() {
+    let options = crate::SinkOptions {
+        dedupe_window: Some(100),
+        ..crate::SinkOptions::default()
+    };
+    let mut sink = FileSink::to_writer_with(Box::new(std::io::sink()), options);
+    for n in 0..5_000u64 {
+        let job = json!({"Id": n, "CreationTime": "2024-01-01T09:30:12Z"});
+        sink.write(&shape("record"), &envelope("jobs", &format!("id-{n}"), job))
+            .unwrap();
+        if n % 10 == 9 {
+            sink.flush().unwrap();
+        }
+        assert!(sink.remembered() <= 2 * 100 + 10, "{}", sink.remembered());
+    }
+    sink.flush().unwrap();
+    let job = json!({"Id": 4_999, "CreationTime": "2024-01-01T09:30:12Z"});
+    assert_eq!(
+        sink.write(&shape("record"), &envelope("jobs", "id-4999", job))
+            .unwrap(),
+        0,
+        "a recent duplicate is still dropped"
+    );
+    assert_eq!(sink.duplicates(), 1);
+}

@@ -459,6 +459,9 @@ impl Ledger for LossyLedger {
     ) -> Result<RequestState, LedgerError> {
         self.inner.update_request(id, state, planned, note).await
     }
+    async fn reopen_request(&self, id: &str) -> Result<bool, LedgerError> {
+        self.inner.reopen_request(id).await
+    }
     async fn cancel_request(&self, id: &str) -> Result<u64, LedgerError> {
         self.inner.cancel_request(id).await
     }

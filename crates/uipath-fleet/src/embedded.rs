@@ -49,7 +49,7 @@ use fleet_core::ledger::{Ledger, RequestKind, SliceRecord, SliceState};
 use fleet_core::plan::RequestError;
 use fleet_core::RateLimiter;
 use fleet_memory::{FileLedger, MemoryBroker, MemoryRateLimiter};
-use fleet_sink::{FileSink, SinkError, Target};
+use fleet_sink::{FileSink, SinkError, SinkOptions, Target};
 use fleet_worker::{RunSummary, Worker};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -98,9 +98,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl FileSinkBroker {
-    /// Opens the file sink on `dir` (created; locked to this process) in front of `inner`.
-    pub fn open(inner: MemoryBroker, dir: &Path) -> anyhow::Result<FileSinkBroker> {
-        let sink = FileSink::open(Target::Dir(dir.to_owned()), true)
+    /// Opens the file sink on `dir` (created; locked to this process) in front of `inner`,
+    /// writing as `options` say (dedupe window, file mode).
+    pub fn open(
+        inner: MemoryBroker,
+        dir: &Path,
+        options: SinkOptions,
+    ) -> anyhow::Result<FileSinkBroker> {
+        let sink = FileSink::open_with(Target::Dir(dir.to_owned()), options)
             .with_context(|| format!("opening the output directory {}", dir.display()))?;
         Ok(FileSinkBroker {
             inner,
@@ -294,6 +299,7 @@ async fn open_embedded(config: &FleetConfig, options: &ClientOptions) -> anyhow:
     let sink = Arc::new(FileSinkBroker::open(
         MemoryBroker::default(),
         &config.sink.dir,
+        config.sink.sink_options(),
     )?);
     info!(
         state = %state.display(),

@@ -11,7 +11,8 @@
 //! - [`worker`]: `uipath-fleet worker`, one worker process of a distributed fleet.
 //! - [`coordinator`]: `uipath-fleet coordinator`, the coordinator process of a fleet.
 //! - [`embedded`]: coordinator, workers and file sink in one process (`run`, `demo`).
-//! - [`demo`], [`run`]: the one-command tour; a fleet from a configuration file.
+//! - [`demo`], [`run`]: the one-command tour; a fleet from a configuration file;
+//!   [`rerun`]: what `run` takes back from an earlier failed run.
 //! - [`client`]: the commands that talk to a coordinator's API (`backfill`, `status`, ...);
 //!   [`progress`]: their live progress bars (terminal) or plain lines (pipes, CI).
 //! - [`check`]: credentials, scopes and folder access per source and dataset.
@@ -33,6 +34,7 @@ pub mod embedded;
 pub mod login;
 pub mod output;
 pub mod progress;
+pub mod rerun;
 pub mod run;
 pub mod sim;
 pub mod sink;

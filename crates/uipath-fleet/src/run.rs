@@ -5,7 +5,9 @@
 //! `[[syncs]]` is refused: a sync never ends); start the fleet (resuming whatever an
 //! earlier run on the same state left unfinished); submit every configured request (an
 //! identical earlier one is kept, so restarting is harmless; a refused one is a
-//! configuration error naming `backfills[i].<field>`); show live progress on stderr;
+//! configuration error naming `backfills[i].<field>`); retry what an earlier run left
+//! failed for a cause that may be gone by now (a fixed secret, a granted scope: see
+//! [`crate::rerun`]), saying so on stdout; show live progress on stderr;
 //! then either run until SIGTERM/ctrl-c (workers drain: running jobs stop at their next
 //! page with their checkpoint kept) or, with `--until-done`, until every backfill has
 //! ended. Exit 0 when all completed (or after a drained shutdown), 1 when one failed or
@@ -166,6 +168,35 @@ pub async fn run(
             }
         )?;
     }
+    for s in submitted.iter().filter(|s| !s.created) {
+        let retried = match crate::rerun::retry_failed(fleet.coordinator(), &s.id).await {
+            Ok(r) => r,
+            Err(e) => {
+                fleet.stop().await;
+                return Err(e.context(format!("retrying what failed in {}", s.origin)));
+            }
+        };
+        if retried.retried() {
+            writeln!(
+                out,
+                "{}: retrying {} of {} {}: the cause may be gone since the earlier run (credentials, scopes, network)",
+                s.origin,
+                retried.describe_retried(),
+                kind_name(s.kind),
+                s.id
+            )?;
+        }
+        if !retried.kept.is_empty() {
+            writeln!(
+                out,
+                "{}: not retrying {} failure(s) of {} ({}): a rerun meets them again; change the request, or add `run = \"2\"` to its table to run it anew",
+                s.origin,
+                retried.kept.values().sum::<u64>(),
+                s.id,
+                retried.describe_kept()
+            )?;
+        }
+    }
     if submitted.is_empty() {
         writeln!(
             out,
@@ -227,6 +258,12 @@ pub async fn run(
         writeln!(
             out,
             "interrupted before every backfill ended; run the same command again to resume"
+        )?;
+    }
+    if !failed.is_empty() {
+        writeln!(
+            out,
+            "fix the cause and run the same command again: failures whose cause may be gone (credentials, scopes, folder roles, network, rate limits) are retried"
         )?;
     }
     out.flush()?;

@@ -1,7 +1,9 @@
 //! `uipath-fleet sink`: a downstream consumer of a distributed fleet. It binds its own
 //! durable queue to the records exchange and writes the records as newline-delimited
 //! JSON files (`<dir>/<source>/<dataset>/<YYYY-MM-DD>.ndjson`) or to stdout, with
-//! [`fleet_sink`].
+//! [`fleet_sink`]. With `--stdout` the queue is a throwaway one that RabbitMQ deletes
+//! when the process ends (`--durable` keeps the durable one): a look at the stream must
+//! not leave a queue behind that fills forever.
 //!
 //! Order of events: apply flags over the file and check the result; open the output
 //! (the directory is locked: one sink per directory); connect RabbitMQ (retried for
@@ -55,9 +57,16 @@ pub struct SinkArgs {
     pub dir: Option<PathBuf>,
 
     /// Write the records to stdout instead of files (the ready and summary lines then go
-    /// to stderr).
+    /// to stderr). The queue is then a throwaway one, `<prefix>.tmp.<NAME>.<tag>`, that
+    /// RabbitMQ deletes when this process ends (unless --durable).
     #[arg(long)]
     pub stdout: bool,
+
+    /// With --stdout: consume the durable `<prefix>.sub.<NAME>` instead of a throwaway
+    /// queue, so records wait there while no sink runs (and keep filling it until it is
+    /// deleted).
+    #[arg(long, requires = "stdout")]
+    pub durable: bool,
 
     /// Write every record received, even an id this process already wrote.
     #[arg(long)]
@@ -107,6 +116,9 @@ pub async fn run(
     let amqp = config
         .broker
         .amqp_config(&format!("uipath-fleet sink {}", settings.queue))?;
+    // A sink writing files is the durable consumer of its queue; a stdout sink is a
+    // look at the stream, and must not leave a queue behind that fills forever.
+    let throwaway = args.stdout && !args.durable;
     let (target, target_text) = if args.stdout {
         (Target::Stdout, "stdout".to_owned())
     } else {
@@ -114,7 +126,7 @@ pub async fn run(
         let text = dir.display().to_string();
         (Target::Dir(dir), text)
     };
-    let mut sink = FileSink::open(target, settings.dedupe)
+    let mut sink = FileSink::open_with(target, settings.sink_options())
         .with_context(|| format!("opening the sink's output {target_text}"))?;
 
     let what = format!("RabbitMQ at {}", amqp.redacted_url());
@@ -140,7 +152,12 @@ pub async fn run(
             BrokerError::is_transient,
             move || async move {
                 b.declare().await?;
-                b.subscribe(sub.clone()).await
+                if throwaway {
+                    b.subscribe_throwaway(sub.clone()).await
+                } else {
+                    let queue = b.names().subscription(&sub.queue);
+                    Ok((queue, b.subscribe(sub.clone()).await?))
+                }
             },
         )
         .await
@@ -148,7 +165,7 @@ pub async fn run(
         anyhow::Ok((broker, subscriber))
     }
     .await;
-    let (broker, subscriber) = match connected {
+    let (broker, (queue, subscriber)) = match connected {
         Ok(c) => c,
         Err(_) if shutdown.is_cancelled() => {
             writeln!(lines, "sink stopped before it was ready")?;
@@ -159,8 +176,8 @@ pub async fn run(
 
     writeln!(
         lines,
-        "sink ready: queue {}, patterns {}, writing to {target_text} (dedupe {})",
-        broker.names().subscription(&settings.queue),
+        "sink ready: {} queue {queue}, patterns {}, writing to {target_text} (dedupe {})",
+        if throwaway { "throwaway" } else { "durable" },
         settings.patterns.join(" "),
         if settings.dedupe { "on" } else { "off" },
     )?;
@@ -259,6 +276,7 @@ mod tests {
             patterns: vec![],
             dir: Some(std::env::temp_dir().join("uipath-fleet-sink-unused")),
             stdout: false,
+            durable: false,
             no_dedupe: false,
         };
         let config = FleetConfig::parse("").unwrap();

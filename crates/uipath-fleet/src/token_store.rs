@@ -2,9 +2,14 @@
 //! local file, sealed with the operator's key when one is configured.
 //!
 //! Guarantees: a configured key that is missing from the environment or malformed is an
-//! error naming the variable, never a silent fallback to plain storage; descriptions of
-//! where tokens live ([`TokenStore::describe`]) carry no credential (a Redis password in
-//! the URL is masked).
+//! error naming the variable, never a silent fallback to plain storage; **a refresh
+//! token is never stored unencrypted unless the configuration says so**
+//! (`token_cache.allow_unsealed_refresh_tokens`): with a `refresh-token` source and no
+//! key the store refuses to open, before any sign-in or grant, with the two ways out in
+//! the message; descriptions of where tokens live ([`TokenStore::describe`]) carry no
+//! credential (a Redis password in the URL is masked). Client-credentials, ROPC and
+//! personal-access-token sources store only access tokens (valid for an hour), so the
+//! first run needs no key.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,7 +22,7 @@ use fleet_memory::MemoryTokenCache;
 use fleet_redis::RedisTokenCache;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{redact_url, TokenCacheConfig};
+use crate::config::{redact_url, ConfigError, TokenCacheConfig};
 use crate::connect::patiently;
 
 /// Where the fleet's tokens are stored.
@@ -59,6 +64,21 @@ impl TokenStore {
         let sealer = sealer(config)?;
         let encrypted = sealer.is_sealing();
         let prefix = config.prefix().to_owned();
+        if config.refresh_tokens && !encrypted && !config.allow_unsealed_refresh_tokens {
+            let place = match (&config.redis_url, &config.file) {
+                (Some(url), _) => format!("Redis at {}", redact_url(url)),
+                (None, Some(path)) => format!("the file {}", path.display()),
+                (None, None) => "the token file".to_owned(),
+            };
+            return Err(ConfigError(format!(
+                "token_cache.encryption_key: a source uses refresh tokens (auth.method = \"refresh-token\"), \
+                 long-lived user credentials that would be stored unencrypted in {place}. Set \
+                 token_cache.encryption_key = {{ env = \"UIPATH_FLEET_TOKEN_KEY\" }} (or {{ file = \"/run/secrets/token-key\" }}) \
+                 holding 32 random bytes in base64 (`head -c32 /dev/urandom | base64`), or set \
+                 token_cache.allow_unsealed_refresh_tokens = true to store them in plain text"
+            ))
+            .into());
+        }
         if let Some(url) = &config.redis_url {
             let shown = redact_url(url);
             let what = format!("the token cache in Redis at {shown}");
@@ -98,7 +118,7 @@ impl TokenStore {
         let how = if self.encrypted {
             "encrypted"
         } else {
-            "NOT encrypted; set token_cache.encryption_key_env to encrypt tokens at rest"
+            "NOT encrypted; set token_cache.encryption_key to encrypt tokens at rest"
         };
         format!("{place} ({how})")
     }
@@ -106,6 +126,11 @@ impl TokenStore {
 
 /// The sealer for the configured key, or a plain one when no key is configured.
 fn sealer(config: &TokenCacheConfig) -> anyhow::Result<Sealer> {
+    if let Some(value) = &config.encryption_key {
+        let key = SealingKey::from_base64(value)
+            .context("reading the token encryption key (token_cache.encryption_key)")?;
+        return Ok(Sealer::new(Some(key)));
+    }
     let Some(var) = &config.encryption_key_env else {
         return Ok(Sealer::plain());
     };
@@ -162,5 +187,82 @@ mod tests {
         let e = sealer(&config("PATH")).unwrap_err();
         assert!(format!("{e:#}").contains("PATH"), "{e:#}");
         assert!(!sealer(&TokenCacheConfig::default()).unwrap().is_sealing());
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "uipath-fleet-token-store-{name}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A refresh-token source without a key: refused before anything is stored, with
+    /// both ways out named; a key from a file (the one secret mechanism of the
+    /// configuration) or an explicit opt-out opens the store.
+    #[tokio::test]
+    async fn refresh_tokens_are_not_stored_unencrypted_unless_allowed() {
+        use crate::config::FleetConfig;
+        let dir = scratch("refresh");
+        let tokens = dir.join("tokens.json");
+        let source = "[[sources]]\nname = \"d\"\ndeployment = { kind = \"cloud\", organization = \"o\", tenant = \"t\" }\n\
+            auth = { method = \"refresh-token\", client_id = \"c\", scopes = [\"DataService.Data.Read\"] }\n";
+        let config = |extra: &str| {
+            FleetConfig::parse(&format!(
+                "{source}[token_cache]\nfile = \"{}\"\n{extra}",
+                tokens.display()
+            ))
+            .unwrap()
+            .effective_token_cache()
+        };
+
+        let e = TokenStore::open(&config("")).await.unwrap_err();
+        assert!(e.downcast_ref::<ConfigError>().is_some(), "{e:#}");
+        let text = format!("{e:#}");
+        for needle in [
+            "token_cache.encryption_key",
+            "allow_unsealed_refresh_tokens = true",
+            "head -c32 /dev/urandom",
+        ] {
+            assert!(text.contains(needle), "`{needle}` in {text}");
+        }
+        assert!(!tokens.exists(), "nothing was stored");
+
+        let allowed = TokenStore::open(&config("allow_unsealed_refresh_tokens = true\n"))
+            .await
+            .unwrap();
+        assert!(!allowed.encrypted);
+        drop(allowed);
+
+        let key_file = dir.join("token-key");
+        use base64::Engine as _;
+        std::fs::write(
+            &key_file,
+            format!(
+                "{}\n",
+                base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+            ),
+        )
+        .unwrap();
+        let keyed = config(&format!(
+            "encryption_key = {{ file = \"{}\" }}\n",
+            key_file.display()
+        ));
+        let store = TokenStore::open(&keyed).await.unwrap();
+        assert!(store.encrypted);
+        assert!(store.describe().contains("(encrypted)"));
+
+        // A client-credentials fleet stores only access tokens: no key needed.
+        let cc = FleetConfig::parse(&format!(
+            "[[sources]]\nname = \"a\"\ndeployment = {{ kind = \"cloud\", organization = \"o\", tenant = \"t\" }}\n\
+             auth = {{ method = \"client-credentials\", client_id = \"c\", client_secret = \"s\", scopes = [\"OR.Jobs.Read\"] }}\n\
+             [token_cache]\nfile = \"{}\"\n",
+            dir.join("cc.json").display()
+        ))
+        .unwrap();
+        assert!(TokenStore::open(&cc.effective_token_cache()).await.is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

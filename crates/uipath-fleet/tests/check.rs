@@ -221,6 +221,7 @@ auth = {{ method = "refresh-token", client_id = "{DEMO_LOGIN_CLIENT_ID}", scopes
 
 [token_cache]
 file = "{file}"
+allow_unsealed_refresh_tokens = true
 "#,
         base = sim.base_url(),
         file = dir.0.join("tokens.json").display()

@@ -229,7 +229,7 @@ async fn mistakes_fail_before_any_url_with_a_message_that_names_them() {
     assert!(output.stdout.is_empty());
 
     // An unknown field is named.
-    let typo = format!("{file}\nencryption_key = \"x\"");
+    let typo = format!("{file}\nencryption_kee = \"x\"");
     let output = wait(spawn_login(
         &write_config(&dir.0, &sim, login_auth(), &typo),
         None,
@@ -237,7 +237,20 @@ async fn mistakes_fail_before_any_url_with_a_message_that_names_them() {
     .await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("encryption_key"), "{stderr}");
+    assert!(stderr.contains("encryption_kee"), "{stderr}");
+
+    // No key: the refresh token would be stored in plain text. Refused before the URL,
+    // with both ways out named.
+    let output = wait(spawn_login(
+        &write_config(&dir.0, &sim, login_auth(), &file),
+        None,
+    ))
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("token_cache.encryption_key"), "{stderr}");
+    assert!(stderr.contains("allow_unsealed_refresh_tokens"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no URL before the refusal");
 
     // A configured key that is not in the environment is named, nothing is bound.
     let keyed = format!("{file}\nencryption_key_env = \"{KEY_ENV}\"");

@@ -231,6 +231,100 @@ async fn a_sigkilled_run_resumes_from_the_ledger_and_loses_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The first steps of every new user: a wrong secret fails the run; after the secret is
+/// fixed, the same command retries what failed (a planning failure and dead-lettered
+/// slices alike), says so, and ends completed with exactly the simulator's records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_fixing_the_secret_retries_what_failed_and_completes() {
+    const DAYS: u64 = 4;
+    let dir = scratch("run-fixed-secret");
+    let sim = RunningSim::start(sim_config(DAYS, 20.0)).await.unwrap();
+    let to = to_after(DAYS);
+    // backfills[0] fails while planning (listing folders needs a token); backfills[1]
+    // (a tenant dataset with a given width) is planned without a call, so its slices
+    // fail in the workers and are dead-lettered.
+    let audit = format!(
+        "[[backfills]]\nsources = [\"acme\"]\ndatasets = [\"audit-logs\"]\nfrom = 2024-01-01\nto = {to}\nslice_width = \"1d\"\n"
+    );
+    let config = write_config(
+        &dir,
+        &sim,
+        &format!("{}\n{audit}", backfill_toml(&to, "1d")),
+    );
+    let good = std::fs::read_to_string(&config).unwrap();
+    let secret = format!(
+        "client_secret = \"{}\"",
+        uipath_sim::config::DEMO_CLIENT_SECRET
+    );
+    assert!(good.contains(&secret));
+    std::fs::write(
+        &config,
+        good.replace(&secret, "client_secret = \"wrong-secret\""),
+    )
+    .unwrap();
+
+    let output = run_to_end(run_command(&config), Duration::from_secs(120)).await;
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid_client"), "{}", show(&output));
+    assert!(
+        !stderr.contains("wrong-secret"),
+        "the secret is never printed: {}",
+        show(&output)
+    );
+    assert_eq!(
+        count_lines(&dir.join("out")),
+        0,
+        "nothing read with a wrong secret"
+    );
+
+    std::fs::write(&config, good).unwrap();
+    let output = run_to_end(run_command(&config), Duration::from_secs(300)).await;
+    assert!(output.status.success(), "{}", show(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("backfills[0]: retrying its planning, which failed with invalid_client"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("backfills[1]: retrying ")
+            && stdout.contains("failed slice(s) (invalid_client"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches(": completed, ").count(),
+        2,
+        "both backfills completed: {stdout}"
+    );
+
+    let sources = reference_sources(&sim, "acme", generous_limits());
+    let (from, until): (DateTime<Utc>, DateTime<Utc>) =
+        (FROM.parse().unwrap(), to.parse().unwrap());
+    let out = dir.join("out");
+    for ds in ["jobs", "queue-items", "audit-logs"] {
+        let expected = reference_ids(&sources, "acme", ds, from, until).await;
+        assert!(!expected.is_empty(), "{ds}: the simulator has records");
+        let files = read_dataset(&out, "acme", ds);
+        assert_eq!(files.unique(), expected, "{ds}: the simulator's records");
+        assert_eq!(files.duplicates(), 0, "{ds}: each once");
+    }
+    // The embedded fleet's files are private by default ([sink] file_mode).
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let jobs = out.join("acme/jobs");
+    let file = std::fs::read_dir(&jobs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&file), 0o600, "{}", file.display());
+    assert_eq!(mode(&jobs), 0o700, "{}", jobs.display());
+    drop(sources);
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_mistakes_exit_2_naming_the_field() {
     let dir = scratch("run-bad");

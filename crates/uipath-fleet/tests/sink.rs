@@ -540,3 +540,95 @@ fn tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
+
+/// `--stdout` is a look at the stream: its queue is a throwaway one that RabbitMQ
+/// deletes when the sink exits, so nothing is left bound to fill forever — neither the
+/// queue it consumed nor a durable `<prefix>.sub.<NAME>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_sink_leaves_no_queue_behind() {
+    with_fleet(
+        "fleet-sink-throwaway",
+        sim_config(1, 1.0),
+        |fleet| async move {
+            let mut command = sink_command(&fleet, &["--stdout"]);
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = command.spawn().expect("spawn uipath-fleet sink --stdout");
+            let stdout = child.stdout.take().unwrap();
+            let stderr = child.stderr.take().unwrap();
+            let log = fleet.dir.join("throwaway-sink.log");
+            let (sink, ready) = SinkProcess::ready(child, stderr, log).await;
+            let queue = ready
+                .split_whitespace()
+                .skip_while(|w| *w != "queue")
+                .nth(1)
+                .expect("the ready line names the queue")
+                .trim_end_matches(',')
+                .to_owned();
+            assert!(queue.starts_with(&fleet.prefix), "{ready}");
+
+            // Records reach stdout through that queue.
+            let provenance = Provenance {
+                source: "acme".into(),
+                tenant: "org/T".into(),
+                dataset: "jobs".into(),
+                folder: None,
+                slice_id: "s".into(),
+                request_id: "r".into(),
+            };
+            let body = RecordEnvelope {
+                version: WIRE_VERSION,
+                id: "throwaway-1".into(),
+                provenance,
+                fetched_at: Utc::now(),
+                op: Op::Upsert,
+                key: Some("1".into()),
+                order_by: Some(wire::version_order("jobs")),
+                order: Some("2024-01-01T00:00:00.0000000Z".into()),
+                record: Some(json!({"Id": 1, "CreationTime": "2024-01-01T00:00:00Z"})),
+            }
+            .to_bytes();
+            let message = Outgoing::new(
+                Destination::Records {
+                    routing_key: "acme.jobs".into(),
+                },
+                "throwaway-1",
+                body,
+            )
+            .header(headers::SHAPE, "record");
+            fleet.amqp.publish(vec![message]).await.expect("publish");
+            let mut data = BufReader::new(stdout).lines();
+            let line = tokio::time::timeout(Duration::from_secs(30), data.next_line())
+                .await
+                .expect("a record line on stdout")
+                .unwrap()
+                .expect("stdout open");
+            assert!(line.contains("throwaway-1"), "{line}");
+
+            let (status, summary) = sink.stop().await;
+            assert_eq!(status.code(), Some(0), "{summary}");
+
+            // Gone once the process is: RabbitMQ deletes an auto-delete queue when its
+            // consumer's connection closes, a moment after the exit.
+            let started = Instant::now();
+            loop {
+                match fleet.amqp.queue_depth(&queue).await {
+                    Err(e) => {
+                        assert!(e.to_string().contains("does not exist"), "{e}");
+                        break;
+                    }
+                    Ok(n) => assert!(
+                        started.elapsed() < Duration::from_secs(30),
+                        "queue {queue} still exists ({n} messages) 30 s after the sink exited"
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let durable = fleet.amqp.names().subscription(QUEUE);
+            assert!(
+                fleet.amqp.queue_depth(&durable).await.is_err(),
+                "no durable {durable} was declared"
+            );
+        },
+    )
+    .await;
+}

@@ -73,8 +73,7 @@ async fn require_token(State(c): State<Coordinator>, request: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer);
     let ok = given.is_some_and(|g| {
         Sha256::digest(g.as_bytes()) == Sha256::digest(expected.expose().as_bytes())
     });
@@ -93,6 +92,16 @@ async fn require_token(State(c): State<Coordinator>, request: Request, next: Nex
         HeaderValue::from_static("Bearer realm=\"uipath-fleet\""),
     );
     response
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1: `bearer`, `BEARER` are the same scheme).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Count every call by route template (never the raw path: ids would explode the label

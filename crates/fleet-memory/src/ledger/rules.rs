@@ -73,6 +73,19 @@ pub(super) fn update_request(
     Ok((to, vec![Effect::Request { record }]))
 }
 
+/// A request whose planning failed (Failed, not planned) goes back to Planning with its
+/// note cleared; any other request is left as it is. Returns whether it was reopened.
+pub(super) fn reopen_request(state: &State, id: &str) -> Result<(bool, Vec<Effect>), LedgerError> {
+    let request = known(state, id)?;
+    if request.state != RequestState::Failed || request.planned {
+        return Ok((false, Vec::new()));
+    }
+    let mut record = request.clone();
+    record.state = RequestState::Planning;
+    record.note = None;
+    Ok((true, vec![Effect::Request { record }]))
+}
+
 /// The first step of a cancel: the request becomes Cancelled (unless already terminal),
 /// so every slice added from now on arrives cancelled and the chunks that follow cannot
 /// miss one.

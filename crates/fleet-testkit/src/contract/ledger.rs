@@ -60,6 +60,7 @@ where
     requests::requests_are_created_once_and_listed_newest_first(&run, &*a, &*b).await;
     requests::plans_are_fixed_by_the_first_writer(&run, &*a, &*b).await;
     requests::terminal_request_states_are_never_left(&run, &*a, &*b).await;
+    requests::only_a_failed_plan_is_reopened(&run, &*a, &*b).await;
     requests::unknown_requests_are_named(&run, &*a, &*b).await;
     requests::cancel_cancels_every_unfinished_slice(&run, &*a, &*b).await;
     requests::cancel_crosses_many_chunks(&run, &*a, &*b).await;

@@ -72,6 +72,35 @@ impl Default for CoordinatorSection {
     }
 }
 
+/// The shortest API token a coordinator listening beyond loopback accepts.
+pub const MIN_PUBLIC_TOKEN: usize = 32;
+
+/// Why `token` is too weak to guard an API reachable from other machines, if it is: under
+/// [`MIN_PUBLIC_TOKEN`] characters, fewer than 10 distinct characters, or a single kind
+/// of character (only letters, only digits). What a generator gives passes:
+/// `openssl rand -hex 32`, `head -c32 /dev/urandom | base64`, a UUID. The reason never
+/// quotes the token.
+pub fn weak_token(token: &str) -> Option<String> {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() < MIN_PUBLIC_TOKEN {
+        return Some(format!("is {} characters long", chars.len()));
+    }
+    let distinct: std::collections::BTreeSet<char> = chars.iter().copied().collect();
+    if distinct.len() < 10 {
+        return Some(format!("uses only {} different characters", distinct.len()));
+    }
+    let kinds = [
+        chars.iter().any(char::is_ascii_lowercase),
+        chars.iter().any(char::is_ascii_uppercase),
+        chars.iter().any(char::is_ascii_digit),
+        chars.iter().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    if kinds.iter().filter(|k| **k).count() < 2 {
+        return Some("uses a single kind of character".into());
+    }
+    None
+}
+
 impl CoordinatorSection {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
@@ -82,11 +111,24 @@ impl CoordinatorSection {
         if self.api_token.as_ref().is_some_and(Secret::is_empty) {
             invalid!("coordinator.api_token: is empty; remove it or give a token");
         }
-        if self.api_token.is_none() && !self.listen.ip().is_loopback() {
-            invalid!(
-                "coordinator.api_token: required when coordinator.listen ({}) is not a loopback address",
-                self.listen
-            );
+        if !self.listen.ip().is_loopback() {
+            match &self.api_token {
+                None => invalid!(
+                    "coordinator.api_token: required when coordinator.listen ({}) is not a loopback address; \
+                     {MIN_PUBLIC_TOKEN} or more random characters, e.g. `openssl rand -hex 32`",
+                    self.listen
+                ),
+                Some(token) => {
+                    if let Some(why) = weak_token(token.expose()) {
+                        invalid!(
+                            "coordinator.api_token: {why}; with coordinator.listen ({}) reachable from other machines \
+                             the token must be at least {MIN_PUBLIC_TOKEN} characters of a varied alphabet \
+                             (letters and digits at least), e.g. `openssl rand -hex 32`",
+                            self.listen
+                        );
+                    }
+                }
+            }
         }
         if self.tick_ms == 0 {
             invalid!("coordinator.tick_ms: must be at least 1");
@@ -157,6 +199,7 @@ impl CoordinatorSection {
 
 #[cfg(test)]
 mod tests {
+    use super::weak_token;
     use crate::config::FleetConfig;
 
     #[test]
@@ -169,14 +212,47 @@ mod tests {
             c.coordinator.client_url().as_str(),
             "http://127.0.0.1:8700/"
         );
-        let c =
-            FleetConfig::parse("[coordinator]\nlisten = \"0.0.0.0:9000\"\napi_token = \"t0ken\"\n")
-                .unwrap();
+        let c = FleetConfig::parse(&format!(
+            "[coordinator]\nlisten = \"0.0.0.0:9000\"\napi_token = \"{STRONG}\"\n"
+        ))
+        .unwrap();
         assert_eq!(
             c.coordinator.client_url().as_str(),
             "http://127.0.0.1:9000/"
         );
-        assert!(!format!("{c:?}").contains("t0ken"));
+        assert!(!format!("{c:?}").contains(STRONG));
+    }
+
+    const STRONG: &str = "9f2c4e1ab7d3e8f05c6a1b2d3e4f5a6b";
+
+    /// A public API takes only a token a guesser cannot find; loopback takes any.
+    #[test]
+    fn a_public_api_needs_a_strong_token() {
+        for weak in [
+            "short",
+            "t0ken",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababababababababababab12",
+            "passwordpasswordpasswordpassword",
+            "12345678901234567890123456789012",
+        ] {
+            let text =
+                format!("[coordinator]\nlisten = \"0.0.0.0:9000\"\napi_token = \"{weak}\"\n");
+            let e = format!("{:#}", FleetConfig::parse(&text).unwrap_err());
+            assert!(e.contains("coordinator.api_token"), "{weak}: {e}");
+            assert!(e.contains("at least 32 characters"), "{weak}: {e}");
+            assert!(!e.contains(weak), "the token is never quoted: {e}");
+            // On loopback the same token is fine.
+            let text = format!("[coordinator]\napi_token = \"{weak}\"\n");
+            FleetConfig::parse(&text).unwrap();
+        }
+        for strong in [
+            STRONG,
+            "3b241101-e2bb-4255-8caf-4136c566a962",
+            "q0Zb8r3m1X9yPp2aK7vJcL4wN6sT5uHd",
+        ] {
+            assert_eq!(weak_token(strong), None, "{strong}");
+        }
     }
 
     #[test]

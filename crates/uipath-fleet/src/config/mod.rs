@@ -27,7 +27,7 @@
 //! listen = "0.0.0.0:9091"        # /healthz /readyz /metrics
 //!
 //! [token_cache]                  # optional with [redis]: tokens then live there
-//! encryption_key_env = "UIPATH_FLEET_TOKEN_KEY"
+//! encryption_key = { env = "UIPATH_FLEET_TOKEN_KEY" }   # needed by refresh-token sources
 //! ```
 //!
 //! Layering: defaults → this file → `UIPATH_FLEET_*` environment variables → flags (the
@@ -190,10 +190,25 @@ pub struct TokenCacheConfig {
     /// `$XDG_STATE_HOME/uipath-fleet/tokens.json` or `~/.local/state/uipath-fleet/tokens.json`.
     #[serde(default)]
     pub file: Option<PathBuf>,
-    /// The environment variable holding the token encryption key (32 random bytes,
-    /// base64; `head -c32 /dev/urandom | base64`). When set, tokens are stored encrypted.
+    /// The token encryption key: 32 random bytes in base64 (`head -c32 /dev/urandom |
+    /// base64`), as `{ env = "UIPATH_FLEET_TOKEN_KEY" }`, `{ file = "/run/secrets/key" }`
+    /// or a string. When set, access and refresh tokens are stored encrypted.
+    #[serde(default)]
+    pub encryption_key: Option<Secret>,
+    /// Deprecated spelling of `encryption_key = { env = "VARIABLE" }`: the environment
+    /// variable holding the key, read when the token cache is opened.
     #[serde(default)]
     pub encryption_key_env: Option<String>,
+    /// Store refresh tokens unencrypted when no key is configured (default false: a
+    /// refresh token is a long-lived user credential, so a `refresh-token` source needs
+    /// `encryption_key` unless this opts out). Access tokens, which expire within the
+    /// hour, are stored either way.
+    #[serde(default)]
+    pub allow_unsealed_refresh_tokens: bool,
+    /// Whether a configured source keeps refresh tokens here (set by
+    /// [`FleetConfig::effective_token_cache`], never read from the file).
+    #[serde(skip)]
+    pub refresh_tokens: bool,
 }
 
 impl TokenCacheConfig {
@@ -334,6 +349,14 @@ impl FleetConfig {
             backends::check_redis_url("token_cache.redis_url", url)?;
         }
         backends::check_prefix("token_cache.prefix", cache.prefix())?;
+        if cache.encryption_key.is_some() && cache.encryption_key_env.is_some() {
+            invalid!(
+                "token_cache: set encryption_key (e.g. {{ env = \"UIPATH_FLEET_TOKEN_KEY\" }}) or the older encryption_key_env, not both"
+            );
+        }
+        if cache.encryption_key.as_ref().is_some_and(Secret::is_empty) {
+            invalid!("token_cache.encryption_key: is empty; give 32 random bytes in base64 (`head -c32 /dev/urandom | base64`)");
+        }
         if let Some(var) = &cache.encryption_key_env {
             if var.is_empty() || var.contains('=') {
                 invalid!(
@@ -349,6 +372,10 @@ impl FleetConfig {
     /// store of its own — so `login` stores the refresh token where the fleet reads it.
     pub fn effective_token_cache(&self) -> TokenCacheConfig {
         let mut cache = self.token_cache.clone();
+        cache.refresh_tokens = self
+            .sources
+            .iter()
+            .any(|s| matches!(s.auth, uipath_client::AuthConfig::RefreshToken { .. }));
         if cache.redis_url.is_none() && cache.file.is_none() {
             if let Some(url) = &self.redis.url {
                 cache.redis_url = Some(url.clone());

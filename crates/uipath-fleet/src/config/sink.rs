@@ -6,7 +6,9 @@
 //! queue = "sink"                 # the subscription queue: <prefix>.sub.<queue>
 //! patterns = ["acme.#"]          # topic patterns over <source>.<dataset> routing keys
 //! dir = "out"                    # <dir>/<source>/<dataset>/<YYYY-MM-DD>.ndjson
-//! dedupe = true                  # skip record ids this process already wrote
+//! dedupe = true                  # skip record ids this process wrote lately
+//! dedupe_window = 500000         # ... remembering at least this many ids (bounded memory)
+//! file_mode = "0600"             # new files (directories get 0700): private by default
 //! batch = 500                    # messages per flush at most
 //! flush_interval_ms = 1000       # the longest a message waits for its flush and ack
 //! ```
@@ -14,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fleet_sink::ConsumeOptions;
+use fleet_sink::{ConsumeOptions, SinkOptions, DEFAULT_DEDUPE_WINDOW, DEFAULT_FILE_MODE};
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
@@ -38,6 +40,14 @@ pub struct SinkSection {
     /// Skip records whose id this process already wrote (default true). Across restarts
     /// duplicates remain possible: consumers dedupe by `id`.
     pub dedupe: bool,
+    /// How many distinct ids dedupe remembers at least (default 500,000; at most twice
+    /// as many are held, about 40 bytes each). A duplicate arriving after more than this
+    /// many other ids were written may be written again.
+    pub dedupe_window: usize,
+    /// Permission bits of the record files, in octal (default `"0600"`: the sink's user
+    /// only); new directories get the matching execute bits (`0700`). Files that exist
+    /// keep their mode.
+    pub file_mode: String,
     /// Messages written per flush and acknowledgement, at most (also the prefetch).
     /// Default 500.
     pub batch: usize,
@@ -56,6 +66,8 @@ impl Default for SinkSection {
             patterns: vec!["#".into()],
             dir: PathBuf::from("out"),
             dedupe: true,
+            dedupe_window: DEFAULT_DEDUPE_WINDOW,
+            file_mode: format!("{DEFAULT_FILE_MODE:04o}"),
             batch: lib.batch,
             flush_interval_ms: lib.flush_interval.as_millis() as u64,
             connect_timeout_secs: 30,
@@ -99,7 +111,41 @@ impl SinkSection {
         if self.connect_timeout_secs == 0 {
             invalid!("sink.connect_timeout_secs: must be at least 1");
         }
+        if self.dedupe_window == 0 {
+            invalid!("sink.dedupe_window: must be at least 1 (or set sink.dedupe = false)");
+        }
+        self.file_mode_bits()?;
         Ok(())
+    }
+
+    /// `file_mode` as permission bits.
+    fn file_mode_bits(&self) -> Result<u32, ConfigError> {
+        let text = self.file_mode.trim();
+        let digits = text.strip_prefix("0o").unwrap_or(text);
+        match u32::from_str_radix(digits, 8) {
+            Ok(mode) if !digits.is_empty() && digits.len() <= 4 && mode <= 0o777 => {
+                if mode & 0o600 != 0o600 {
+                    invalid!(
+                        "sink.file_mode: `{}` must let the sink's own user read and write (0600 at least)",
+                        self.file_mode
+                    );
+                }
+                Ok(mode)
+            }
+            _ => invalid!(
+                "sink.file_mode: `{}` is not a file mode; give octal permission bits such as \"0600\" (owner only) or \"0640\" (group may read)",
+                self.file_mode
+            ),
+        }
+    }
+
+    /// How the file sink writes, as this section asks (checked by `validate`).
+    pub fn sink_options(&self) -> SinkOptions {
+        SinkOptions {
+            dedupe_window: self.dedupe.then_some(self.dedupe_window),
+            file_mode: self.file_mode_bits().unwrap_or(DEFAULT_FILE_MODE),
+            ..SinkOptions::default()
+        }
     }
 
     /// The batching this section asks for.
@@ -124,6 +170,12 @@ mod tests {
         assert_eq!(c.sink.dir, PathBuf::from("out"));
         assert!(c.sink.dedupe);
         assert_eq!(c.sink.consume_options(), ConsumeOptions::default());
+        assert_eq!(c.sink.sink_options(), SinkOptions::default());
+        assert_eq!(c.sink.sink_options().file_mode, 0o600);
+
+        let c = FleetConfig::parse("[sink]\nfile_mode = \"0640\"\ndedupe_window = 1000\n").unwrap();
+        let o = c.sink.sink_options();
+        assert_eq!((o.file_mode, o.dedupe_window), (0o640, Some(1000)));
 
         let c = FleetConfig::parse(
             "[sink]\nqueue = \"lake\"\npatterns = [\"acme.#\", \"*.jobs\"]\ndir = \"/data\"\ndedupe = false\nbatch = 10\nflush_interval_ms = 250\n",
@@ -148,6 +200,10 @@ mod tests {
             ("batch = 70000", "sink.batch"),
             ("flush_interval_ms = 0", "sink.flush_interval_ms"),
             ("connect_timeout_secs = 0", "sink.connect_timeout_secs"),
+            ("dedupe_window = 0", "sink.dedupe_window"),
+            ("file_mode = \"0400\"", "sink.file_mode"),
+            ("file_mode = \"rw-------\"", "sink.file_mode"),
+            ("file_mode = \"01777\"", "sink.file_mode"),
             ("colour = \"red\"", "colour"),
         ] {
             let e = FleetConfig::parse(&format!("[sink]\n{toml}\n")).unwrap_err();

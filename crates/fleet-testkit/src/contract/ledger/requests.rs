@@ -179,6 +179,71 @@ pub(super) async fn terminal_request_states_are_never_left(
     );
 }
 
+/// `reopen_request` takes back only a failure of planning itself.
+pub(super) async fn only_a_failed_plan_is_reopened(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
+    let id = run.new_request(a, "reopen", RequestKind::Backfill).await;
+    assert!(
+        !b.reopen_request(&id).await.unwrap(),
+        "reopen_request: a request still planning is left as it is"
+    );
+    a.update_request(
+        &id,
+        RequestState::Failed,
+        false,
+        Some("invalid_client: wrong secret"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        b.reopen_request(&id).await.unwrap(),
+        "reopen_request: a request whose planning failed is reopened"
+    );
+    let stored = a.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.planned, stored.note),
+        (RequestState::Planning, false, None),
+        "reopen_request: back to Planning, note cleared"
+    );
+    assert!(
+        !a.reopen_request(&id).await.unwrap(),
+        "reopen_request: twice reopens once"
+    );
+
+    // Failed with its slices planned (reopened by Requeue instead), completed and
+    // cancelled requests stay as they are.
+    let planned = run
+        .new_request(a, "reopen-planned", RequestKind::Backfill)
+        .await;
+    a.update_request(
+        &planned,
+        RequestState::Failed,
+        true,
+        Some("2 slices failed"),
+    )
+    .await
+    .unwrap();
+    let done = run
+        .new_request(a, "reopen-done", RequestKind::Backfill)
+        .await;
+    a.update_request(&done, RequestState::Completed, false, None)
+        .await
+        .unwrap();
+    let cancelled = run
+        .new_request(a, "reopen-cancel", RequestKind::Backfill)
+        .await;
+    a.cancel_request(&cancelled).await.unwrap();
+    for id in [&planned, &done, &cancelled] {
+        let before = a.get_request(id).await.unwrap().unwrap();
+        assert!(
+            !b.reopen_request(id).await.unwrap(),
+            "reopen_request: {:?} (planned {}) is not reopened",
+            before.state,
+            before.planned
+        );
+        assert_eq!(a.get_request(id).await.unwrap().unwrap(), before);
+    }
+}
+
 pub(super) async fn unknown_requests_are_named(run: &Run, a: &dyn Ledger, b: &dyn Ledger) {
     let ghost = run.request_id("ghost");
     let named = |r: Result<(), LedgerError>, method: &str| match r {
@@ -196,6 +261,7 @@ pub(super) async fn unknown_requests_are_named(run: &Run, a: &dyn Ledger, b: &dy
         "update_request",
     );
     named(a.cancel_request(&ghost).await.map(drop), "cancel_request");
+    named(b.reopen_request(&ghost).await.map(drop), "reopen_request");
     named(b.progress(&ghost).await.map(drop), "progress");
     named(
         a.plan_window(&ghost, "acme/jobs", None, run.at(60), &[])
