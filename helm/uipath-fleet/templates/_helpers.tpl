@@ -131,6 +131,18 @@ More workers than the tenants' budgets can feed would only wait on the rate limi
 {{- end }}
 {{- end }}
 
+{{/* A refresh token is a long-lived user credential: the fleet refuses to store one
+unsealed, so a refresh-token source needs a key or the explicit opt-out. */}}
+{{- define "uipath-fleet.checkTokenSealing" -}}
+{{- if not (or .Values.config.tokenEncryptionKeyEnv .Values.config.allowUnsealedRefreshTokens) }}
+{{- range .Values.config.sources }}
+{{- if eq .auth.method "refresh-token" }}
+{{- fail (printf "config.sources %s uses refresh-token: set config.tokenEncryptionKeyEnv (and put the key in the Secret under that name) or, knowingly, config.allowUnsealedRefreshTokens: true" .name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The pod-level and container-level security settings and the /tmp volume. */}}
 {{- define "uipath-fleet.tmpVolume" -}}
 - name: tmp
