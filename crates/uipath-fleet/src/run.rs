@@ -165,6 +165,9 @@ pub async fn run(
                 " (submitted before, by an earlier run)"
             }
         )?;
+        if let Some(e) = &s.estimate {
+            writeln!(out, "  {e}")?;
+        }
     }
     if submitted.is_empty() {
         writeln!(
