@@ -20,11 +20,14 @@ use crate::sources::{DatasetRef, Sources};
 /// (source, dataset, folder key, from, to): what one `$count` probe asked.
 type CountKey = (String, String, String, DateTime<Utc>, DateTime<Utc>);
 
+/// Folder lists by source, with when they were read.
+type FolderLists = HashMap<String, (Instant, Vec<FolderRef>)>;
+
 /// The cached answers. Cheap to clone; clones share the maps.
 #[derive(Clone, Default)]
 pub struct ProbeCache {
     counts: Arc<Mutex<HashMap<CountKey, (Instant, u64)>>>,
-    folders: Arc<Mutex<HashMap<String, (Instant, Vec<FolderRef>)>>>,
+    folders: Arc<Mutex<FolderLists>>,
 }
 
 impl ProbeCache {

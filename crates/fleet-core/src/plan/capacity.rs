@@ -67,9 +67,9 @@ mod tests {
 
     #[test]
     fn the_default_cap_keeps_a_request_under_its_ledger_budget() {
-        assert!(DEFAULT_MAX_SLICES * LEDGER_BYTES_PER_SLICE <= LEDGER_BUDGET_BYTES);
-        // ... and is not needlessly small: at least 90% of what the budget allows.
-        assert!(DEFAULT_MAX_SLICES * LEDGER_BYTES_PER_SLICE * 10 >= LEDGER_BUDGET_BYTES * 7);
+        const { assert!(DEFAULT_MAX_SLICES * LEDGER_BYTES_PER_SLICE <= LEDGER_BUDGET_BYTES) };
+        // ... and is not needlessly small: at least 70% of what the budget allows.
+        const { assert!(DEFAULT_MAX_SLICES * LEDGER_BYTES_PER_SLICE * 10 >= LEDGER_BUDGET_BYTES * 7) };
     }
 
     /// The fleet is built for 40 tenants with 5 years of history. The reference tenant
