@@ -50,7 +50,9 @@ pub struct CoordinatorConfig {
     pub lease_ttl: Duration,
     /// How often the leader looks at schedules, progress and stalled plans.
     pub tick: Duration,
-    /// Refuse plans with more slices than this.
+    /// Refuse requests with more slices than this (422 at submit, before anything is
+    /// planned). The default keeps one request's ledger under ~1 GiB of Redis
+    /// (`fleet_core::plan::capacity`).
     pub max_slices: u64,
     /// Auto width aims at no more than this many records per slice.
     pub target_records_per_slice: u64,
@@ -58,8 +60,12 @@ pub struct CoordinatorConfig {
     pub batch: usize,
     /// How many `$count` probes run at once while planning one request.
     pub probe_concurrency: usize,
-    /// How long folder lists are reused by the sync scheduler before being read again.
+    /// How long folder lists are reused (sync scheduler, estimates, planning) before
+    /// being read again.
     pub folder_ttl: Duration,
+    /// How long a `$count` probe's answer is reused: a dry run's probes serve the real
+    /// submission that follows instead of spending the tenant's budget twice.
+    pub probe_ttl: Duration,
     /// A sync slice left `Planned` (its job never confirmed) this long is published again.
     pub stale_planned: Duration,
     /// How long a planning run's per-request lease lasts without renewal (renewed every
@@ -84,11 +90,12 @@ impl Default for CoordinatorConfig {
             replica: format!("coordinator-{}", uuid::Uuid::new_v4().simple()),
             lease_ttl: Duration::from_secs(15),
             tick: Duration::from_secs(1),
-            max_slices: 2_000_000,
+            max_slices: fleet_core::plan::capacity::DEFAULT_MAX_SLICES,
             target_records_per_slice: 5_000,
             batch: 1_000,
             probe_concurrency: 4,
             folder_ttl: Duration::from_secs(600),
+            probe_ttl: Duration::from_secs(900),
             stale_planned: Duration::from_secs(30),
             plan_lease_ttl: Duration::from_secs(30),
             clock: Clock::system(),

@@ -17,11 +17,14 @@
 
 pub mod api;
 pub mod config;
+pub mod estimate;
 pub mod leader;
 pub mod metrics;
 pub mod planner;
+pub mod probes;
 pub mod service;
 pub mod sources;
+pub mod submit;
 
 pub use config::{Clock, CoordinatorConfig};
 pub use service::Coordinator;

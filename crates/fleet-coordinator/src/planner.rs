@@ -35,13 +35,15 @@ use uipath_client::ClientError;
 
 use crate::config::CoordinatorConfig;
 use crate::metrics::Metrics;
+use crate::probes::ProbeCache;
 use crate::sources::{DatasetRef, Sources};
 
 /// Why a planning run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// A source refused or failed a planning call (folders, probe).
-    #[error("source {source_name}, {what}: {error}")]
+    /// A source refused or failed a planning call (folders, probe): the message names the
+    /// source, what was asked (dataset, folder), the cause and what to do.
+    #[error("planning stopped: source {source_name}, {what}: {error}; {}", source_hint(.error))]
     Source {
         source_name: String,
         what: String,
@@ -60,13 +62,43 @@ pub enum PlanError {
     Busy(String),
 }
 
+/// What to do about a source's failure at planning, in words.
+pub fn source_hint(error: &ClientError) -> &'static str {
+    use ClientError as E;
+    match error {
+        E::Forbidden { .. } | E::InvalidScope { .. } => {
+            "grant the application the dataset's read scope and a role on the folder (Admin > External Applications, Orchestrator > Folders), then submit again with `--rerun`"
+        }
+        E::FolderNotFound { .. } | E::FolderRequired { .. } | E::NotFound { .. } => {
+            "the folder or tenant is gone or not assigned to the application: assign it (Orchestrator > Folders > Assign Account/Group) or check the source's organization and tenant, then submit again with `--rerun`"
+        }
+        E::InvalidClient { .. }
+        | E::UnauthorizedClient { .. }
+        | E::LoginRequired { .. }
+        | E::Unauthorized { .. }
+        | E::TokenRejected { .. }
+        | E::RopcFailed { .. }
+        | E::WrongTokenUrl { .. } => {
+            "fix the source's credentials (`uipath-fleet check` says which), then submit again with `--rerun`"
+        }
+        _ => "UiPath did not answer after the client's retries; check that the source is reachable (`uipath-fleet check`), then submit again with `--rerun`",
+    }
+}
+
 impl PlanError {
-    /// Whether running the plan again later may succeed (the leader retries those).
+    /// Whether running the plan again later may succeed (the leader retries those): a
+    /// tenant out of budget, or the fleet's own token cache or limiter away. A source
+    /// that refused, or failed after the client's own retries, ends the request failed
+    /// with the error (`source_hint` says what to do); it is not retried forever.
     pub fn is_transient(&self) -> bool {
         match self {
-            PlanError::Source { error, .. } => {
-                !matches!(error.disposition(), uipath_client::Disposition::GiveUp)
-            }
+            PlanError::Source { error, .. } => matches!(
+                error,
+                ClientError::Deferred { .. }
+                    | ClientError::Throttled { .. }
+                    | ClientError::Cache(_)
+                    | ClientError::Limiter(_)
+            ),
             PlanError::Ledger(_) | PlanError::Busy(_) => true,
             PlanError::Broker(e) => e.is_transient(),
             PlanError::Invalid(_) => false,
@@ -94,6 +126,21 @@ impl PlanError {
     }
 }
 
+/// What a probe of `unit` was, for error messages: `$count probe of jobs in folder
+/// Finance (2024-01-01T00:00:00+00:00 .. 2025-01-01T00:00:00+00:00)`.
+fn probe_what(unit: &PlanUnit, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    format!(
+        "$count probe of {}{} ({} .. {})",
+        unit.dataset,
+        unit.folder
+            .as_ref()
+            .map(|f| format!(" in folder {}", f.path))
+            .unwrap_or_default(),
+        from.to_rfc3339(),
+        to.to_rfc3339()
+    )
+}
+
 /// Batches a planning run keeps in flight.
 const PIPELINE: usize = 3;
 
@@ -105,6 +152,8 @@ pub struct Planner {
     pub(crate) sources: Sources,
     pub(crate) config: Arc<CoordinatorConfig>,
     pub(crate) metrics: Metrics,
+    /// Folder lists and `$count` answers of the last minutes (see [`ProbeCache`]).
+    pub(crate) probes: ProbeCache,
 }
 
 impl Planner {
@@ -121,7 +170,52 @@ impl Planner {
             sources,
             config,
             metrics,
+            probes: ProbeCache::default(),
         }
+    }
+
+    /// The source's folders (a list younger than `folder_ttl` is reused).
+    pub async fn folders(&self, source: &str) -> Result<Vec<FolderRef>, PlanError> {
+        self.probes
+            .folders(&self.sources, source, self.config.folder_ttl)
+            .await
+            .map_err(|error| PlanError::Source {
+                source_name: source.to_owned(),
+                what: "listing folders".into(),
+                error,
+            })
+    }
+
+    /// How many records a timed unit holds in `[from, to)` (a probe younger than
+    /// `probe_ttl` is reused); `None` for a dataset read whole.
+    pub async fn unit_records(
+        &self,
+        unit: &PlanUnit,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Option<u64>, PlanError> {
+        let dataset = DatasetRef::parse(&unit.dataset)
+            .ok_or_else(|| PlanError::Invalid(format!("unknown dataset {}", unit.dataset)))?;
+        if !dataset.timed() {
+            return Ok(None);
+        }
+        self.probes
+            .count(
+                &self.sources,
+                &unit.source,
+                &unit.dataset,
+                &dataset,
+                unit.folder.as_ref(),
+                (from, to),
+                self.config.probe_ttl,
+            )
+            .await
+            .map(Some)
+            .map_err(|error| PlanError::Source {
+                source_name: unit.source.clone(),
+                what: probe_what(unit, from, to),
+                error,
+            })
     }
 
     /// Decide the units of a request: every (source, dataset) — per folder for
@@ -143,13 +237,7 @@ impl Planner {
                     .ok_or_else(|| PlanError::Invalid(format!("unknown dataset {name}")))?;
                 let scoped: Vec<Option<FolderRef>> = if dataset.folder_scoped() {
                     if folders.is_none() {
-                        folders = Some(self.sources.folders(source).await.map_err(|error| {
-                            PlanError::Source {
-                                source_name: source.clone(),
-                                what: "listing folders".into(),
-                                error,
-                            }
-                        })?);
+                        folders = Some(self.folders(source).await?);
                     }
                     folders.iter().flatten().cloned().map(Some).collect()
                 } else {
@@ -174,25 +262,10 @@ impl Planner {
         let target = self.config.target_records_per_slice;
         stream::iter(units.into_iter().map(Ok))
             .map_ok(|mut unit| async move {
-                let dataset = DatasetRef::parse(&unit.dataset).expect("checked above");
-                if unit.width.is_none() && dataset.timed() {
-                    let count = self
-                        .sources
-                        .count(&unit.source, &dataset, unit.folder.as_ref(), from, to)
-                        .await
-                        .map_err(|error| PlanError::Source {
-                            source_name: unit.source.clone(),
-                            what: format!(
-                                "counting {}{}",
-                                unit.dataset,
-                                unit.folder
-                                    .as_ref()
-                                    .map(|f| format!(" in folder {}", f.path))
-                                    .unwrap_or_default()
-                            ),
-                            error,
-                        })?;
-                    unit.width = Some(Width::auto(count, from, to, target));
+                if unit.width.is_none() {
+                    if let Some(count) = self.unit_records(&unit, from, to).await? {
+                        unit.width = Some(Width::auto(count, from, to, target));
+                    }
                 }
                 Ok::<_, PlanError>(unit)
             })
@@ -252,9 +325,11 @@ impl Planner {
             .map(|u| plan::unit_slice_count(u, spec.from, spec.to))
             .sum();
         if total > self.config.max_slices {
-            return Err(PlanError::Invalid(format!(
-                "the plan would have {total} slices, more than the limit of {}; give a wider slice_width or a shorter range",
-                self.config.max_slices
+            return Err(PlanError::Invalid(crate::estimate::over_cap(
+                total,
+                self.config.max_slices,
+                spec.slice_width,
+                None,
             )));
         }
         info!(

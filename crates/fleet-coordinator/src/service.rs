@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use fleet_core::ledger::{Progress, RequestKind, RequestRecord, RequestState, StreamState};
 use fleet_core::plan::request::Catalog;
 use fleet_core::plan::schedule::Schedule;
-use fleet_core::plan::{self, estimate, BackfillRequest, FieldError, RequestError, SyncRequest};
+use fleet_core::plan::{self, estimate, FieldError, RequestError, SyncRequest};
 use fleet_core::{Broker, BrokerError, BucketKey, Ledger, LedgerError};
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -123,9 +123,9 @@ pub struct PreviewView {
     pub message: Option<String>,
 }
 
-struct Inner {
-    planner: Planner,
-    runs: PlanRuns,
+pub(crate) struct Inner {
+    pub(crate) planner: Planner,
+    pub(crate) runs: PlanRuns,
     leader: Leader,
     config: Arc<CoordinatorConfig>,
     metrics: Metrics,
@@ -134,7 +134,7 @@ struct Inner {
 /// The coordinator. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Coordinator {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl Coordinator {
@@ -234,7 +234,7 @@ impl Coordinator {
         self.inner.leader.tick().await
     }
 
-    fn catalog(&self) -> Catalog {
+    pub(crate) fn catalog(&self) -> Catalog {
         Catalog {
             sources: self.sources().names(),
             now: self.inner.config.clock.now(),
@@ -244,24 +244,14 @@ impl Coordinator {
 
     /// Submit a backfill (JSON body). Returns the request and whether it is new; an
     /// identical earlier request is returned as it stands (and resumed if its plan was
-    /// interrupted).
+    /// interrupted). [`Coordinator::submit_backfill_estimated`] also returns the
+    /// estimate.
     pub async fn submit_backfill(
         &self,
         body: &[u8],
     ) -> Result<(RequestRecord, bool), ServiceError> {
-        let parsed = BackfillRequest::parse(body, &self.catalog());
-        let spec = self.count_submission("backfill", parsed)?;
-        self.check_entities(&spec.sources, &spec.datasets).await?;
-        let record = self.new_record(
-            RequestKind::Backfill,
-            RequestState::Planning,
-            spec.normalized(),
-        );
-        let (record, created) = self.store("backfill", record).await?;
-        if !record.planned && !record.state.is_terminal() {
-            self.inner.runs.spawn(&self.inner.planner, &record.id);
-        }
-        Ok((record, created))
+        let s = self.submit_backfill_estimated(body).await?;
+        Ok((s.record, s.created))
     }
 
     /// Submit a sync (JSON body). Its windows are planned by the leader, tick by tick.
@@ -366,7 +356,7 @@ impl Coordinator {
     }
 
     /// A request as first stored: its id is the hash of its normalized JSON.
-    fn new_record(
+    pub(crate) fn new_record(
         &self,
         kind: RequestKind,
         state: RequestState,
@@ -384,7 +374,7 @@ impl Coordinator {
         }
     }
 
-    fn count_submission<T>(
+    pub(crate) fn count_submission<T>(
         &self,
         kind: &str,
         parsed: Result<T, RequestError>,
@@ -399,7 +389,7 @@ impl Coordinator {
         })
     }
 
-    async fn store(
+    pub(crate) async fn store(
         &self,
         kind: &str,
         record: RequestRecord,
@@ -423,7 +413,7 @@ impl Coordinator {
     }
 
     /// Data Service datasets must name an entity the source has.
-    async fn check_entities(
+    pub(crate) async fn check_entities(
         &self,
         sources: &[String],
         datasets: &[String],

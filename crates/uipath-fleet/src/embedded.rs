@@ -204,6 +204,9 @@ pub struct Submitted {
     pub origin: String,
     /// False when an identical request existed already (a restart).
     pub created: bool,
+    /// A new backfill's estimate in words (slices, records, requests, time), or why
+    /// there is none.
+    pub estimate: Option<String>,
 }
 
 /// What the fleet did, reported when it stops.
@@ -474,17 +477,34 @@ impl EmbeddedFleet {
         body: &[u8],
     ) -> anyhow::Result<Submitted> {
         let submitted = match kind {
-            RequestKind::Backfill => self.coordinator.submit_backfill(body).await,
-            RequestKind::Sync => self.coordinator.submit_sync(body).await,
+            RequestKind::Backfill => {
+                self.coordinator
+                    .submit_backfill_estimated(body)
+                    .await
+                    .map(|s| {
+                        let estimate = match (&s.estimate, &s.estimate_error) {
+                            (Some(e), _) => Some(format!("estimate: {}", e.describe())),
+                            (None, Some(why)) => Some(format!("no estimate: {why}")),
+                            (None, None) => None,
+                        };
+                        (s.record, s.created, estimate)
+                    })
+            }
+            RequestKind::Sync => self
+                .coordinator
+                .submit_sync(body)
+                .await
+                .map(|(r, c)| (r, c, None)),
         };
         match submitted {
-            Ok((record, created)) => {
+            Ok((record, created, estimate)) => {
                 info!(request = %record.id, origin, created, "request submitted");
                 Ok(Submitted {
                     id: record.id,
                     kind,
                     origin: origin.to_owned(),
                     created,
+                    estimate,
                 })
             }
             Err(ServiceError::Request(RequestError::Fields(fields))) => {

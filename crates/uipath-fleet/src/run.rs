@@ -167,6 +167,9 @@ pub async fn run(
                 " (submitted before, by an earlier run)"
             }
         )?;
+        if let Some(e) = &s.estimate {
+            writeln!(out, "  {e}")?;
+        }
     }
     for s in submitted.iter().filter(|s| !s.created) {
         let retried = match crate::rerun::retry_failed(fleet.coordinator(), &s.id).await {

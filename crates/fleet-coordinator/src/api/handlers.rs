@@ -16,9 +16,53 @@ use crate::service::{Coordinator, PreviewInput, ServiceError};
 
 type ApiResult = Result<Response, ApiError>;
 
-pub async fn submit_backfill(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
-    let (request, created) = c.submit_backfill(&body).await?;
-    submitted(&c, &request.id, created.then_some(StatusCode::ACCEPTED)).await
+#[derive(Deserialize)]
+pub struct SubmitQuery {
+    dry_run: Option<String>,
+}
+
+/// `POST /v1/backfills`: 202 with the request and its `estimate` (200 for an identical
+/// earlier one); with `?dry_run=true`, 200 with the estimate and nothing stored.
+pub async fn submit_backfill(
+    State(c): State<Coordinator>,
+    Query(q): Query<SubmitQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let dry_run = match q.dry_run.as_deref() {
+        None | Some("false" | "0") => false,
+        Some("true" | "1" | "") => true,
+        Some(other) => {
+            return Err(ServiceError::Request(RequestError::Fields(vec![
+                fleet_core::plan::FieldError {
+                    field: "dry_run".into(),
+                    message: format!("`{other}` is not a boolean; use dry_run=true"),
+                },
+            ]))
+            .into())
+        }
+    };
+    if dry_run {
+        return Ok(Json(c.dry_run_backfill(&body).await?).into_response());
+    }
+    let s = c.submit_backfill_estimated(&body).await?;
+    let id = s.record.id.clone();
+    let mut view = serde_json::to_value(c.request(&id).await?).expect("plain struct");
+    if let Some(e) = &s.estimate {
+        view["estimate"] = serde_json::to_value(e).expect("plain struct");
+    }
+    if let Some(e) = &s.estimate_error {
+        view["estimate_error"] = json!(e);
+    }
+    Ok((
+        if s.created {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        },
+        [(header::LOCATION, format!("/v1/requests/{id}"))],
+        Json(view),
+    )
+        .into_response())
 }
 
 pub async fn submit_sync(State(c): State<Coordinator>, body: Bytes) -> ApiResult {

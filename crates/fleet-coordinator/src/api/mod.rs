@@ -10,7 +10,7 @@
 //!
 //! | route                       | does                                               |
 //! |-----------------------------|----------------------------------------------------|
-//! | `POST /v1/backfills`        | submit a backfill (202 new, 200 identical earlier) |
+//! | `POST /v1/backfills`        | submit a backfill (202 new with its `estimate`, 200 identical earlier); `?dry_run=true`: the estimate only, nothing stored |
 //! | `POST /v1/syncs`            | submit a sync (201 new, 200 identical earlier)     |
 //! | `GET /v1/requests`          | requests, newest first, with progress (`?limit=`)  |
 //! | `GET /v1/requests/{id}`     | one request, progress, sync streams                |

@@ -11,6 +11,11 @@
 //!   plus one budgeted read per 50 distinct items they name;
 //! - a snapshot: the whole set, one request per page.
 //!
+//! A backfill's records are known from `$count` probes before it runs: [`backfill_unit`]
+//! spreads a unit's records evenly over its slices (each slice pays at least one
+//! request), and [`minutes_at`] turns the total into time at the tenant's budget for
+//! backfills (its `backfill_share`), the slowest limited family deciding.
+//!
 //! A sync's records per window are not known before it runs; the check counts the
 //! requests an idle tenant still costs (one per stream and window, and for the feed one
 //! item read per window), which is the floor every sync pays: a schedule refused on it
@@ -67,6 +72,42 @@ pub fn sync_stream_per_minute(dataset: &DatasetDef, interval_secs: u64) -> Reque
         .into_iter()
         .map(|(family, n)| (family, n * windows))
         .collect()
+}
+
+/// Records per page of a Data Service query (uipath-client reads at most this many).
+pub const DATASERVICE_PAGE: u64 = 1_000;
+
+/// The requests a backfill unit (one dataset of one source, in one folder) costs when its
+/// `records` records are cut into `slices` slices: the records spread evenly, each slice
+/// at least one request. `dataset` is `None` for a Data Service entity (its own family,
+/// not budgeted by Orchestrator, pages of [`DATASERVICE_PAGE`]).
+pub fn backfill_unit(dataset: Option<&DatasetDef>, slices: u64, records: u64) -> Requests {
+    let slices = slices.max(1);
+    let per_slice = records.div_ceil(slices);
+    let one = match dataset {
+        Some(def) => read_cost(def, Lane::Backfill, per_slice),
+        None => Requests::from([(
+            EndpointFamily::Other,
+            per_slice.div_ceil(DATASERVICE_PAGE).max(1) as f64,
+        )]),
+    };
+    one.into_iter()
+        .map(|(family, n)| (family, n * slices as f64))
+        .collect()
+}
+
+/// Minutes a load of requests takes at `budget_per_minute` of each family (`None`: not
+/// limited, so it takes no budget time): the slowest family decides.
+pub fn minutes_at(
+    load: &Requests,
+    budget_per_minute: impl Fn(EndpointFamily) -> Option<f64>,
+) -> f64 {
+    load.iter()
+        .filter_map(|(family, n)| {
+            let b = budget_per_minute(*family).filter(|b| *b > 0.0)?;
+            Some(n / b)
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Adds `b` into `a`.
@@ -149,6 +190,38 @@ mod tests {
         let feed = read_cost(d("queue-items"), Lane::Sync, 120);
         assert_eq!(feed[&EndpointFamily::Other], 2.0);
         assert_eq!(feed[&EndpointFamily::QueueItems], 3.0);
+    }
+
+    #[test]
+    fn a_backfill_unit_pays_a_request_per_slice_at_least_and_pages_beyond() {
+        // 365 daily slices of 10 jobs each: one request per slice.
+        let sparse = backfill_unit(Some(d("jobs")), 365, 3_650);
+        assert_eq!(sparse, Requests::from([(EndpointFamily::Jobs, 365.0)]));
+        // 30 slices of 2,500 jobs (pages of 1,000): three requests each.
+        assert_eq!(
+            backfill_unit(Some(d("jobs")), 30, 75_000)[&EndpointFamily::Jobs],
+            90.0
+        );
+        // Data Service: its own family, pages of 1,000.
+        assert_eq!(
+            backfill_unit(None, 2, 3_000),
+            Requests::from([(EndpointFamily::Other, 4.0)])
+        );
+        // 90 Jobs requests and 300 QueueItems requests at 80 and 100 a minute: the
+        // QueueItems family decides; unlimited families cost no time.
+        let mut load = Requests::from([(EndpointFamily::Jobs, 90.0)]);
+        add(
+            &mut load,
+            &Requests::from([(EndpointFamily::QueueItems, 300.0)]),
+        );
+        add(&mut load, &Requests::from([(EndpointFamily::Other, 1e6)]));
+        let budget = |f| match f {
+            EndpointFamily::Jobs => Some(80.0),
+            EndpointFamily::QueueItems => Some(100.0),
+            EndpointFamily::Other => None,
+        };
+        assert_eq!(minutes_at(&load, budget), 3.0);
+        assert_eq!(minutes_at(&Requests::new(), budget), 0.0);
     }
 
     #[test]

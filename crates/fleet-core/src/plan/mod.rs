@@ -8,6 +8,7 @@
 //! - [`schedule`]: sync schedules (interval or cron) and the window each tick plans.
 //! - ids: [`request_id`] and [`slice_id`], deterministic.
 
+pub mod capacity;
 pub mod estimate;
 pub mod request;
 pub mod schedule;

@@ -182,7 +182,7 @@ impl BackfillRequest {
                 r.error(
                     "slice_width",
                     format!(
-                        "{w} cuts this request into {total} slices (before folders), more than the limit of {}; choose a wider width, a shorter range, or leave `slice_width` out to let the fleet choose",
+                        "{w} cuts this request into {total} slices before folders are counted, more than max_slices = {} (the cap holds one request's ledger under ~1 GiB of Redis); choose a wider width, or split the work: one request per source (tenant) or per year",
                         catalog.max_slices
                     ),
                 );

@@ -233,6 +233,18 @@ impl Api {
             .await
     }
 
+    /// `POST` with query parameters (e.g. `?dry_run=true`).
+    pub async fn post_query(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut url = self.url(segments);
+        url.query_pairs_mut().extend_pairs(query);
+        self.call(Method::POST, url, Some(body)).await
+    }
+
     pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
         Ok(self.call(Method::DELETE, self.url(segments), None).await?.1)
     }

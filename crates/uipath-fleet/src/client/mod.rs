@@ -171,8 +171,13 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
     /// Show progress until the backfill ends; exit 0 if it completed, 1 otherwise.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub wait: bool,
+    /// Only estimate: slices, records and API requests (from `$count` probes) and the
+    /// time at the tenant's budget, per source and dataset. Nothing is stored; the
+    /// probes are reused by a real submission within 15 minutes.
+    #[arg(long)]
+    pub dry_run: bool,
     /// How often to poll while waiting, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub poll_ms: u64,
@@ -336,21 +341,36 @@ async fn backfill(
     let mut body = request_body(&args.request)?;
     set_opt(&mut body, "from", &args.from);
     set_opt(&mut body, "to", &args.to);
+    if args.dry_run {
+        let (_, answer) = api
+            .post_query(&["backfills"], &[("dry_run", "true")], &Value::Object(body))
+            .await?;
+        if args.request.json {
+            return print_json(out, &answer);
+        }
+        show::estimate(out, &answer)?;
+        return Ok(());
+    }
     let (status, answer) = api.post(&["backfills"], &Value::Object(body)).await?;
     let created = status != reqwest::StatusCode::OK;
     let request: ApiRequest = parse_request(&answer)?;
     if !args.wait {
-        return submitted(
+        submitted(
             out,
             "backfill",
             &request,
             created,
             &answer,
             args.request.json,
-        );
+        )?;
+        if !args.request.json {
+            show::submitted_estimate(out, &answer)?;
+        }
+        return Ok(());
     }
     if !args.request.json {
         show::submitted(out, "backfill", &request, created)?;
+        show::submitted_estimate(out, &answer)?;
     }
     let poll = Duration::from_millis(args.poll_ms.max(50));
     let Some(last) = watch(api, &request.id, poll, &shutdown).await? else {
@@ -373,6 +393,13 @@ async fn backfill(
 fn ended(request: &ApiRequest) -> anyhow::Result<()> {
     match request.state.as_str() {
         "completed" => Ok(()),
+        // Nothing was planned: the reason is the note (a probe or folder listing that
+        // failed, the cap), not dead letters.
+        "failed" if request.progress.total == 0 => bail!(
+            "request {} failed before any slice was planned: {}",
+            request.id,
+            request.note.as_deref().unwrap_or("no reason recorded")
+        ),
         "failed" => bail!(
             "request {} failed: {} of {} slices failed{} (see `uipath-fleet dlq`)",
             request.id,
@@ -693,5 +720,61 @@ mod tests {
         assert_eq!(c.config_path(), Some(Path::new("x.toml")));
         assert_eq!(as_rfc3339("2024-01-02"), "2024-01-02T00:00:00Z");
         assert_eq!(as_rfc3339("2024-01-02T03:00:00Z"), "2024-01-02T03:00:00Z");
+    }
+
+    #[test]
+    fn a_request_that_failed_in_planning_says_why_not_dead_letters() {
+        let request: ApiRequest = serde_json::from_value(json!({
+            "id": "bf-1", "kind": "backfill", "state": "failed",
+            "created_at": "2024-06-01T00:00:00Z", "spec": {}, "planned": false,
+            "note": "planning stopped: source acme, $count probe of jobs in folder Finance (..): odata/Jobs: server error (HTTP 503); check ...",
+            "progress": {"total": 0, "done": 0, "percent": 0.0, "planned": 0, "queued": 0,
+                         "running": 0, "completed": 0, "failed": 0, "split": 0,
+                         "cancelled": 0, "records": 0}
+        }))
+        .unwrap();
+        let message = ended(&request).unwrap_err().to_string();
+        assert!(
+            message.contains("before any slice was planned"),
+            "{message}"
+        );
+        assert!(message.contains("jobs in folder Finance"), "{message}");
+        assert!(!message.contains("dlq"), "{message}");
+        let mut out = Vec::new();
+        show::request(&mut out, &request).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("error     planning stopped"), "{text}");
+    }
+
+    #[test]
+    fn backfill_dry_run_and_the_estimate_read_in_words() {
+        let ClientCommand::Backfill(a) = parse(&["backfill", "--dry-run", "--dataset", "jobs"])
+        else {
+            panic!()
+        };
+        assert!(a.dry_run);
+        assert!(Cli::try_parse_from(["uipath-fleet", "backfill", "--dry-run", "--wait"]).is_err());
+        let answer = json!({"dry_run": true, "id": "bf-9", "estimate": {
+            "slices": 1098, "records": 2_196_000, "requests": 4392, "minutes": 54.9,
+            "sources": [{"source": "acme", "slices": 1098, "records": 2_196_000,
+                "requests": 4392, "minutes": 54.9, "budget_per_minute": {"jobs": 80.0},
+                "datasets": [{"dataset": "jobs", "streams": 3, "widths": ["1d"],
+                    "slices": 1098, "records": 2_196_000, "requests": 4392}]}]}});
+        let mut out = Vec::new();
+        show::estimate(&mut out, &answer).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for part in [
+            "acme    jobs     3        1d     1,098   2,196,000  4,392",
+            "acme: about 55 min at 80 jobs requests a minute",
+            "1,098 slices, ~2,196,000 records in ~4,392 API requests, about 55 min",
+            "nothing was stored",
+        ] {
+            assert!(text.contains(part), "`{part}` not in:\n{text}");
+        }
+        let mut out = Vec::new();
+        show::submitted_estimate(&mut out, &json!({"estimate": answer["estimate"]})).unwrap();
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .starts_with("estimate: 1,098 slices"));
     }
 }

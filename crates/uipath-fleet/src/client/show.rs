@@ -168,7 +168,111 @@ pub fn submitted(
     out.flush()
 }
 
-/// One request in detail, as of now.
+fn count(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn minutes(v: &Value) -> f64 {
+    v.get("minutes").and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// The estimate of a dry run (`POST /v1/backfills?dry_run=true`): per source and
+/// dataset, then the totals in words. Nothing was stored.
+pub fn estimate(out: &mut dyn Write, body: &Value) -> io::Result<()> {
+    use fleet_coordinator::estimate::{duration_words, thousands};
+    let e = body.get("estimate").cloned().unwrap_or(Value::Null);
+    let mut rows = vec![[
+        "SOURCE", "DATASET", "FOLDERS", "WIDTH", "SLICES", "RECORDS", "REQUESTS",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let sources = e
+        .get("sources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for s in &sources {
+        for d in s
+            .get("datasets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let widths: Vec<&str> = d
+                .get("widths")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            rows.push(vec![
+                text(s, "source"),
+                text(d, "dataset"),
+                count(d, "streams").to_string(),
+                if widths.is_empty() {
+                    "whole".to_owned()
+                } else {
+                    widths.join(",")
+                },
+                thousands(count(d, "slices")),
+                thousands(count(d, "records")),
+                thousands(count(d, "requests")),
+            ]);
+        }
+    }
+    table(out, &rows)?;
+    for s in &sources {
+        let budgets: Vec<String> = s
+            .get("budget_per_minute")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(family, n)| format!("{} {family}", n.as_f64().unwrap_or(0.0).round()))
+            .collect();
+        writeln!(
+            out,
+            "{}: about {} at {}",
+            text(s, "source"),
+            duration_words(minutes(s)),
+            if budgets.is_empty() {
+                "no rate limit".to_owned()
+            } else {
+                format!("{} requests a minute", budgets.join(", "))
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "dry run of {}: {}; nothing was stored — submit without --dry-run to run it",
+        text(body, "id"),
+        describe(&e)
+    )?;
+    out.flush()
+}
+
+/// The totals of an estimate in one sentence.
+fn describe(e: &Value) -> String {
+    use fleet_coordinator::estimate::{duration_words, thousands};
+    format!(
+        "{} slices, ~{} records in ~{} API requests, about {} at the tenant's backfill budget",
+        thousands(count(e, "slices")),
+        thousands(count(e, "records")),
+        thousands(count(e, "requests")),
+        duration_words(minutes(e))
+    )
+}
+
+/// The estimate a new backfill's 202 carries, in words (nothing for an earlier one).
+pub fn submitted_estimate(out: &mut dyn Write, answer: &Value) -> io::Result<()> {
+    if let Some(e) = answer.get("estimate") {
+        writeln!(out, "estimate: {}", describe(e))?;
+    } else if let Some(why) = answer.get("estimate_error").and_then(Value::as_str) {
+        writeln!(out, "no estimate: {why}")?;
+    }
+    out.flush()
+}
+
+/// One request in detail.
 pub fn request(out: &mut dyn Write, r: &ApiRequest) -> io::Result<()> {
     request_at(out, r, Utc::now())
 }
@@ -212,7 +316,14 @@ pub fn request_at(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io
         p.planned, p.queued, p.running, p.completed, p.failed, p.cancelled, p.split
     )?;
     if let Some(note) = &r.note {
-        writeln!(out, "note      {note}")?;
+        // A request that failed with nothing planned failed in planning: the note is
+        // the error, and there are no dead letters to look at.
+        let label = if r.state == "failed" && p.total == 0 {
+            "error   "
+        } else {
+            "note    "
+        };
+        writeln!(out, "{label}  {note}")?;
     }
     for s in &r.streams {
         let name = s.get("stream").and_then(Value::as_str).unwrap_or("-");

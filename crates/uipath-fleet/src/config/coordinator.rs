@@ -40,7 +40,8 @@ pub struct CoordinatorSection {
     pub tick_ms: u64,
     /// How long the schedule lease lasts without renewal, in seconds.
     pub lease_ttl_secs: u64,
-    /// Refuse plans with more slices than this.
+    /// Refuse requests with more slices than this, at submit (default 650,000: one
+    /// request's ledger under ~1 GiB of Redis).
     pub max_slices: u64,
     /// Automatic slice widths aim at no more than this many records per slice.
     pub target_records_per_slice: u64,
