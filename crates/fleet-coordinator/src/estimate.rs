@@ -333,7 +333,8 @@ mod tests {
         assert_eq!(duration_words(0.2), "under a minute");
         assert_eq!(duration_words(42.0), "42 min");
         assert_eq!(duration_words(600.0), "10.0 h");
-        assert_eq!(duration_words(3_500.0 * 60.0 / 60.0 * 1.0), "58.3 h");
+        assert_eq!(duration_words(2_000.0), "33.3 h");
+        assert_eq!(duration_words(3_500.0), "2.4 days");
         assert_eq!(duration_words(5_000.0), "3.5 days");
     }
 

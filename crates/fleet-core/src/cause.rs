@@ -34,8 +34,8 @@ pub fn cause_of(text: &str) -> Option<&str> {
 ///
 /// Yes for credentials and permissions (`invalid_client`, `unauthorized_client`,
 /// `invalid_scope`, `login_required`, `wrong_token_url`, `token_rejected`,
-/// `ropc_failed`, `unauthorized`, `forbidden`, `folder_not_found`: fixed in the
-/// configuration or in UiPath), and for passing trouble that outlasted the retries
+/// `ropc_failed`, `unauthorized`, `forbidden`, `folder_not_found`, `tenant_not_found`:
+/// fixed in the configuration or in UiPath), and for passing trouble that outlasted the retries
 /// (`throttled`, `deferred`, `server_error`, `transport`, `malformed`, `token_cache`,
 /// `rate_limiter`, `unroutable`, `ledger`, `broker`). No for what the same request
 /// meets again (`bad_request`, `not_found`, `folder_required`, `window_exceeded`,
@@ -54,6 +54,7 @@ pub fn may_pass(cause: &str) -> bool {
             | "unauthorized"
             | "forbidden"
             | "folder_not_found"
+            | "tenant_not_found"
             | "throttled"
             | "deferred"
             | "server_error"

@@ -330,12 +330,49 @@ async fn client_commands_drive_a_coordinator_process() {
             nobody.err
         );
 
-        // With a worker, `backfill --wait` shows progress and ends with the request done.
+        // A dry run answers slices and records — the simulator's own count of what the
+        // backfill will read — and stores nothing.
+        let before = client(&url, &["status", "--json"]).await.ok().json();
+        let mut args = BACKFILL.to_vec();
+        args.extend(["--to", "2024-01-04", "--dry-run"]);
+        let dry = client(&url, &[args.as_slice(), &["--json"]].concat())
+            .await
+            .ok()
+            .json();
+        let truth = fleet.reference_ids(&["jobs"], &to_after(3)).await.len() as u64;
+        assert!(truth > 0);
+        let estimate = &dry["estimate"];
+        assert_eq!(
+            (estimate["slices"].as_u64(), estimate["records"].as_u64()),
+            (Some(3 * FOLDERS.len() as u64), Some(truth)),
+            "{dry}"
+        );
+        let words = client(&url, &args).await.ok();
+        assert!(
+            words.out.contains("jobs")
+                && words
+                    .out
+                    .contains(&fleet_coordinator::estimate::thousands(truth)),
+            "{}",
+            words.out
+        );
+        let after = client(&url, &["status", "--json"]).await.ok().json();
+        assert_eq!(before, after, "a dry run stores no request");
+
+        // With a worker, `backfill --wait` shows progress and ends with the request done;
+        // the answer to the submission carries the estimate.
         let worker = fleet.spawn(&config, "w0").await;
         let mut args = BACKFILL.to_vec();
         args.extend(["--to", "2024-01-04", "--wait", "--poll-ms", "200"]);
         let waited = client(&url, &args).await.ok();
         assert!(waited.out.contains("accepted"), "{}", waited.out);
+        assert!(
+            waited
+                .out
+                .contains(&format!("estimate: {} slices", 3 * FOLDERS.len())),
+            "{}",
+            waited.out
+        );
         assert!(waited.out.contains("state     completed"), "{}", waited.out);
         assert!(
             waited.err.contains("slices") && waited.err.contains("completed"),

@@ -150,7 +150,8 @@ async fn replay_after_fault(fleet: &Fleet) {
         .await
         .expect("publish the junk letter");
 
-    // Every Jobs page answers 404 (permanent): each jobs slice is given up at once.
+    // Every Jobs page answers 404 (permanent: in Automation Cloud a collection is missing only
+    // when the URL names no such organization or tenant): each jobs slice is given up at once.
     fleet.sim.sim.faults.set_config(FaultConfig {
         error_rate: 1.0,
         error_statuses: vec![404],
@@ -198,7 +199,7 @@ async fn replay_after_fault(fleet: &Fleet) {
         .collect();
     assert_eq!(listed_slices, failed, "the letters are the failed slices");
     for l in &list["letters"].as_array().unwrap()[1..] {
-        assert_eq!(l["reason"], "not_found", "{l}");
+        assert_eq!(l["reason"], "tenant_not_found", "{l}");
         assert_eq!(
             (l["dataset"].as_str(), l["lane"].as_str()),
             (Some("jobs"), Some("backfill"))
@@ -214,7 +215,7 @@ async fn replay_after_fault(fleet: &Fleet) {
         by_reason,
         BTreeMap::from([
             ("malformed_job".to_owned(), 1),
-            ("not_found".to_owned(), per_dataset as u64)
+            ("tenant_not_found".to_owned(), per_dataset as u64)
         ])
     );
     assert_eq!(dead_depth(fleet).await, letters, "list removes nothing");
@@ -242,7 +243,7 @@ async fn replay_after_fault(fleet: &Fleet) {
     assert!(table.contains("malformed"), "{table}");
     assert!(
         table.contains(&format!(
-            "{letters} dead letter(s): malformed_job 1, not_found {per_dataset}"
+            "{letters} dead letter(s): malformed_job 1, tenant_not_found {per_dataset}"
         )),
         "{table}"
     );
@@ -256,10 +257,10 @@ async fn replay_after_fault(fleet: &Fleet) {
     assert!(
         shown["slice"]["last_error"]
             .as_str()
-            .is_some_and(|e| e.starts_with("not_found")),
+            .is_some_and(|e| e.starts_with("tenant_not_found")),
         "{shown}"
     );
-    assert_eq!(shown["headers"][headers::REASON], "not_found");
+    assert_eq!(shown["headers"][headers::REASON], "tenant_not_found");
     assert_eq!(shown["job"]["slice_id"], one.as_str());
     assert_eq!(shown["request_state"], "failed");
     let text = dlq_ok(fleet, &config, &["show", JUNK_ID]).await;
@@ -302,7 +303,7 @@ async fn replay_after_fault(fleet: &Fleet) {
             one.as_str(),
             serde_json::to_vec(&shown["job"]).unwrap(),
         )
-        .header(headers::REASON, "not_found")
+        .header(headers::REASON, "tenant_not_found")
         .header(headers::SLICE, one.as_str())
     };
     fleet
@@ -377,7 +378,7 @@ async fn replay_after_fault(fleet: &Fleet) {
         .await
         .expect("publish a copy");
     wait_dead(fleet, 2, Duration::from_secs(10)).await;
-    let replay = dlq_ok(fleet, &config, &["replay", "--reason", "not_found"]).await;
+    let replay = dlq_ok(fleet, &config, &["replay", "--reason", "tenant_not_found"]).await;
     assert!(
         replay.contains(&format!(
             "{one}  dropped: slice {one} is completed: nothing to redo"
