@@ -20,6 +20,7 @@ pub mod config;
 pub mod leader;
 pub mod metrics;
 pub mod planner;
+pub mod select_check;
 pub mod service;
 pub mod sources;
 
