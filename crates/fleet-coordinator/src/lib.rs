@@ -22,6 +22,7 @@ pub mod leader;
 pub mod metrics;
 pub mod planner;
 pub mod probes;
+pub mod select_check;
 pub mod service;
 pub mod sources;
 pub mod submit;

@@ -26,6 +26,7 @@ use crate::config::CoordinatorConfig;
 use crate::leader::{Leader, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
+use crate::select_check::TenantFields;
 use crate::sources::{DatasetRef, Sources, DATASERVICE_PREFIX};
 
 /// Why an operation failed, sorted by whose fault it is.
@@ -129,6 +130,7 @@ pub(crate) struct Inner {
     leader: Leader,
     config: Arc<CoordinatorConfig>,
     metrics: Metrics,
+    tenant_fields: TenantFields,
 }
 
 /// The coordinator. Cheap to clone; clones share everything.
@@ -156,6 +158,7 @@ impl Coordinator {
                 leader,
                 config,
                 metrics,
+                tenant_fields: TenantFields::default(),
             }),
         }
     }
@@ -177,6 +180,9 @@ impl Coordinator {
     }
     pub fn broker(&self) -> &Arc<dyn Broker> {
         &self.inner.planner.broker
+    }
+    pub(crate) fn tenant_fields(&self) -> &TenantFields {
+        &self.inner.tenant_fields
     }
 
     /// Serve the API on `listener` and run the leader loop until `shutdown`.
@@ -259,9 +265,15 @@ impl Coordinator {
         let parsed = SyncRequest::parse(body, &self.catalog());
         let spec = self.count_submission("sync", parsed)?;
         self.check_entities(&spec.sources, &spec.datasets).await?;
+        let checked = self.check_select(&spec.sources, &spec.select).await;
+        let select_note = self.count_submission("sync", checked)?;
         let mut record =
             self.new_record(RequestKind::Sync, RequestState::Running, spec.normalized());
-        record.note = self.sync_budget(&record.id, &spec).await?;
+        let budget_note = self.sync_budget(&record.id, &spec).await?;
+        record.note = [select_note, budget_note]
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| format!("{a}; {b}"));
         self.store("sync", record).await
     }
 

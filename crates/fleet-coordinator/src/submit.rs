@@ -1,5 +1,6 @@
 //! Submitting a backfill, and its dry run: the request is parsed, its slice count checked
-//! against `max_slices` from the request alone (422 before any probe or write), then
+//! against `max_slices` from the request alone (422 before any probe or write) and its
+//! `select` against the field catalog ([`crate::select_check`]), then
 //! estimated ([`crate::estimate`]: folders, `$count` probes, requests, time at the
 //! tenant's budget). A dry run answers the estimate and stores nothing; a submission
 //! stores the request and plans it, reusing the estimate's probes.
@@ -47,11 +48,14 @@ impl Coordinator {
         let capped = self.planner().check_cap(&spec).await;
         self.count_submission("backfill", capped)?;
         self.check_entities(&spec.sources, &spec.datasets).await?;
-        let record = self.new_record(
+        let checked = self.check_select(&spec.sources, &spec.select).await;
+        let select_note = self.count_submission("backfill", checked)?;
+        let mut record = self.new_record(
             RequestKind::Backfill,
             RequestState::Planning,
             spec.normalized(),
         );
+        record.note = select_note;
         Ok((spec, record))
     }
 

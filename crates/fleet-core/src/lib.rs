@@ -8,6 +8,8 @@
 //! - [`secret`]: a `Secret` newtype that never prints its contents.
 //! - [`seal`]: authenticated encryption of tokens kept at rest.
 //! - [`dataset`]: the UiPath datasets the fleet can copy and how each is paged.
+//! - [`fields`]: the field catalog — each dataset's fields and types, the tenant's own
+//!   metadata first, a built-in list from UiPath's OpenAPI description as the fallback.
 //! - [`token`]: the fleet-wide OAuth token cache contract ([`TokenCache`]).
 //! - [`ratelimit`]: the fleet-wide rate limiter contract ([`RateLimiter`]) and budgets.
 //! - [`broker`]: the message broker contract ([`Broker`]) and topology.
@@ -21,6 +23,7 @@
 pub mod broker;
 pub mod cause;
 pub mod dataset;
+pub mod fields;
 pub mod gcra;
 pub mod ledger;
 pub mod plan;

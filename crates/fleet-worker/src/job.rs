@@ -331,7 +331,7 @@ impl Inner {
             };
             let n = records.len() as u64;
             page_no += 1;
-            let messages = output.page(page_no, records, Utc::now());
+            let messages = output.page_off_runtime(page_no, records, Utc::now()).await;
             if let Err(e) = self.publish("records", messages).await {
                 return self.publish_failed(d, &job, &slice, e).await;
             }

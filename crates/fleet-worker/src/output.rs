@@ -146,6 +146,23 @@ impl Output {
         self.messages(page, items, fetched_at)
     }
 
+    /// [`Output::page`] on the blocking pool. Serializing and hashing a page of a
+    /// thousand wide records is CPU work long enough to starve what shares a runtime
+    /// thread (the broker's heartbeats among them), so the worker never does it there.
+    pub async fn page_off_runtime(
+        &self,
+        page: u64,
+        records: Vec<Record>,
+        fetched_at: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        // The output is small (names and provenance); a copy moves with the page.
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.page(page, records, fetched_at)).await {
+            Ok(messages) => messages,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     /// The tombstones of keys a snapshot diff found gone: `gone` is `(key, the version
     /// hash the fleet last saw for it)` (the [`snapshot_hash`] it stored), `observed_at`
     /// when the snapshot that misses them was read. Each delete's id is
@@ -462,6 +479,96 @@ mod tests {
         assert_ne!(
             snapshot_hash(&a, &volatile),
             snapshot_hash(&nested_change, &volatile)
+        );
+    }
+}
+
+#[cfg(test)]
+mod liveness {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use fleet_core::wire::{Lane, SliceJob, WIRE_VERSION};
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// A page far bigger than any real one: `n` records of 60 fields.
+    fn huge_page(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| {
+                let mut r = serde_json::Map::new();
+                r.insert("Id".into(), json!(i as i64 + 1));
+                r.insert("CreationTime".into(), json!("2024-03-01T10:00:00.000Z"));
+                r.insert(
+                    "LastModificationTime".into(),
+                    json!("2024-03-01T11:00:00.000Z"),
+                );
+                for f in 0..57 {
+                    r.insert(
+                        format!("Field{f}"),
+                        Value::String(format!("value {i} of field {f} with some text")),
+                    );
+                }
+                r
+            })
+            .collect()
+    }
+
+    fn job() -> SliceJob {
+        SliceJob {
+            version: WIRE_VERSION,
+            slice_id: "s1".into(),
+            request_id: "r1".into(),
+            lane: Lane::Backfill,
+            source: "acme".into(),
+            dataset: "jobs".into(),
+            folder: None,
+            from: None,
+            to: None,
+            select: vec![],
+            read: Default::default(),
+            attempt: 0,
+            parent: None,
+        }
+    }
+
+    /// A liveness check, not a performance claim: while the messages of a deliberately
+    /// huge page are built, a one-thread runtime keeps running its other tasks (a broker
+    /// heartbeat is one of them). Built on the runtime thread, this page holds it for
+    /// seconds; the bound is a generous fraction of that.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_huge_page_is_built_while_the_runtime_keeps_ticking() {
+        let output = Output::new(OutputMode::Record, &job(), "org/tenant".into());
+        let records = huge_page(30_000);
+        let stop = Arc::new(AtomicBool::new(false));
+        let gap = Arc::new(Mutex::new(Duration::ZERO));
+        let ticker = tokio::spawn({
+            let (stop, gap) = (stop.clone(), gap.clone());
+            async move {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let now = Instant::now();
+                    let mut g = gap.lock().unwrap();
+                    *g = (*g).max(now - last);
+                    last = now;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        let messages = output.page_off_runtime(1, records, Utc::now()).await;
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        ticker.await.unwrap();
+        assert_eq!(messages.len(), 30_000);
+        let gap = *gap.lock().unwrap();
+        println!("page built in {took:?}; longest pause of the ticker {gap:?}");
+        assert!(
+            gap < Duration::from_secs(1),
+            "the runtime stalled for {gap:?} (page took {took:?})"
         );
     }
 }

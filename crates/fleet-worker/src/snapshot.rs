@@ -91,7 +91,7 @@ impl Inner {
             }
             let n = changed.len() as u64;
             if n > 0 {
-                let messages = output.page(pages, changed, Utc::now());
+                let messages = output.page_off_runtime(pages, changed, Utc::now()).await;
                 if let Err(e) = self.publish("records", messages).await {
                     return self.publish_failed(d, job, slice, e).await;
                 }

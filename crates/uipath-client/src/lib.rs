@@ -11,6 +11,8 @@
 //!   a bearer token, the HTTP call, and a classified outcome ([`UipathClient`]).
 //! - [`odata`]: typed keyset paging of Orchestrator datasets and folder discovery.
 //! - [`dataservice`]: paging of Data Service entities.
+//! - [`metadata`]: the tenant's own field lists (Orchestrator `$metadata`, Data Service
+//!   schemas), the live half of the field catalog in `fleet_core::fields`.
 //! - [`error`]: [`ClientError`] and its [`Disposition`] — what the caller should do next.
 //!
 //! The crate knows nothing about queues: a worker asks for pages, and every failure
@@ -20,6 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod dataservice;
 pub mod error;
+pub mod metadata;
 pub mod odata;
 pub mod source;
 pub mod sources;

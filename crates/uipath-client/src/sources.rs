@@ -110,6 +110,14 @@ impl Sources {
             .collect())
     }
 
+    /// The source's Orchestrator `$metadata`: each entity set's fields and types.
+    pub async fn metadata(
+        &self,
+        source: &str,
+    ) -> Result<crate::metadata::TenantMetadata, ClientError> {
+        self.client(source)?.orchestrator_metadata().await
+    }
+
     /// The source's Data Service entities.
     pub async fn entities(&self, source: &str) -> Result<Vec<DsEntity>, ClientError> {
         self.client(source)?.dataservice_entities().await

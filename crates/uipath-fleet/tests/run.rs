@@ -332,8 +332,14 @@ async fn configuration_mistakes_exit_2_naming_the_field() {
     let bad_dataset = "[[backfills]]\nsources = [\"acme\"]\ndatasets = [\"jobz\"]\nfrom = 2024-01-01\nto = 2024-01-03\n";
     let bad_range = "[[backfills]]\nsources = [\"acme\"]\ndatasets = [\"jobs\"]\nfrom = 2024-01-03\nto = 2024-01-01\n";
     let sync = "[[syncs]]\nsource = \"acme\"\ndatasets = [\"jobs\"]\nevery = \"15m\"\n";
+    // Checked at submit against the tenant's $metadata, as the API checks it.
+    let bad_select = "[[backfills]]\nsources = [\"acme\"]\ndatasets = [\"jobs\"]\nfrom = 2024-01-01\nto = 2024-01-03\nselect = { jobs = [\"Id\", \"NoSuchField\"] }\n";
     for (extra, needle) in [
         (bad_dataset, "backfills[0].datasets[0]"),
+        (
+            bad_select,
+            "backfills[0].select.jobs: `NoSuchField` is not a field of jobs on source acme",
+        ),
         (
             &format!("{}{bad_range}", backfill_toml("2024-01-03", "1d")),
             "backfills[1].to",

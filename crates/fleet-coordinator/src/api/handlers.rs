@@ -1,11 +1,14 @@
 //! The route handlers: thin adapters from HTTP to [`Coordinator`] operations.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fleet_core::dataset;
+use fleet_core::fields;
+use fleet_core::fields::select::MAX_SELECT_FIELDS;
 use fleet_core::plan::RequestError;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,6 +18,28 @@ use super::ApiError;
 use crate::service::{Coordinator, PreviewInput, ServiceError};
 
 type ApiResult = Result<Response, ApiError>;
+
+/// The body, or the API's answer to one that could not be read: 413 (JSON, saying the
+/// limit) for one over [`super::MAX_BODY_BYTES`].
+fn body(read: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    read.map_err(|rejection| {
+        let status = rejection.status();
+        let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "request body larger than {} KiB; a request names its datasets and at most {MAX_SELECT_FIELDS} fields per dataset in `select`",
+                super::MAX_BODY_BYTES / 1024
+            )
+        } else {
+            format!("request body could not be read: {rejection}")
+        };
+        ApiError {
+            status,
+            error,
+            fields: Vec::new(),
+            hint: None,
+        }
+    })
+}
 
 #[derive(Deserialize)]
 pub struct SubmitQuery {
@@ -26,8 +51,9 @@ pub struct SubmitQuery {
 pub async fn submit_backfill(
     State(c): State<Coordinator>,
     Query(q): Query<SubmitQuery>,
-    body: Bytes,
+    read: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = body(read)?;
     let dry_run = match q.dry_run.as_deref() {
         None | Some("false" | "0") => false,
         Some("true" | "1" | "") => true,
@@ -65,7 +91,11 @@ pub async fn submit_backfill(
         .into_response())
 }
 
-pub async fn submit_sync(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
+pub async fn submit_sync(
+    State(c): State<Coordinator>,
+    read: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body(read)?;
     let (request, created) = c.submit_sync(&body).await?;
     submitted(&c, &request.id, created.then_some(StatusCode::CREATED)).await
 }
@@ -157,6 +187,12 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
                 "key_field": d.id_field,
                 "max_page": d.max_page,
                 "paging_window": d.window,
+                "fields": fields::orchestrator(d.slug).unwrap_or_default().iter().map(|f| json!({
+                    "name": f.name,
+                    "type": f.ty.label(),
+                    "collection": f.collection,
+                    "nullable": f.nullable,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -196,7 +232,11 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
     Ok(Json(body).into_response())
 }
 
-pub async fn preview(State(c): State<Coordinator>, body: Bytes) -> ApiResult {
+pub async fn preview(
+    State(c): State<Coordinator>,
+    read: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body(read)?;
     let input: PreviewInput = parse_preview(&body)?;
     Ok(Json(c.preview(input).await?).into_response())
 }

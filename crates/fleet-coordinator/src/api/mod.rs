@@ -6,7 +6,7 @@
 //! - Errors are JSON `{"error": "...", "fields": [{"field", "message"}], "hint": "..."}`:
 //!   400 for a body that is not JSON, 422 for fields that are wrong (each named), 404 for
 //!   an unknown request, 502 when a UiPath source failed, 503 when the ledger or broker
-//!   is unreachable.
+//!   is unreachable, 413 for a body over [`MAX_BODY_BYTES`] (refused before it is parsed).
 //!
 //! | route                       | does                                               |
 //! |-----------------------------|----------------------------------------------------|
@@ -22,7 +22,7 @@
 
 mod handlers;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::service::{Coordinator, ServiceError};
+
+/// The largest request body the API reads. A request with a `select` of every field of
+/// every dataset is a few dozen KiB; a body over this is refused (413) as it arrives,
+/// before any of it is parsed.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The API's router over a coordinator.
 pub fn router(coordinator: Coordinator) -> Router {
@@ -50,7 +55,8 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route_layer(middleware::from_fn_with_state(
             coordinator.clone(),
             require_token,
-        ));
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .merge(v1)
         .route("/healthz", get(|| async { "ok" }))

@@ -23,8 +23,11 @@
 //!   `<Entity>` = `[A-Za-z][A-Za-z0-9_]*` (its case kept). Sorted, deduplicated.
 //! - `slice_width` (optional): a rung of [`Width::LADDER`].
 //! - `select` (optional): object of dataset → non-empty array of field names
-//!   (`[A-Za-z_][A-Za-z0-9_.]*`, no duplicates). Keys are normalized like `datasets`
-//!   and must be among them. Field lists are stored sorted.
+//!   (`[A-Za-z_][A-Za-z0-9_.]*`, no duplicates, at most
+//!   [`MAX_SELECT_FIELDS`](crate::fields::select::MAX_SELECT_FIELDS) per dataset). Keys
+//!   are normalized like `datasets` and must be among them. Field lists are stored
+//!   sorted. Whether each name is a field of its dataset is checked against the field
+//!   catalog ([`crate::fields`]) by the coordinator, which knows the tenant.
 //! - `run` (optional): a label, 1 to 64 printable ASCII characters. It is part of the
 //!   request's identity: the same body again returns the earlier request (a retried POST
 //!   is harmless), while another `run` makes a new request of the same work — to run

@@ -139,16 +139,22 @@ impl UipathClient {
 
     /// Runs `request` through the pipeline and decodes the 2xx body with `decode`. A body
     /// `decode` rejects counts as malformed (retried, then [`ClientError::Exhausted`]).
-    pub async fn send<T>(
+    ///
+    /// **A large body is decoded on the blocking pool** (`spawn_blocking`), never on a
+    /// runtime thread: parsing a page of a thousand wide records takes long enough to
+    /// starve the timers and heartbeats that share the thread. That is why `decode` and
+    /// its result must be `Send + 'static`.
+    pub async fn send<T: Send + 'static>(
         &self,
         request: &ApiRequest,
-        decode: impl Fn(&[u8]) -> Result<T, String> + Sync,
+        decode: impl Fn(&[u8]) -> Result<T, String> + Send + Sync + 'static,
     ) -> Result<T, ClientError> {
+        let decode: pipeline::Decode<T> = std::sync::Arc::new(decode);
         self.run(request, &decode).await
     }
 
     /// Runs `request` and deserializes the body into `T`.
-    pub async fn send_json<T: DeserializeOwned>(
+    pub async fn send_json<T: DeserializeOwned + Send + 'static>(
         &self,
         request: &ApiRequest,
     ) -> Result<T, ClientError> {

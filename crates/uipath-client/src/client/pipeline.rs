@@ -6,6 +6,7 @@
 //! wait budget (the limiter defers once the pause is longer than what is left of it), and
 //! a 401 by the one refresh a call may make.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -26,6 +27,29 @@ fn names_the_tenant(request: &ApiRequest) -> bool {
     request.api == Api::Orchestrator && path.starts_with("odata/") && !path.contains('(')
 }
 
+/// A body decoder, shared with the blocking pool.
+pub(crate) type Decode<T> = Arc<dyn Fn(&[u8]) -> Result<T, String> + Send + Sync>;
+
+/// Bodies up to this size are decoded where they arrive: a hop to the blocking pool costs
+/// more than parsing them. Above it (an OData page of wide records is megabytes), the
+/// decode runs on the blocking pool so no runtime thread is held for it.
+pub(crate) const INLINE_DECODE_MAX: usize = 64 * 1024;
+
+/// Decodes `body`, on the blocking pool when it is large. A decoder that panics is a
+/// malformed body, not a crashed worker.
+pub(crate) async fn decode_body<T: Send + 'static>(
+    decode: &Decode<T>,
+    body: bytes::Bytes,
+) -> Result<T, String> {
+    if body.len() <= INLINE_DECODE_MAX {
+        return decode(&body);
+    }
+    let decode = decode.clone();
+    tokio::task::spawn_blocking(move || decode(&body))
+        .await
+        .unwrap_or_else(|e| Err(format!("the body could not be decoded: {e}")))
+}
+
 /// What one call carries across its attempts.
 struct CallState {
     /// A call refreshes its token at most once, whatever attempt the 401 comes on.
@@ -35,10 +59,10 @@ struct CallState {
 }
 
 impl UipathClient {
-    pub(super) async fn run<T>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         request: &ApiRequest,
-        decode: &(dyn Fn(&[u8]) -> Result<T, String> + Sync),
+        decode: &Decode<T>,
     ) -> Result<T, ClientError> {
         let opts = &self.inner.options;
         let url = request.url(&self.inner.source)?;
@@ -87,13 +111,13 @@ impl UipathClient {
     }
 
     /// One attempt: permit, token, send, classify; 401s and 429s loop back to the permit.
-    async fn attempt<T>(
+    async fn attempt<T: Send + 'static>(
         &self,
         request: &ApiRequest,
         url: &url::Url,
         bucket: &BucketKey,
         path: &str,
-        decode: &(dyn Fn(&[u8]) -> Result<T, String> + Sync),
+        decode: &Decode<T>,
         state: &mut CallState,
     ) -> Result<T, ClientError> {
         let inner = &*self.inner;
@@ -137,7 +161,7 @@ impl UipathClient {
             debug!(path, status, bytes = body.len(), "api response");
             match classify(path, request.folder.as_deref(), status, &headers, &body) {
                 Outcome::Success => {
-                    return decode(&body).map_err(|detail| {
+                    return decode_body(decode, body).await.map_err(|detail| {
                         inner.stats.malformed();
                         ClientError::Malformed {
                             path: path.to_owned(),

@@ -122,7 +122,7 @@ impl UipathClient {
             .priority(priority);
         let (limit, field) = (slice.limit(), slice.time_field);
         let (records, next) = self
-            .send(&request, |body| query::decode_page(body, field, limit))
+            .send(&request, move |body| query::decode_page(body, field, limit))
             .await?;
         Ok(DsPage { records, next })
     }

@@ -78,13 +78,15 @@ impl UipathClient {
         let query = spec.page_query(cursor)?;
         let mut request = self.odata_request(spec, priority);
         request.query = query.pairs.clone();
+        // The decode owns what it needs: a large page is parsed on the blocking pool.
+        let asked = query.clone();
         let (records, count, next) = self
-            .send(&request, |body| {
+            .send(&request, move |body| {
                 let (records, count) = decode_envelope(body)?;
-                if query.count && count.is_none() {
+                if asked.count && count.is_none() {
                     return Err("@odata.count is missing though $count=true was asked".into());
                 }
-                let next = next_cursor(paging, &query, &records)?;
+                let next = next_cursor(paging, &asked, &records)?;
                 Ok((records, count, next))
             })
             .await?;

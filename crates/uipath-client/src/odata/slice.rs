@@ -23,6 +23,8 @@
 //! Deep `$skip` is never used on a SQL-backed set. The functions here are pure; `page`
 //! sends what they build.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use fleet_core::dataset::DatasetDef;
 use serde::{Deserialize, Serialize};
@@ -238,12 +240,15 @@ impl SliceSpec {
         let Some(fields) = &self.select else {
             return Ok(None);
         };
+        // Deduplicated through a set of lower-cased names: linear in the list, whatever
+        // its length (a pairwise scan was quadratic, on every page, on a runtime thread).
         let mut out: Vec<&str> = Vec::with_capacity(fields.len() + 2);
+        let mut seen: HashSet<String> = HashSet::with_capacity(fields.len() + 2);
         for f in fields {
-            if f.is_empty() || !f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if !is_field_name(f) {
                 return Err(config(format!("select: `{f}` is not a field name")));
             }
-            if !out.iter().any(|o| o.eq_ignore_ascii_case(f)) {
+            if seen.insert(f.to_ascii_lowercase()) {
                 out.push(f);
             }
         }
@@ -258,7 +263,7 @@ impl SliceSpec {
             } => &[modified, created, id],
         };
         for n in needed {
-            if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
+            if seen.insert(n.to_ascii_lowercase()) {
                 out.push(n);
             }
         }

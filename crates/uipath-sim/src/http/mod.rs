@@ -3,4 +3,5 @@
 
 pub mod control;
 pub mod errors;
+pub mod metadata;
 pub mod odata;

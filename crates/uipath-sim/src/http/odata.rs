@@ -1,5 +1,6 @@
 //! Orchestrator's OData endpoints: `GET /{org}/{tenant}/orchestrator_/odata/{Entity}` (and
-//! `{Entity}({id})`), plus the standalone form `GET /odata/{Entity}`.
+//! `{Entity}({id})`), plus the standalone form `GET /odata/{Entity}`; and `$metadata`
+//! ([`super::metadata`]).
 //!
 //! The checks run in the order Orchestrator applies them, so each mistake gets the answer a
 //! real tenant would give: unknown tenant or entity → 404; missing, expired or revoked
@@ -74,6 +75,9 @@ async fn standalone(
 
 /// `odata/Jobs` for both `Jobs` and `Jobs(42)`: a stats key from a small fixed set.
 fn endpoint_name(segment: &str) -> String {
+    if segment == "$metadata" {
+        return "odata/$metadata".to_owned();
+    }
     let name = segment.split('(').next().unwrap_or(segment);
     match entities::by_name(name) {
         Some(g) => format!("odata/{}", g.def().name),
@@ -106,6 +110,12 @@ async fn handle(
     headers: &HeaderMap,
     cloud: bool,
 ) -> Response {
+    if segment == "$metadata" {
+        return match authenticate(sim, &tenant, headers) {
+            Ok(_) => super::metadata::response(raw_query.as_deref(), headers),
+            Err(resp) => resp,
+        };
+    }
     let (name, key) = match parse_segment(segment) {
         Ok(v) => v,
         Err(msg) => return odata_error(StatusCode::BAD_REQUEST, &msg, 0),

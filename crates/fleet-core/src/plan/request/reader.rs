@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{FieldError, RequestError};
 use crate::dataset;
+use crate::fields::select::MAX_SELECT_FIELDS;
 use crate::plan::width::Width;
 
 /// Data Service datasets are named `dataservice/<Entity>`.
@@ -330,6 +331,18 @@ impl<'a> Reader<'a> {
                 self.error(
                     path,
                     "list at least one field, or leave the dataset out of `select` to read all fields",
+                );
+                continue;
+            }
+            // Refused before any name is looked at: the check is then linear in a bounded
+            // list, whatever the body holds.
+            if items.len() > MAX_SELECT_FIELDS {
+                self.error(
+                    path,
+                    format!(
+                        "lists {} fields, more than the {MAX_SELECT_FIELDS} a select may name; list only the fields you need, or leave the dataset out of `select` to read all fields",
+                        items.len()
+                    ),
                 );
                 continue;
             }

@@ -307,3 +307,27 @@ fn nulls_count_as_absent() {
         ["from"]
     );
 }
+
+#[test]
+fn a_select_longer_than_the_cap_is_refused_without_reading_its_names() {
+    let many: Vec<String> = (0..100_000).map(|i| format!("Field{i}")).collect();
+    let body = json!({
+        "source": "acme", "datasets": ["jobs"], "from": "2024-01-01", "to": "2024-02-01",
+        "select": {"jobs": many}
+    });
+    let e = errors(backfill(body));
+    assert_eq!(e.len(), 1, "one error, not one per name: {e:?}");
+    assert_eq!(e[0].0, "select.jobs");
+    assert!(
+        e[0].1.contains("100000 fields, more than the 500"),
+        "{}",
+        e[0].1
+    );
+    let at_cap: Vec<String> = (0..crate::fields::select::MAX_SELECT_FIELDS)
+        .map(|i| format!("Field{i}"))
+        .collect();
+    let body = json!({
+        "source": "acme", "datasets": ["jobs"], "every": "15m", "select": {"jobs": at_cap}
+    });
+    assert_eq!(sync(body).unwrap().select["jobs"].len(), 500);
+}
