@@ -6,6 +6,7 @@
 //! lease) and any planning runs. Stopping mid-plan is safe: plans are idempotent and the
 //! next leader resumes them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -564,6 +565,21 @@ impl Coordinator {
         let Some(dataset) = dataset.filter(|_| errors.is_empty()) else {
             return Err(RequestError::Fields(errors).into());
         };
+        if input.select.len() > fleet_core::fields::select::MAX_SELECT_FIELDS {
+            return Err(RequestError::Fields(vec![FieldError {
+                field: "select".into(),
+                message: format!(
+                    "{} names; at most {} per dataset",
+                    input.select.len(),
+                    fleet_core::fields::select::MAX_SELECT_FIELDS
+                ),
+            }])
+            .into());
+        }
+        // The same check as a request's `select`: a name the dataset lacks is a 422.
+        let select = BTreeMap::from([(input.dataset.clone(), input.select.clone())]);
+        self.check_select(std::slice::from_ref(&input.source), &select)
+            .await?;
         let hint = |e: &ClientError| preview_hint(e, &dataset);
         let folders = if dataset.folder_scoped() {
             let all =

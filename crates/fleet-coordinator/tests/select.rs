@@ -84,6 +84,19 @@ async fn a_select_naming_a_field_the_dataset_lacks_is_refused_before_anything_is
         "{body}"
     );
 
+    // A preview reads now, so its select is checked the same way before any read.
+    let preview = json!({"source": "acme", "dataset": "jobs", "select": ["Stat"], "limit": 1});
+    let (status, body) = served.api.post("/v1/preview", &preview.to_string()).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        messages(&body)[0].1.contains("did you mean `State`?"),
+        "{body}"
+    );
+    let preview = json!({"source": "acme", "dataset": "jobs", "select": ["State"], "limit": 1});
+    let (status, body) = served.api.post("/v1/preview", &preview.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["records"][0]["State"].is_string(), "{body}");
+
     // Nothing was stored, nothing was published.
     assert!(ledger.list_requests(10).await.unwrap().is_empty());
     assert_eq!(broker.depths().await.unwrap().backfill, 0);
