@@ -256,6 +256,11 @@ impl RunningSim {
         format!("{}/identity_/connect/token", self.base_url())
     }
 
+    /// The legacy User Key endpoint (account.uipath.com's `/oauth/token`).
+    pub fn user_key_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url())
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(self) {
         self.shutdown.cancel();

@@ -35,6 +35,7 @@ pub fn routes(sim: Arc<Simulator>) -> Router {
         .route("/_sim/faults/storm", post(start_storm).delete(stop_storm))
         .route("/_sim/tokens/revoke", post(revoke_tokens))
         .route("/_sim/tokens/revoke-refresh", post(revoke_refresh))
+        .route("/_sim/user-keys/revoke", post(revoke_user_keys))
         .route("/_sim/rate-limit", get(get_rate_limit).put(put_rate_limit))
         .route(
             "/_sim/rate-limit/{org}/{tenant}",
@@ -146,6 +147,20 @@ async fn revoke_refresh(State(sim): Sim, body: Option<Json<RevokeRequest>>) -> R
         .identity
         .revoke_refresh_families(req.client_id.as_deref());
     Json(json!({ "families": n })).into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeKeysRequest {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// "Revoke Access" on the API access page: the user's keys stop working.
+async fn revoke_user_keys(State(sim): Sim, body: Option<Json<RevokeKeysRequest>>) -> Response {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let n = sim.identity.revoke_user_keys(req.user.as_deref());
+    Json(json!({ "revoked": n })).into_response()
 }
 
 async fn get_rate_limit(State(sim): Sim) -> Response {

@@ -13,6 +13,14 @@ use serde::{Deserialize, Serialize};
 /// Printed instead of a credential in `Debug` output.
 const REDACTED: &str = "<redacted>";
 
+/// The client id UiPath's "API access" page shows for Automation Cloud's Orchestrator,
+/// the same for every user and tenant (docs/credentials.md).
+pub const LEGACY_CLIENT_ID: &str = "8DEv1AMNXczW3y4U15LL3jYf62jK93n5";
+
+/// The scope a machine's token carries. The simulator's own name: UiPath does not
+/// document what a robot token holds, only that it is the robot's, not a user's.
+pub const ROBOT_SCOPE: &str = "Orchestrator.Robot";
+
 /// The identity server's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -24,6 +32,19 @@ pub struct IdentityConfig {
     pub users: Vec<UserConfig>,
     /// Personal access tokens, accepted as bearer tokens as configured.
     pub personal_access_tokens: Vec<PatConfig>,
+    /// Legacy "API access" User Keys, exchanged at `POST /oauth/token` (the simulator's
+    /// stand-in for `https://account.uipath.com/oauth/token`).
+    pub user_keys: Vec<UserKeyConfig>,
+    /// The fixed client id the legacy endpoint expects (the one UiPath publishes for
+    /// Automation Cloud's Orchestrator).
+    pub user_key_client_id: String,
+    /// Lifetime of tokens from the legacy endpoint (UiPath: 24 hours).
+    pub user_key_token_ttl_secs: u64,
+    /// Machines (Tenant > Machines) whose client id and secret robots use at the token
+    /// endpoint. They get robot scopes only ([`ROBOT_SCOPE`]), which no list endpoint
+    /// accepts: no public UiPath material says a machine token may read Jobs, QueueItems
+    /// or logs (docs/credentials.md).
+    pub machines: Vec<MachineConfig>,
     /// Lifetime of access tokens from the OAuth token endpoint (UiPath: one hour).
     pub access_token_ttl_secs: u64,
     /// Lifetime of each refresh token, renewed on every rotation (UiPath: 60 days).
@@ -44,6 +65,10 @@ impl Default for IdentityConfig {
             apps: Vec::new(),
             users: Vec::new(),
             personal_access_tokens: Vec::new(),
+            user_keys: Vec::new(),
+            user_key_client_id: LEGACY_CLIENT_ID.to_owned(),
+            user_key_token_ttl_secs: 24 * 3600,
+            machines: Vec::new(),
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 60 * 24 * 3600,
             ropc_token_ttl_secs: 1800,
@@ -145,6 +170,48 @@ impl fmt::Debug for PatConfig {
     }
 }
 
+/// A legacy User Key: a long-lived key that acts with all of its user's rights in one
+/// tenant. It does not rotate; it is revoked from the control API.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserKeyConfig {
+    pub key: String,
+    pub user: String,
+    pub org: String,
+    /// The tenant logical name the key was issued for (`X-UIPATH-TenantName`).
+    pub tenant: String,
+}
+
+impl fmt::Debug for UserKeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserKeyConfig")
+            .field("key", &REDACTED)
+            .field("user", &self.user)
+            .field("org", &self.org)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+/// A machine's robot credentials.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MachineConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    pub org: String,
+}
+
+impl fmt::Debug for MachineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MachineConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &REDACTED)
+            .field("org", &self.org)
+            .finish()
+    }
+}
+
 /// A configuration the identity server cannot serve faithfully.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityConfigError {
@@ -207,6 +274,7 @@ impl IdentityConfig {
             ("access_token_ttl_secs", self.access_token_ttl_secs),
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
             ("ropc_token_ttl_secs", self.ropc_token_ttl_secs),
+            ("user_key_token_ttl_secs", self.user_key_token_ttl_secs),
             (
                 "authorization_code_ttl_secs",
                 self.authorization_code_ttl_secs,
@@ -222,6 +290,11 @@ impl IdentityConfig {
     /// The app with this client id.
     pub(crate) fn app(&self, client_id: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.client_id == client_id)
+    }
+
+    /// The machine with this client id.
+    pub(crate) fn machine(&self, client_id: &str) -> Option<&MachineConfig> {
+        self.machines.iter().find(|m| m.client_id == client_id)
     }
 
     /// The user who approves authorization requests for apps of `org`: the first configured.

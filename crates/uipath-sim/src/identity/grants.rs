@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::config::AppConfig;
+use super::config::{AppConfig, MachineConfig, ROBOT_SCOPE};
 use super::error::{ErrorCode, OAuthError};
 use super::params::{split_scopes, Params};
 use super::pkce;
 use super::store::{GrantRejection, UserGrant};
-use super::tokens::opaque_token;
+use super::tokens::{constant_time_eq, opaque_token};
 use super::Identity;
 use crate::auth::{Principal, PrincipalKind};
 
@@ -109,6 +109,39 @@ pub(crate) fn client_credentials(
         expires_in: ttl,
         token_type: "Bearer",
         scope: granted.join(" "),
+        refresh_token: None,
+    })
+}
+
+/// A machine's client id and secret (robot credentials): whatever is asked for, the token
+/// carries only [`ROBOT_SCOPE`], which no list endpoint accepts (403). No public UiPath
+/// material documents a machine token reading Jobs, QueueItems or logs, so the simulator
+/// grants nothing more; the `scope` field of the answer is how a client can tell.
+pub(crate) fn machine(
+    id: &Identity,
+    machine: &MachineConfig,
+    form: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = form.get("client_secret").unwrap_or_default();
+    if !constant_time_eq(presented.as_bytes(), machine.client_secret.as_bytes()) {
+        return Err(OAuthError::invalid_client("invalid client credentials"));
+    }
+    let principal = Principal {
+        kind: PrincipalKind::Application,
+        client_id: Some(machine.client_id.clone()),
+        user: None,
+        org: Some(machine.org.clone()),
+        tenant: None,
+        scopes: BTreeSet::from([ROBOT_SCOPE.to_owned()]),
+        folders: None,
+    };
+    let ttl = id.config.access_token_ttl_secs;
+    let access_token = id.mint_access(&mut id.lock(), principal, ttl, None, Instant::now());
+    Ok(TokenResponse {
+        access_token,
+        expires_in: ttl,
+        token_type: "Bearer",
+        scope: ROBOT_SCOPE.to_owned(),
         refresh_token: None,
     })
 }

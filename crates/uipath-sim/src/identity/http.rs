@@ -4,6 +4,7 @@
 //! Routes (merged by the caller at the root):
 //! - `POST /identity_/connect/token`, `POST /{org}/identity_/connect/token`
 //! - `GET /identity_/connect/authorize`, `GET /{org}/identity_/connect/authorize`
+//! - `POST /oauth/token`: the legacy User Key exchange of account.uipath.com (`legacy`)
 //! - `POST /api/Account/Authenticate`, `POST /{org}/{tenant}/api/account/authenticate`
 //!   (each in both spellings: axum matches paths case-sensitively)
 //! - `/identity/connect/token` (no underscore): the token endpoint when standalone; in the
@@ -22,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::{authorize, ropc, token_endpoint, Identity};
+use super::{authorize, legacy, ropc, token_endpoint, Identity};
 
 pub(crate) fn router(id: Arc<Identity>) -> Router {
     let mut router = Router::new()
@@ -36,6 +37,7 @@ pub(crate) fn router(id: Arc<Identity>) -> Router {
             "/{org}/identity_/connect/authorize",
             get(authorize::authorize_in_org),
         );
+    router = router.route("/oauth/token", post(legacy::token));
     for path in ["/api/Account/Authenticate", "/api/account/authenticate"] {
         router = router.route(path, post(ropc::authenticate));
     }
@@ -65,6 +67,8 @@ async fn count(State(id): State<Arc<Identity>>, request: Request, next: Next) ->
     let path = request.uri().path().to_ascii_lowercase();
     let endpoint = if path.ends_with("/connect/token") {
         "identity/token"
+    } else if path == "/oauth/token" {
+        "account/oauth-token"
     } else if path.ends_with("/connect/authorize") {
         "identity/authorize"
     } else {

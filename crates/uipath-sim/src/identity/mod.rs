@@ -22,6 +22,7 @@ pub mod config;
 mod error;
 mod grants;
 mod http;
+mod legacy;
 mod params;
 mod pkce;
 mod ropc;
@@ -33,7 +34,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use config::{AppConfig, IdentityConfig, IdentityConfigError, PatConfig, UserConfig};
+pub use config::{
+    AppConfig, IdentityConfig, IdentityConfigError, MachineConfig, PatConfig, UserConfig,
+    UserKeyConfig, LEGACY_CLIENT_ID, ROBOT_SCOPE,
+};
 
 use crate::auth::{Principal, PrincipalKind, TokenRejection};
 use crate::stats::Stats;
@@ -61,6 +65,8 @@ pub struct Identity {
     store: Mutex<Store>,
     /// Keyed by the token itself: PATs are configured, not minted, so there is no `jti`.
     pats: HashMap<String, Pat>,
+    /// User Keys revoked from the control API (by the key itself; never logged).
+    revoked_user_keys: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -109,6 +115,7 @@ impl Identity {
             signer: Signer::random(),
             store: Mutex::new(Store::new()),
             pats,
+            revoked_user_keys: Mutex::new(Default::default()),
         }
     }
 
@@ -162,6 +169,32 @@ impl Identity {
             "revoked refresh families"
         );
         count
+    }
+
+    /// Revokes the User Keys (of one user when given), as "Revoke Access" on the API
+    /// access page does; returns how many. Tokens already issued stay valid until they
+    /// expire (UiPath does not say otherwise).
+    pub fn revoke_user_keys(&self, user: Option<&str>) -> usize {
+        let mut revoked = self
+            .revoked_user_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut count = 0;
+        for k in &self.config.user_keys {
+            if user.is_none_or(|u| u.eq_ignore_ascii_case(&k.user)) && revoked.insert(k.key.clone())
+            {
+                count += 1;
+            }
+        }
+        tracing::info!(user = user.unwrap_or("*"), count, "revoked user keys");
+        count
+    }
+
+    fn user_key_revoked(&self, key: &str) -> bool {
+        self.revoked_user_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
     }
 
     pub fn config(&self) -> &IdentityConfig {

@@ -93,6 +93,11 @@ fn dispatch(
         Some(_) => return Err(unsupported(UNSUPPORTED)),
         None => return Err(unsupported("grant_type is missing")),
     };
+    if name == "client_credentials" {
+        if let Some(machine) = form.get("client_id").and_then(|c| id.config.machine(c)) {
+            return Ok(("client_credentials", grants::machine(id, machine, form)?));
+        }
+    }
     let app = authenticate_client(id, org, headers, form)?;
     Ok((name, grant(id, app, form)?))
 }
