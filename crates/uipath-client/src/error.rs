@@ -51,6 +51,20 @@ pub enum ClientError {
     #[error("standalone authentication (/api/Account/Authenticate) failed: {message}")]
     RopcFailed { message: String },
 
+    /// The legacy endpoint refused the User Key (`invalid_grant`): revoked ("Revoke
+    /// Access" issues a new key), or UiPath no longer honours keys.
+    #[error("the User Key of tenant `{tenant}` was refused (invalid_grant: revoked, replaced by a newer key, or no longer accepted by UiPath): copy the current key from Admin > Tenants > API access into the source's auth.user_key, or better, move to an external application (method = \"client-credentials\", see docs/credentials.md)")]
+    UserKeyRevoked { tenant: String },
+
+    /// The identity server granted robot scopes instead of the ones asked for: the client
+    /// id and secret are a machine's.
+    #[error("client `{client_id}` got only robot scopes ({granted}) instead of {scopes}: {migration}", migration = crate::source::machine_migration(scopes))]
+    MachineCredentials {
+        client_id: String,
+        scopes: String,
+        granted: String,
+    },
+
     // ---- API ------------------------------------------------------------------------
     #[error("{path}: unauthorized (HTTP 401) even with a freshly issued token: {message}")]
     Unauthorized { path: String, message: String },
@@ -140,6 +154,8 @@ impl ClientError {
             | WrongTokenUrl { .. }
             | TokenRejected { .. }
             | RopcFailed { .. }
+            | UserKeyRevoked { .. }
+            | MachineCredentials { .. }
             | Forbidden { .. }
             | FolderRequired { .. }
             | FolderNotFound { .. }
@@ -179,6 +195,8 @@ impl ClientError {
             LoginRequired { .. } => "login_required",
             WrongTokenUrl { .. } => "wrong_token_url",
             TokenRejected { .. } => "token_rejected",
+            UserKeyRevoked { .. } => "user_key_revoked",
+            MachineCredentials { .. } => "machine_credentials",
             RopcFailed { .. } => "ropc_failed",
             Unauthorized { .. } => "unauthorized",
             Forbidden { .. } => "forbidden",

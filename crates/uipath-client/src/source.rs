@@ -7,9 +7,11 @@
 //! - standalone Orchestrator: `https://{host}/odata/...`, identity at
 //!   `{host}/identity/connect/token` (no underscore), ROPC at `{host}/api/Account/Authenticate`.
 //!
-//! Four ways to authenticate: client credentials (application scopes), a refresh token
+//! Five ways to authenticate: client credentials (application scopes), a refresh token
 //! from a one-time `uipath-fleet login` (user scopes: the only way into Data Service), a
-//! personal access token, and standalone ROPC.
+//! personal access token, standalone ROPC, and the legacy cloud User Key. A sixth,
+//! `machine` (a robot's client id and secret), is recognised only to say what to create
+//! instead (docs/credentials.md).
 
 use std::time::Duration;
 
@@ -19,6 +21,13 @@ use url::Url;
 
 /// The cloud's base URL.
 pub const CLOUD_BASE_URL: &str = "https://cloud.uipath.com";
+
+/// Where the legacy User Key is exchanged for a token.
+pub const USER_KEY_TOKEN_URL: &str = "https://account.uipath.com/oauth/token";
+
+/// The client id UiPath's "API access" page shows next to the User Key: the same for every
+/// user and tenant of Automation Cloud (docs/credentials.md).
+pub const USER_KEY_CLIENT_ID: &str = "8DEv1AMNXczW3y4U15LL3jYf62jK93n5";
 
 /// Where the source's APIs are.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -82,6 +91,36 @@ pub enum AuthConfig {
     PersonalAccessToken { token: Secret },
     /// Standalone Orchestrator's `/api/Account/Authenticate` (tokens last 30 minutes).
     Ropc { username: String, password: Secret },
+    /// The legacy "API access" User Key of Automation Cloud, exchanged at
+    /// `https://account.uipath.com/oauth/token` (or `token_url`) for 24-hour tokens that
+    /// carry all of the user's rights. The key does not rotate; the deployment's
+    /// organization and tenant are the account and tenant logical names.
+    UserKey {
+        /// The User Key (UiPath's "refresh token" of this flow).
+        #[serde(alias = "refresh_token")]
+        user_key: Secret,
+        #[serde(default = "user_key_client_id")]
+        client_id: String,
+    },
+    /// A machine's client id and secret (Tenant > Machines): robot credentials, which
+    /// cannot read the datasets. Accepted in the file only to be refused by `validate`
+    /// with what to create instead.
+    Machine {
+        #[serde(default)]
+        client_id: String,
+        #[serde(default)]
+        client_secret: Option<Secret>,
+    },
+}
+
+fn user_key_client_id() -> String {
+    USER_KEY_CLIENT_ID.to_owned()
+}
+
+/// What to do instead of using a machine's robot credentials: an external application
+/// with `scopes` (space-separated), the ones the configured datasets need.
+pub fn machine_migration(scopes: &str) -> String {
+    format!("a machine's client id and secret (Tenant > Machines) are robot credentials, and no UiPath documentation lets them read Jobs, QueueItems or logs. Create an external application instead: Admin > External Applications > Add application, type Confidential, add Orchestrator API Access application scopes {scopes}; then set auth = {{ method = \"client-credentials\", client_id = <its App ID>, client_secret = <its App Secret>, scopes = [...] }} (see docs/credentials.md)")
 }
 
 fn default_redirect() -> Url {
@@ -185,6 +224,27 @@ impl SourceConfig {
                     return Err(format!("sources.{name}.auth.token: required"));
                 }
             }
+            AuthConfig::UserKey {
+                user_key,
+                client_id,
+            } => {
+                if !matches!(self.deployment, Deployment::Cloud { .. }) {
+                    return Err(format!("sources.{name}.auth: a User Key exists only in Automation Cloud (Admin > Tenants > API access); on standalone Orchestrator use client credentials or ROPC"));
+                }
+                if user_key.is_empty() {
+                    return Err(format!("sources.{name}.auth.user_key: required (the User Key from the API access page; a string, {{ env = \"VARIABLE\" }} or {{ file = \"/path\" }})"));
+                }
+                if client_id.is_empty() {
+                    return Err(format!("sources.{name}.auth.client_id: leave it out for the documented client id {USER_KEY_CLIENT_ID}"));
+                }
+            }
+            AuthConfig::Machine { .. } => {
+                let scopes = crate::auth::scopes_for(&[]);
+                return Err(format!(
+                    "sources.{name}.auth: method = \"machine\" is not supported: {}",
+                    machine_migration(&scopes)
+                ));
+            }
             AuthConfig::Ropc { username, .. } => {
                 if !matches!(self.deployment, Deployment::Standalone { .. }) {
                     return Err(format!("sources.{name}.auth: ROPC (/api/Account/Authenticate) exists only on standalone Orchestrator; use client credentials on Automation Cloud"));
@@ -241,6 +301,9 @@ impl SourceConfig {
     pub fn token_url(&self) -> Url {
         if let Some(url) = &self.token_url {
             return url.clone();
+        }
+        if matches!(self.auth, AuthConfig::UserKey { .. }) {
+            return Url::parse(USER_KEY_TOKEN_URL).expect("constant URL");
         }
         match &self.deployment {
             Deployment::Cloud { .. } => self.join("identity_/connect/token"),
@@ -409,5 +472,48 @@ mod tests {
         .unwrap();
         assert_eq!(s.timeout_secs, 60);
         assert!(!format!("{s:?}").contains("\"b\""));
+    }
+
+    #[test]
+    fn a_user_key_defaults_to_the_published_client_and_endpoint() {
+        let s: SourceConfig = serde_json::from_value(serde_json::json!({
+            "name": "acme",
+            "deployment": {"kind": "cloud", "organization": "acme", "tenant": "Prod"},
+            "auth": {"method": "user-key", "refresh_token": "k-123"}
+        }))
+        .unwrap();
+        assert_eq!(
+            s.auth,
+            AuthConfig::UserKey {
+                user_key: Secret::new("k-123"),
+                client_id: USER_KEY_CLIENT_ID.into()
+            }
+        );
+        assert_eq!(s.token_url().as_str(), USER_KEY_TOKEN_URL);
+        assert_eq!(s.validate(), Ok(()));
+        assert!(!format!("{s:?}").contains("k-123"));
+        let mut standalone = s.clone();
+        standalone.deployment = Deployment::Standalone {
+            base_url: Url::parse("https://orch.local").unwrap(),
+            tenancy_name: "Default".into(),
+        };
+        assert!(standalone
+            .validate()
+            .unwrap_err()
+            .contains("only in Automation Cloud"));
+    }
+
+    #[test]
+    fn machine_credentials_are_refused_with_what_to_create() {
+        let s = cloud(AuthConfig::Machine {
+            client_id: "m".into(),
+            client_secret: Some(Secret::new("robot-secret")),
+        });
+        let e = s.validate().unwrap_err();
+        assert!(
+            e.contains("External Applications") && e.contains("OR.Jobs.Read"),
+            "{e}"
+        );
+        assert!(!e.contains("robot-secret"), "{e}");
     }
 }

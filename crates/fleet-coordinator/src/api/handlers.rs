@@ -156,6 +156,8 @@ pub async fn sources(State(c): State<Coordinator>) -> ApiResult {
                 AuthConfig::RefreshToken { .. } => "refresh-token",
                 AuthConfig::PersonalAccessToken { .. } => "personal-access-token",
                 AuthConfig::Ropc { .. } => "ropc",
+                AuthConfig::UserKey { .. } => "user-key",
+                AuthConfig::Machine { .. } => "machine",
             };
             json!({
                 "name": name,

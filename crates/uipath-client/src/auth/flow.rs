@@ -10,6 +10,10 @@
 //! | refresh token | (token URL, client id) — the *family* key | `grant_type=refresh_token`, rotated by CAS |
 //! | ROPC (standalone) | (Authenticate URL, user name) | JSON `Account/Authenticate`, 30-minute token |
 //! | personal access token | (token URL, `pat:` + fingerprint) | none: a static bearer |
+//! | User Key (legacy cloud) | (token URL, `user-key:` + tenant + key fingerprint) | JSON `grant_type=refresh_token` + `X-UIPATH-TenantName`, 24-hour token, no rotation |
+//!
+//! A client-credentials answer whose granted scopes share none with those asked for is a
+//! machine's (robot) credentials: [`ClientError::MachineCredentials`], with what to create.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +22,7 @@ use fleet_core::{AccessToken, Secret, TokenCache, TokenKey};
 use url::Url;
 
 use super::clock::Clock;
-use super::identity::{post_form, post_ropc, retrying, Granted, TokenFailure};
+use super::identity::{post_form, post_ropc, post_user_key, retrying, Granted, TokenFailure};
 use crate::error::ClientError;
 use crate::source::{AuthConfig, Deployment, SourceConfig};
 
@@ -26,6 +30,8 @@ use crate::source::{AuthConfig, Deployment, SourceConfig};
 pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// Standalone `Account/Authenticate` tokens last 30 minutes and the answer does not say.
 pub(crate) const ROPC_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Tokens from a legacy User Key last 24 hours.
+pub(crate) const USER_KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A source's credentials and where to present them.
 #[derive(Debug)]
@@ -49,6 +55,14 @@ pub(crate) enum Flow {
     },
     /// A static bearer: never fetched, never shared through the cache.
     Pat { token: AccessToken },
+    /// The legacy User Key: presented as is every time (it does not rotate), so the cache
+    /// holds only the access tokens it buys.
+    UserKey {
+        url: Url,
+        client_id: String,
+        key: Secret,
+        tenant: String,
+    },
 }
 
 /// What a fetch needs besides the flow's own credentials. Owned, so a fetch can run in
@@ -119,6 +133,38 @@ impl Flow {
                 };
                 (flow, key)
             }
+            AuthConfig::UserKey { .. } | AuthConfig::Machine { .. } => {
+                let key = family_key(source);
+                let flow = match &source.auth {
+                    AuthConfig::UserKey {
+                        user_key,
+                        client_id,
+                    } => Flow::UserKey {
+                        url: token_url,
+                        client_id: client_id.clone(),
+                        key: user_key.clone(),
+                        tenant: match &source.deployment {
+                            Deployment::Cloud { tenant, .. } => tenant.clone(),
+                            Deployment::Standalone { tenancy_name, .. } => tenancy_name.clone(),
+                        },
+                    },
+                    // Refused by `validate`; should a caller skip it, the identity server's
+                    // robot scopes are recognised below.
+                    _ => Flow::ClientCredentials {
+                        url: token_url,
+                        client_id: key.principal.clone(),
+                        secret: match &source.auth {
+                            AuthConfig::Machine {
+                                client_secret: Some(s),
+                                ..
+                            } => s.clone(),
+                            _ => Secret::new(""),
+                        },
+                        scopes: Vec::new(),
+                    },
+                };
+                (flow, key)
+            }
             AuthConfig::PersonalAccessToken { token } => {
                 let principal = format!("pat:{}", fleet_core::token::fingerprint(token));
                 let key = TokenKey::new(token_url.as_str(), principal, Vec::<String>::new());
@@ -139,6 +185,7 @@ impl Flow {
     pub fn default_lifetime(&self) -> Duration {
         match self {
             Flow::Ropc { .. } => ROPC_LIFETIME,
+            Flow::UserKey { .. } => USER_KEY_LIFETIME,
             _ => DEFAULT_LIFETIME,
         }
     }
@@ -151,6 +198,7 @@ impl Flow {
             }
             Flow::Ropc { username, .. } => username,
             Flow::Pat { .. } => "personal access token",
+            Flow::UserKey { .. } => "user key",
         }
     }
 
@@ -176,7 +224,44 @@ impl Flow {
                 })
                 .await
                 .map_err(|f| self.oauth_error(f, &scope))?;
+                if let Some(given) = robot_scopes(scopes, granted.scope.as_deref()) {
+                    tracing::warn!(client_id = %client_id, granted = %given, "the identity server granted robot scopes: machine credentials");
+                    return Err(ClientError::MachineCredentials {
+                        client_id: client_id.clone(),
+                        scopes: scope,
+                        granted: given,
+                    });
+                }
                 Ok(access_token(&granted, DEFAULT_LIFETIME))
+            }
+            Flow::UserKey {
+                url,
+                client_id,
+                key,
+                tenant,
+            } => {
+                let granted = retrying("user_key", || {
+                    post_user_key(
+                        &cx.http,
+                        cx.clock.as_ref(),
+                        url,
+                        client_id,
+                        key,
+                        tenant,
+                        cx.request_timeout,
+                    )
+                })
+                .await
+                .map_err(|f| match f {
+                    TokenFailure::OAuth { error, .. } if error == "invalid_grant" => {
+                        tracing::warn!(%tenant, "the user key was refused (invalid_grant)");
+                        ClientError::UserKeyRevoked {
+                            tenant: tenant.clone(),
+                        }
+                    }
+                    other => self.oauth_error(other, ""),
+                })?;
+                Ok(access_token(&granted, USER_KEY_LIFETIME))
             }
             Flow::RefreshToken {
                 url,
@@ -294,14 +379,44 @@ impl Flow {
     }
 }
 
+/// The granted scopes when they share none with those asked for (and `OR.Default`, which
+/// expands to whatever the application holds, was not asked for): what a machine's
+/// robot credentials get. `None` when the grant looks like an external application's.
+fn robot_scopes(asked: &[String], granted: Option<&str>) -> Option<String> {
+    let granted = granted?.trim();
+    if granted.is_empty() || asked.iter().any(|s| s == "OR.Default") {
+        return None;
+    }
+    let disjoint = granted
+        .split_whitespace()
+        .all(|g| !asked.iter().any(|a| a == g));
+    disjoint.then(|| granted.to_owned())
+}
+
 /// The key refresh tokens of a refresh-token source live under (and its access tokens:
 /// one login, one token).
 pub fn family_key(source: &SourceConfig) -> TokenKey {
+    if let AuthConfig::UserKey { user_key, .. } = &source.auth {
+        let tenant = match &source.deployment {
+            Deployment::Cloud {
+                organization,
+                tenant,
+                ..
+            } => format!("{organization}/{tenant}"),
+            Deployment::Standalone { tenancy_name, .. } => tenancy_name.clone(),
+        };
+        let principal = format!(
+            "user-key:{tenant}:{}",
+            fleet_core::token::fingerprint(user_key)
+        );
+        return TokenKey::new(source.token_url().as_str(), principal, Vec::<String>::new());
+    }
     let client_id = match &source.auth {
         AuthConfig::RefreshToken { client_id, .. }
         | AuthConfig::ClientCredentials { client_id, .. } => client_id.as_str(),
         AuthConfig::Ropc { username, .. } => username.as_str(),
-        AuthConfig::PersonalAccessToken { .. } => "",
+        AuthConfig::Machine { client_id, .. } => client_id.as_str(),
+        AuthConfig::PersonalAccessToken { .. } | AuthConfig::UserKey { .. } => "",
     };
     TokenKey::new(source.token_url().as_str(), client_id, Vec::<String>::new())
 }
@@ -335,4 +450,28 @@ async fn rotate(cx: &FetchContext, spent: &Secret, next: &Secret) -> Result<bool
         .notify(|e, after| tracing::warn!(error = %e, ?after, "storing the rotated refresh token failed; retrying"))
         .await?;
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn robot_scopes_are_a_grant_that_shares_nothing_with_the_request() {
+        let a = asked(&["OR.Folders.Read", "OR.Jobs.Read"]);
+        assert_eq!(
+            robot_scopes(&a, Some("Orchestrator.Robot")),
+            Some("Orchestrator.Robot".into())
+        );
+        assert_eq!(robot_scopes(&a, Some("OR.Jobs.Read OR.Folders.Read")), None);
+        // A narrower grant is the identity server's business, not a machine.
+        assert_eq!(robot_scopes(&a, Some("OR.Jobs.Read")), None);
+        assert_eq!(robot_scopes(&a, None), None);
+        assert_eq!(robot_scopes(&a, Some(" ")), None);
+        assert_eq!(robot_scopes(&asked(&["OR.Default"]), Some("OR.Jobs")), None);
+    }
 }

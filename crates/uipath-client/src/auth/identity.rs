@@ -182,6 +182,48 @@ fn read_token_response(
     })
 }
 
+/// Exchanges a legacy User Key at account.uipath.com's `/oauth/token`: a JSON body and
+/// the tenant's logical name in `X-UIPATH-TenantName`. Refusals come back as OAuth errors
+/// (`invalid_grant` for a revoked key, with HTTP 403 from that server).
+pub(crate) async fn post_user_key(
+    http: &reqwest::Client,
+    clock: &dyn Clock,
+    url: &Url,
+    client_id: &str,
+    key: &Secret,
+    tenant: &str,
+    timeout: Duration,
+) -> Result<Granted, TokenFailure> {
+    let body = serde_json::json!({
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "refresh_token": key.expose(),
+    });
+    let sent_at_ms = clock.now_ms();
+    let response = http
+        .post(url.clone())
+        .header(ACCEPT, "application/json")
+        .header("X-UIPATH-TenantName", tenant)
+        .json(&body)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| transport(url, &e, timeout))?;
+    let status = response.status();
+    let html = is_html(&response);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| transport(url, &e, timeout))?;
+    let mut granted = read_token_response(url, status, html, &bytes, sent_at_ms)?;
+    // This flow's `scope` is OpenID's (`openid profile ...`), not Orchestrator's: the token
+    // carries the user's rights, so nothing should compare it with dataset scopes.
+    granted.scope = None;
+    // The key does not rotate; a refresh token in the answer is not ours to keep.
+    granted.refresh_token = None;
+    Ok(granted)
+}
+
 /// Logs in at standalone Orchestrator's `Account/Authenticate` (JSON body, ABP envelope
 /// answer whose `result` is the bearer token).
 pub(crate) async fn post_ropc(

@@ -2,8 +2,9 @@
 //!
 //! - [`TokenProvider`] (`provider`): bearer tokens for one source, shared by every worker
 //!   through a [`fleet_core::TokenCache`] with single-flight refresh.
-//! - `flow`: client credentials, rotating refresh tokens, standalone ROPC and personal
-//!   access tokens — what each sends and what the identity server's refusals mean.
+//! - `flow`: client credentials, rotating refresh tokens, standalone ROPC, personal
+//!   access tokens and the legacy User Key — what each sends and what the identity
+//!   server's refusals mean (including robot scopes granted to a machine's credentials).
 //! - `identity`: the HTTP exchanges with the identity server and their classification.
 //! - [`login()`] (`login`, `callback`, `pkce`): the one-time authorization code + PKCE
 //!   login that stores a refresh token for the refresh-token flow.
@@ -24,6 +25,24 @@ pub use clock::{unix_now_ms, Clock, ManualClock, SystemClock};
 pub use flow::family_key;
 pub use login::{login, LoginOptions, LoginOutcome};
 pub use provider::TokenProvider;
+
+/// The application scopes an external application needs to read `datasets` (slugs such
+/// as `jobs`; none = every Orchestrator dataset), `.Read` variants plus `OR.Folders.Read`
+/// (folder-scoped datasets are read per folder), space-separated and sorted.
+pub fn scopes_for(datasets: &[&str]) -> String {
+    let defs: Vec<&fleet_core::dataset::DatasetDef> = if datasets.is_empty() {
+        fleet_core::dataset::all().iter().collect()
+    } else {
+        datasets
+            .iter()
+            .filter_map(|d| fleet_core::dataset::by_name(d))
+            .collect()
+    };
+    let mut scopes: std::collections::BTreeSet<String> =
+        defs.iter().map(|d| format!("{}.Read", d.scope)).collect();
+    scopes.insert("OR.Folders.Read".into());
+    scopes.into_iter().collect::<Vec<_>>().join(" ")
+}
 
 /// Tuning of the token protocol.
 #[derive(Debug, Clone)]
