@@ -29,6 +29,10 @@
 //! is still checked for every dataset, but those rows only inform (`info: ...`,
 //! `"required": false`). Exit 0 otherwise.
 //!
+//! A source without scopes (a User Key carries its user's rights, a personal access token
+//! its own) has no scopes to compare: each dataset is probed with a one-record read. A
+//! machine's robot credentials end the source's checks with what to create instead.
+//!
 //! Tokens: kept in memory unless the configuration names a shared store (`[redis]`,
 //! `[token_cache]`) or a source needs a stored login (`refresh-token`); then that store
 //! is used, as the fleet would. Secrets never appear in the output: the client's errors
@@ -378,6 +382,25 @@ async fn check_source(
                 return findings;
             }
             effective = with_scopes(source, &granted);
+        }
+        Err(e @ ClientError::MachineCredentials { .. }) => {
+            let slugs: Vec<&str> = datasets
+                .iter()
+                .filter_map(|d| match d {
+                    DatasetRef::Orchestrator(def) => Some(def.slug),
+                    DatasetRef::DataService(_) => None,
+                })
+                .collect();
+            findings.push(Finding::fail(
+                name,
+                "token",
+                format!(
+                    "{}: the identity server granted only robot scopes",
+                    e.kind()
+                ),
+                uipath_client::source::machine_migration(&uipath_client::auth::scopes_for(&slugs)),
+            ));
+            return findings;
         }
         Err(e) => {
             findings.push(token_failure(name, &e));
@@ -736,6 +759,9 @@ fn token_failure(source: &str, e: &ClientError) -> Finding {
             "user scopes (Data Service) need method = \"refresh-token\" and `uipath-fleet login`".to_owned()
         }
         ClientError::LoginRequired { .. } => format!("run `uipath-fleet login --source {source}`"),
+        ClientError::UserKeyRevoked { .. } => format!(
+            "copy the tenant's current User Key (Admin > Tenants > API access) into sources.{source}.auth.user_key, or move to an external application (docs/credentials.md)"
+        ),
         ClientError::WrongTokenUrl { .. } => format!("check sources.{source}.deployment and token_url"),
         ClientError::Transport { .. } | ClientError::Server { .. } => {
             format!("check that the identity server of sources.{source} is reachable")

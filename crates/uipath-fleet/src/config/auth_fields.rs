@@ -12,6 +12,7 @@ fn required(method: &str) -> Option<&'static [&'static str]> {
         "refresh-token" => Some(&["client_id"]),
         "personal-access-token" => Some(&["token"]),
         "ropc" => Some(&["username", "password"]),
+        "user-key" => Some(&["user_key"]),
         _ => None,
     }
 }
@@ -33,7 +34,11 @@ pub(super) fn missing(text: &str) -> Option<ConfigError> {
         else {
             continue;
         };
-        if fields.iter().all(|f| auth.contains_key(*f)) {
+        // `refresh_token` is accepted for `user_key` (UiPath's own name for it).
+        let present = |f: &str| {
+            auth.contains_key(f) || (f == "user_key" && auth.contains_key("refresh_token"))
+        };
+        if fields.iter().all(|f| present(f)) {
             continue;
         }
         let name = source
@@ -48,7 +53,7 @@ pub(super) fn missing(text: &str) -> Option<ConfigError> {
         let verb = if fields.len() == 1 { "is" } else { "are" };
         let secret_hint = if fields
             .iter()
-            .any(|f| matches!(*f, "client_secret" | "token" | "password"))
+            .any(|f| matches!(*f, "client_secret" | "token" | "password" | "user_key"))
         {
             " (a secret may be given as a string, { env = \"VARIABLE\" } or { file = \"/path\" })"
         } else {
@@ -87,5 +92,16 @@ mod tests {
         );
         assert!(missing(&complete).is_none());
         assert!(missing("not = [toml").is_none());
+        let user_key = text.replace(
+            "method = \"client-credentials\", client_id = \"c\", scopes = [\"OR.Jobs.Read\"]",
+            "method = \"user-key\"",
+        );
+        assert!(missing(&user_key)
+            .unwrap()
+            .0
+            .contains("sources.acme.auth: user_key is required (a secret may be given"));
+        // UiPath's own name for the key is accepted too.
+        let alias = user_key.replace("\"user-key\"", "\"user-key\", refresh_token = \"k\"");
+        assert!(missing(&alias).is_none());
     }
 }

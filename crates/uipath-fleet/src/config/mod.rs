@@ -240,6 +240,19 @@ impl FleetConfig {
     /// Checks what can be checked without a network, naming the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (i, source) in self.sources.iter().enumerate() {
+            if matches!(source.auth, uipath_client::AuthConfig::Machine { .. }) {
+                // Named here rather than in the client: only the fleet knows which datasets
+                // the source is read for, and so which scopes the replacement needs.
+                let datasets = self.requested_datasets(&source.name);
+                let slugs: Vec<&str> = datasets.iter().map(String::as_str).collect();
+                invalid!(
+                    "sources.{}.auth: method = \"machine\" is not supported: {}",
+                    source.name,
+                    uipath_client::source::machine_migration(&uipath_client::auth::scopes_for(
+                        &slugs
+                    ))
+                );
+            }
             source.validate().map_err(ConfigError)?;
             if self.sources[..i].iter().any(|s| s.name == source.name) {
                 invalid!(
