@@ -9,7 +9,10 @@
 //! the message; descriptions of where tokens live ([`TokenStore::describe`]) carry no
 //! credential (a Redis password in the URL is masked). Client-credentials, ROPC and
 //! personal-access-token sources store only access tokens (valid for an hour), so the
-//! first run needs no key.
+//! first run needs no key. A `user-key` source does not count as one that stores refresh
+//! tokens: its key (long-lived and full-user) lives in the configuration, as a client
+//! secret does, and is never written here; only the 24-hour access tokens it buys are
+//! (docs/credentials.md recommends sealing a shared cache for them all the same).
 
 use std::fmt;
 use std::path::PathBuf;

@@ -210,3 +210,39 @@ async fn machine_credentials_get_the_migration_error_from_validate_check_and_run
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probes_each_dataset_of_a_user_key_source_and_names_a_revoked_key() {
+    let dir = scratch("user-key-check");
+    let sim = RunningSim::start(sim_config()).await.unwrap();
+    let config = write_config(&dir, &sim, &user_key_auth(&sim));
+    let check = |dataset: &'static str| {
+        let mut command = fleet_command(&[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--dataset",
+            dataset,
+        ]);
+        command.env("ACME_USER_KEY", KEY);
+        run_to_end(command, Duration::from_secs(60))
+    };
+    // No scopes to compare: each dataset is proved by a one-record read.
+    for dataset in ["jobs", "audit-logs"] {
+        let output = check(dataset).await;
+        assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("ok: readable"), "{stdout}");
+    }
+    assert!(sim.sim.stats.snapshot().requests["odata/AuditLogs"][&200] >= 1);
+
+    sim.sim.identity.revoke_user_keys(None);
+    let output = check("jobs").await;
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("user_key_revoked"), "{stdout}");
+    assert!(stdout.contains("API access"), "{stdout}");
+    assert!(!show(&output).contains(KEY), "{}", show(&output));
+    sim.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
