@@ -78,6 +78,8 @@ pub fn source_hint(error: &ClientError) -> &'static str {
         | E::Unauthorized { .. }
         | E::TokenRejected { .. }
         | E::RopcFailed { .. }
+        | E::UserKeyRevoked { .. }
+        | E::MachineCredentials { .. }
         | E::WrongTokenUrl { .. } => {
             "fix the source's credentials (`uipath-fleet check` says which), then submit again with `--rerun`"
         }

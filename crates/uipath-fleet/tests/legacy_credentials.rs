@@ -192,7 +192,7 @@ async fn machine_credentials_get_the_migration_error_from_validate_check_and_run
     }
 
     // The same credentials given as an external application's: the identity server's
-    // robot scopes give them away, and `check` names what to create instead.
+    // robot scopes give them away, and `check` and `run` name what to create instead.
     let auth = format!(
         r#"{{ method = "client-credentials", client_id = "{MACHINE_ID}", client_secret = "{MACHINE_SECRET}", scopes = ["OR.Jobs.Read", "OR.Folders.Read"] }}"#
     );
@@ -206,6 +206,19 @@ async fn machine_credentials_get_the_migration_error_from_validate_check_and_run
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("machine_credentials"), "{stdout}");
     assert!(stdout.contains("External Applications"), "{stdout}");
+    assert!(!show(&output).contains(MACHINE_SECRET), "{}", show(&output));
+    let output = run_to_end(
+        fleet_command(&["run", "--config", config.to_str().unwrap(), "--until-done"]),
+        Duration::from_secs(60),
+    )
+    .await;
+    // At run time the same: the backfill fails naming the machine credentials, with the
+    // fix, and the run exits 1 as for any backfill that failed.
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let all = show(&output);
+    assert!(all.contains("ended failed: machine_credentials"), "{all}");
+    assert!(all.contains("External Applications"), "{all}");
+    assert!(!all.contains("did not answer"), "{all}");
     assert!(!show(&output).contains(MACHINE_SECRET), "{}", show(&output));
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
