@@ -337,8 +337,9 @@ async fn golden_rejected_jobs() {
     sim.stop().await;
 }
 
-/// A sync of a set read as snapshots (Machines): sync-lane jobs with `read` = `snapshot`
-/// and records ordered by `observed-at`.
+/// A sync of a set read as snapshots (Machines): sync-lane jobs with `read` = `snapshot`,
+/// records ordered by `observed-at`, and a tombstone for a machine the stored snapshot
+/// holds and the tenant does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn golden_snapshot_sync() {
     let sim = start_sim(one_folder(1)).await;
@@ -353,6 +354,32 @@ async fn golden_snapshot_sync() {
         .submit_sync(body.to_string().as_bytes())
         .await
         .expect("sync accepted");
+    // The stream's previous snapshot, as a worker would have stored it, with one machine
+    // the simulator does not have: the first window finds it gone.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stream = loop {
+        fleet.coordinator.leader_tick().await.expect("leader tick");
+        let slices = fleet
+            .ledger
+            .list_slices(&request.id, None, None, 10)
+            .await
+            .unwrap();
+        if let Some(stream) = slices.first().and_then(|s| s.stream.clone()) {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "no sync window planned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let gone = [(
+        "990001".to_owned(),
+        "9f86d081884c7d659a2feaa0c55ad015".to_owned(),
+    )];
+    let stored = fleet
+        .ledger
+        .store_snapshot(&request.id, &stream, 0, &gone.into(), start)
+        .await
+        .unwrap();
+    assert!(stored, "the seeded snapshot is the stream's first");
     let stop = CancellationToken::new();
     let worker = fleet.worker(quick(OutputMode::Record));
     let task = tokio::spawn({
@@ -380,6 +407,12 @@ async fn golden_snapshot_sync() {
     ] {
         assert!(seen.contains(k), "no `{k}` message among {seen:?}");
     }
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.headers.get("x-fleet-op").map(String::as_str) == Some("delete")),
+        "no tombstone for the machine that is gone"
+    );
     assert_golden(GOLDEN, "snapshot_sync", &messages);
     sim.stop().await;
 }
