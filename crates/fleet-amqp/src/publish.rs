@@ -77,7 +77,7 @@ fn route(names: &Names, msg: &Outgoing) -> Result<Route, BrokerError> {
     }
     let properties = BasicProperties::default()
         .with_delivery_mode(2)
-        .with_content_type("application/json".into())
+        .with_content_type(fleet_core::messages::CONTENT_TYPE.into())
         .with_message_id(short(&msg.message_id, "the message id")?)
         .with_headers(headers);
     Ok(Route {

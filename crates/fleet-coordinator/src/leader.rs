@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use fleet_core::broker::{Destination, Outgoing};
 use fleet_core::ledger::{RequestKind, RequestRecord, RequestState, SliceRecord, SliceState};
+use fleet_core::messages;
 use fleet_core::plan::{self, schedule, PlanUnit, SyncRequest, Width};
 use fleet_core::wire::{Event, EventBody, Lane, ReadMode};
 use tokio_util::sync::CancellationToken;
@@ -235,14 +235,10 @@ impl Leader {
             failed: progress.failed,
             records: progress.records,
         });
-        let message = Outgoing::new(
-            Destination::Events {
-                routing_key: event.body.routing_key().into(),
-            },
-            format!("{}/completed/{}", request.id, event.at.timestamp_millis()),
-            event.to_bytes(),
-        );
-        self.planner.broker.publish(vec![message]).await?;
+        self.planner
+            .broker
+            .publish(vec![messages::event(&event)])
+            .await?;
         Ok(())
     }
 

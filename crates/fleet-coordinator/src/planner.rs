@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use fleet_core::broker::{Destination, Outgoing};
 use fleet_core::ledger::{RequestRecord, RequestState, SliceRecord};
+use fleet_core::messages;
 use fleet_core::plan::{self, BackfillRequest, Plan, PlanUnit, Width};
 use fleet_core::wire::{FolderRef, Lane};
 use fleet_core::{Broker, BrokerError, Ledger, LedgerError};
@@ -484,7 +485,10 @@ impl Planner {
     /// batch a few times (the broker reconnects meanwhile). Duplicates are possible after
     /// a failure, loss is not.
     pub async fn publish_jobs(&self, slices: &[&SliceRecord]) -> Result<(), PlanError> {
-        let messages: Vec<Outgoing> = slices.iter().map(|s| job_message(s)).collect();
+        let messages: Vec<Outgoing> = slices
+            .iter()
+            .map(|s| messages::job(&plan::job_for(s), Destination::Jobs(s.lane)))
+            .collect();
         let mut delay = Duration::from_millis(200);
         let mut attempt = 0;
         loop {
@@ -514,9 +518,4 @@ impl Planner {
 pub fn spec_of<T: serde::de::DeserializeOwned>(request: &RequestRecord) -> Result<T, LedgerError> {
     serde_json::from_value(request.spec.clone())
         .map_err(|e| LedgerError::Corrupt(format!("request {}: {e}", request.id)))
-}
-
-/// The broker message of a slice's job: message id = slice id, headers naming it.
-pub fn job_message(slice: &SliceRecord) -> Outgoing {
-    plan::job_message(&plan::job_for(slice), Destination::Jobs(slice.lane))
 }

@@ -17,6 +17,7 @@
 //! - [`cause`]: the cause a stored failure begins with, and whether a rerun may cure it.
 //! - [`plan`]: requests parsed and cut into UTC-aligned slices with deterministic ids.
 //! - [`wire`]: the versioned message formats (jobs, records, events).
+//! - [`messages`]: every message the fleet publishes, built with its id and headers.
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
 //!   script's tests and the documentation of its behaviour.
 
@@ -26,6 +27,7 @@ pub mod dataset;
 pub mod fields;
 pub mod gcra;
 pub mod ledger;
+pub mod messages;
 pub mod plan;
 pub mod ratelimit;
 pub mod seal;

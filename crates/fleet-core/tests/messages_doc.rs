@@ -462,3 +462,177 @@ fn every_header_and_the_version_are_documented() {
         "the page names another wire version"
     );
 }
+
+/// The header table's rows: header → the "On" cell (which messages carry it).
+fn header_table() -> BTreeMap<String, String> {
+    let start = DOC
+        .find("| Header | Value | On |")
+        .expect("the header table");
+    DOC[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let name = cells[0].trim_matches('`').to_owned();
+            (name, cells[2].to_owned())
+        })
+        .collect()
+}
+
+/// Whether a message of `kind` carries a header documented as on `on`. The table's
+/// vocabulary: "every message", "jobs", "dead letters", "records" (both shapes),
+/// "records of shape `record`".
+fn documented_on(on: &str, kind: &str) -> bool {
+    let job = matches!(kind, "job" | "retry copy" | "replayed dead letter");
+    let record = matches!(kind, "record" | "page");
+    on.contains("every message")
+        || (job && on.split([',', ' ']).any(|w| w == "jobs"))
+        || (kind == "dead letter" && on.contains("dead letters"))
+        || if on.contains("records of shape `record`") {
+            kind == "record"
+        } else {
+            record && on.contains("records")
+        }
+}
+
+/// Every message kind, built by `fleet_core::messages` as the publishers build it,
+/// carries exactly the headers the page promises for it (docs/messages.md, "AMQP
+/// properties") — `x-fleet-version` included, on every one.
+#[test]
+fn every_message_kind_carries_the_documented_headers() {
+    use fleet_core::broker::{Destination, Headers};
+    use fleet_core::messages;
+    use fleet_core::wire::{FolderRef, Lane, Provenance};
+    use std::time::Duration;
+
+    let folder = FolderRef {
+        id: 1,
+        key: "6f2c0a7e-0000-4000-8000-000000000001".into(),
+        path: "Shared".into(),
+    };
+    let job = SliceJob {
+        version: wire::WIRE_VERSION,
+        slice_id: "e42fa6ac01f3976d2a9de38871ae93f6".into(),
+        request_id: "bf-184dfec0312e6765666f".into(),
+        lane: Lane::Backfill,
+        source: "acme".into(),
+        dataset: "jobs".into(),
+        folder: Some(folder.clone()),
+        from: None,
+        to: None,
+        select: Vec::new(),
+        read: Default::default(),
+        attempt: 0,
+        parent: None,
+    };
+    let p = Provenance {
+        source: "acme".into(),
+        tenant: "acmecorp/DefaultTenant".into(),
+        dataset: "jobs".into(),
+        folder: Some(folder.clone()),
+        slice_id: job.slice_id.clone(),
+        request_id: job.request_id.clone(),
+    };
+    let dead = messages::dead_letter(&job, job.to_bytes(), "forbidden", "403 from /odata/Jobs");
+    // A letter written before dead letters had a version: the replay adds it.
+    let mut old_letter = dead.headers.clone();
+    old_letter.remove(wire::headers::VERSION);
+    let events = [
+        EventBody::SliceCompleted {
+            request_id: job.request_id.clone(),
+            slice_id: job.slice_id.clone(),
+            source: "acme".into(),
+            dataset: "jobs".into(),
+            folder: Some(folder.clone()),
+            from: None,
+            to: None,
+            records: 1,
+            pages: 1,
+        },
+        EventBody::SliceFailed {
+            request_id: job.request_id.clone(),
+            slice_id: job.slice_id.clone(),
+            source: "acme".into(),
+            dataset: "jobs".into(),
+            folder: Some(folder),
+            reason: "forbidden".into(),
+            error: "403".into(),
+            attempts: 1,
+        },
+        EventBody::RequestCompleted {
+            request_id: job.request_id.clone(),
+            slices: 1,
+            failed: 0,
+            records: 1,
+        },
+    ];
+    let retry = Destination::Retry {
+        lane: Lane::Backfill,
+        delay: Duration::from_secs(5),
+    };
+    let mut kinds = vec![
+        ("job", messages::job(&job, Destination::Jobs(job.lane))),
+        ("retry copy", messages::job(&job, retry)),
+        (
+            "record",
+            messages::record(&p, "id".into(), Op::Upsert, vec![]),
+        ),
+        ("page", messages::page(&p, 3, vec![])),
+        ("dead letter", dead.clone()),
+        (
+            "replayed dead letter",
+            messages::replayed(&job, Some("m"), &dead.headers, job.to_bytes()),
+        ),
+        (
+            "replayed dead letter",
+            messages::replayed(&job, None, &old_letter, job.to_bytes()),
+        ),
+    ];
+    for body in events {
+        kinds.push(("event", messages::event(&Event::new(body))));
+    }
+    let table = header_table();
+    assert!(table.len() >= 11, "header table: {table:?}");
+    for (kind, m) in &kinds {
+        let want: BTreeSet<&str> = table
+            .iter()
+            .filter(|(_, on)| documented_on(on, kind))
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let got: BTreeSet<&str> = m.headers.keys().map(String::as_str).collect();
+        assert_eq!(got, want, "headers of a {kind} ({:?})", m.destination);
+        assert_eq!(
+            m.headers.get(wire::headers::VERSION).map(String::as_str),
+            Some("2"),
+            "x-fleet-version of a {kind}"
+        );
+    }
+
+    // A body no build reads keeps the headers it came with (its version among them), and
+    // gets the reason and error.
+    let mut came: Headers = Headers::new();
+    came.insert(wire::headers::VERSION.into(), "9".into());
+    came.insert(wire::headers::SLICE.into(), "s".into());
+    came.insert("x-other".into(), "dropped".into());
+    let r = messages::rejected(Some("m"), &came, b"{}".to_vec(), "version", "version 9");
+    let got: Vec<&str> = r.headers.keys().map(String::as_str).collect();
+    assert_eq!(
+        got,
+        [
+            wire::headers::ERROR,
+            wire::headers::REASON,
+            wire::headers::SLICE,
+            wire::headers::VERSION
+        ]
+    );
+    assert_eq!(r.headers[wire::headers::VERSION], "9");
+    let bare = messages::rejected(
+        None,
+        &Headers::new(),
+        b"junk".to_vec(),
+        "malformed_job",
+        "x",
+    );
+    assert_eq!(bare.message_id, "unreadable");
+}

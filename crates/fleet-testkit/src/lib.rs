@@ -46,6 +46,7 @@
 //! may); the checks in [`probe`] speak the two handshakes over a plain TCP socket.
 
 pub mod contract;
+pub mod golden;
 pub mod prefix;
 pub mod probe;
 pub mod urls;

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use fleet_core::broker::{Delivery, Destination, Outgoing};
 use fleet_core::ledger::{LedgerError, Outcome, SliceRecord, SliceState, Transition};
-use fleet_core::plan::{job_for, job_message};
-use fleet_core::wire::{headers, Event, EventBody, ReadMode, SliceJob, WireError};
+use fleet_core::messages;
+use fleet_core::plan::job_for;
+use fleet_core::wire::{Event, EventBody, ReadMode, SliceJob, WireError};
 use fleet_core::{BrokerError, Priority};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -246,20 +247,13 @@ impl Inner {
             WireError::Malformed { .. } => "malformed_job",
         };
         warn!(reason, error = %e, "job message rejected to the dead-letter queue");
-        let id = d.message_id.clone().unwrap_or_else(|| "unreadable".into());
-        let mut dead = Outgoing::new(Destination::DeadLetter, id, d.body.clone())
-            .header(headers::REASON, reason)
-            .header(headers::ERROR, truncate(&e.to_string()));
-        for h in [
-            headers::SOURCE,
-            headers::DATASET,
-            headers::SLICE,
-            headers::REQUEST,
-        ] {
-            if let Some(v) = d.headers.get(h) {
-                dead = dead.header(h, v.clone());
-            }
-        }
+        let dead = messages::rejected(
+            d.message_id.as_deref(),
+            &d.headers,
+            d.body.clone(),
+            reason,
+            &truncate(&e.to_string()),
+        );
         self.publish("dead letter", vec![dead]).await?;
         self.ack(d).await?;
         Ok(JobOutcome::Rejected)
@@ -490,20 +484,11 @@ impl Inner {
             records: s.records,
             pages: s.pages,
         });
-        self.event(format!("{}/completed", job.slice_id), event)
-            .await
+        self.event(&event).await
     }
 
-    async fn event(&self, id: String, event: Event) -> Result<(), Abandon> {
-        let message = Outgoing::new(
-            Destination::Events {
-                routing_key: event.body.routing_key().to_owned(),
-            },
-            id,
-            event.to_bytes(),
-        )
-        .header(headers::VERSION, fleet_core::wire::WIRE_VERSION.to_string());
-        self.publish("event", vec![message]).await
+    async fn event(&self, event: &Event) -> Result<(), Abandon> {
+        self.publish("event", vec![messages::event(event)]).await
     }
 
     pub(crate) async fn client_error(
@@ -589,7 +574,7 @@ impl Inner {
         };
         let jobs = children
             .iter()
-            .map(|c| job_message(&job_for(c), Destination::Jobs(c.lane)))
+            .map(|c| messages::job(&job_for(c), Destination::Jobs(c.lane)))
             .collect();
         self.publish("split children", jobs).await?;
         let out = self
@@ -694,7 +679,7 @@ impl Inner {
         }
         let mut copy = job.clone();
         copy.attempt = attempt;
-        let message = job_message(
+        let message = messages::job(
             &copy,
             Destination::Retry {
                 lane: job.lane,
@@ -716,24 +701,7 @@ impl Inner {
     ) -> Result<JobOutcome, Abandon> {
         let error = truncate(error);
         warn!(reason, error, "slice given up; dead-lettered");
-        let mut dead = Outgoing::new(
-            Destination::DeadLetter,
-            job.slice_id.clone(),
-            d.body.clone(),
-        )
-        .header(headers::REASON, reason)
-        .header(headers::ERROR, error.clone());
-        for (h, v) in [
-            (headers::SOURCE, &job.source),
-            (headers::DATASET, &job.dataset),
-            (headers::SLICE, &job.slice_id),
-            (headers::REQUEST, &job.request_id),
-        ] {
-            dead = dead.header(h, v.clone());
-        }
-        if let Some(f) = &job.folder {
-            dead = dead.header(headers::FOLDER, f.path.clone());
-        }
+        let dead = messages::dead_letter(job, d.body.clone(), reason, &error);
         self.publish("dead letter", vec![dead]).await?;
         let failed = self
             .transition(
@@ -754,10 +722,9 @@ impl Inner {
             error,
             attempts,
         });
-        // The attempt count makes each failure its own event: a slice replayed from the
-        // dead-letter queue that fails again is news, not a duplicate.
-        self.event(format!("{}/failed/{attempts}", job.slice_id), event)
-            .await?;
+        // The attempt count in its message id makes each failure its own event: a slice
+        // replayed from the dead-letter queue that fails again is news, not a duplicate.
+        self.event(&event).await?;
         self.ack(d).await?;
         Ok(JobOutcome::Failed)
     }

@@ -3,10 +3,11 @@
 //! (docs/messages.md).
 
 use chrono::{DateTime, Utc};
-use fleet_core::broker::{Destination, Outgoing};
+use fleet_core::broker::Outgoing;
 use fleet_core::dataset::VersionOrder;
+use fleet_core::messages;
 use fleet_core::wire::{
-    self, headers, record_id, tombstone_id, Op, PageRecord, Provenance, RecordEnvelope, RecordPage,
+    self, record_id, tombstone_id, Op, PageRecord, Provenance, RecordEnvelope, RecordPage,
     SliceJob, WIRE_VERSION,
 };
 use serde_json::Value;
@@ -71,7 +72,6 @@ pub fn snapshot_hash(record: &Record, volatile: &[&str]) -> String {
 pub struct Output {
     pub mode: OutputMode,
     provenance: Provenance,
-    routing_key: String,
     /// What orders the versions of the dataset's records (`order_by`).
     order_by: VersionOrder,
 }
@@ -84,7 +84,6 @@ impl Output {
         Output {
             mode,
             order_by: wire::version_order(&job.dataset),
-            routing_key: format!("{}.{}", job.source, job.dataset),
             provenance: Provenance {
                 source: job.source.clone(),
                 tenant,
@@ -94,32 +93,6 @@ impl Output {
                 request_id: job.request_id.clone(),
             },
         }
-    }
-
-    /// `op` is set for a record-shape message (one record), `None` for a page.
-    fn message(&self, id: String, body: Vec<u8>, op: Option<Op>) -> Outgoing {
-        let p = &self.provenance;
-        let mut m = Outgoing::new(
-            Destination::Records {
-                routing_key: self.routing_key.clone(),
-            },
-            id,
-            body,
-        )
-        .header(headers::VERSION, WIRE_VERSION.to_string())
-        .header(headers::SOURCE, p.source.as_str())
-        .header(headers::TENANT, p.tenant.as_str())
-        .header(headers::DATASET, p.dataset.as_str())
-        .header(headers::SLICE, p.slice_id.as_str())
-        .header(headers::REQUEST, p.request_id.as_str())
-        .header(headers::SHAPE, self.mode.as_str());
-        if let Some(f) = &p.folder {
-            m = m.header(headers::FOLDER, f.path.as_str());
-        }
-        if let Some(op) = op {
-            m = m.header(headers::OP, op.as_str());
-        }
-        m
     }
 
     /// The messages of one page of records read (`page` counts from 1 within the slice):
@@ -216,7 +189,7 @@ impl Output {
                         record: r.record,
                     }
                     .to_bytes();
-                    self.message(r.id, body, Some(r.op))
+                    messages::record(p, r.id, r.op, body)
                 })
                 .collect(),
             OutputMode::Page => {
@@ -233,7 +206,7 @@ impl Output {
                     records,
                 }
                 .to_bytes();
-                vec![self.message(format!("{}/{page}", p.slice_id), body, None)]
+                vec![messages::page(p, page, body)]
             }
         }
     }
@@ -242,6 +215,8 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fleet_core::broker::Destination;
+    use fleet_core::wire::headers;
     use fleet_core::wire::{FolderRef, Lane};
     use serde_json::json;
 

@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,26 +24,6 @@ const DAYS: u32 = 4;
 const DATASETS: [&str; 2] = ["jobs", "queue-items"];
 /// The letter no replay can fix: not JSON at all.
 const JUNK_ID: &str = "junk-letter-1";
-
-/// Runs `uipath-fleet dlq ARGS --config FILE` (RabbitMQ's URL from the environment,
-/// nothing inherited) and returns its output, within a minute.
-async fn dlq(fleet: &Fleet, config: &Path, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
-    command.arg("dlq").args(args).arg("--config").arg(config);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("`dlq {args:?}` did not finish within a minute"))
-        .expect("the binary runs")
-}
 
 /// Runs `dlq ARGS`, insists it succeeded, and returns its stdout.
 async fn dlq_ok(fleet: &Fleet, config: &Path, args: &[&str]) -> String {

@@ -169,25 +169,6 @@ pub fn read_mode(lane: Lane, dataset: &str) -> crate::wire::ReadMode {
     crate::dataset::by_name(dataset).map_or(crate::wire::ReadMode::Created, |d| d.read_mode(lane))
 }
 
-/// A job as a broker message to `destination` (its lane, a retry queue, the dead-letter
-/// queue): message id = slice id, and headers naming what it reads.
-pub fn job_message(
-    job: &SliceJob,
-    destination: crate::broker::Destination,
-) -> crate::broker::Outgoing {
-    use crate::wire::headers;
-    let mut out = crate::broker::Outgoing::new(destination, job.slice_id.clone(), job.to_bytes())
-        .header(headers::SOURCE, job.source.clone())
-        .header(headers::DATASET, job.dataset.clone())
-        .header(headers::SLICE, job.slice_id.clone())
-        .header(headers::REQUEST, job.request_id.clone())
-        .header(headers::VERSION, WIRE_VERSION.to_string());
-    if let Some(f) = &job.folder {
-        out = out.header(headers::FOLDER, f.path.clone());
-    }
-    out
-}
-
 /// Every slice of a unit over `[from, to)`, lazily, in time order: cut by the unit's
 /// width, or — for datasets without a time field, which are read whole — one slice whose
 /// range only names the snapshot (the worker does not filter on it). `stream` is set on

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use fleet_core::ledger::{Ledger as _, RequestState, SliceState, Transition};
-use fleet_core::wire::headers;
-use fleet_core::{Broker as _, Destination, Outgoing};
+use fleet_core::messages;
+use fleet_core::Broker as _;
 
 use super::letters::{Fleet, Letter};
 use super::render::state_name;
@@ -224,20 +224,12 @@ impl Fleet {
             }
         }
         if matches!(verdict, Verdict::Requeue | Verdict::Resend) {
-            let mut message = Outgoing::new(
-                Destination::Jobs(job.lane),
-                letter
-                    .message_id
-                    .clone()
-                    .unwrap_or_else(|| job.slice_id.clone()),
+            let message = messages::replayed(
+                job,
+                letter.message_id.as_deref(),
+                &letter.headers,
                 letter.body.clone(),
             );
-            message.headers = letter
-                .headers
-                .iter()
-                .filter(|(k, _)| k.as_str() != headers::REASON && k.as_str() != headers::ERROR)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
             self.broker
                 .publish(vec![message])
                 .await

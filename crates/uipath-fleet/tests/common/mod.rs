@@ -13,6 +13,7 @@ pub use process::{worker_command, WorkerProcess};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,7 @@ pub fn to_after(days: u32) -> String {
 }
 
 /// Budgets far above what a test sends: the fleet's limiter never defers.
-fn generous_limits() -> LimiterConfig {
+pub fn generous_limits() -> LimiterConfig {
     let b = Some(Budget {
         requests: 1_000_000,
         period_ms: 60_000,
@@ -514,4 +515,24 @@ pub async fn assert_all_completed(fleet: &Fleet, request: &str, expected_records
         .iter()
         .all(|s| matches!(s.state, SliceState::Completed | SliceState::Split)));
     slices.iter().filter(|s| s.attempts > 1).count()
+}
+
+/// Runs `uipath-fleet dlq ARGS --config FILE` (RabbitMQ's URL from the environment,
+/// nothing inherited) and returns its output, within a minute.
+pub async fn dlq(fleet: &Fleet, config: &Path, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
+    command.arg("dlq").args(args).arg("--config").arg(config);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`dlq {args:?}` did not finish within a minute"))
+        .expect("the binary runs")
 }
