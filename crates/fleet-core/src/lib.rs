@@ -16,6 +16,7 @@
 //! - [`ledger`]: requests, slices, progress, sync watermarks, leases ([`Ledger`]).
 //! - [`cause`]: the cause a stored failure begins with, and whether a rerun may cure it.
 //! - [`plan`]: requests parsed and cut into UTC-aligned slices with deterministic ids.
+//! - [`time`]: THE parser of the times UiPath serves (zone, zone-less as UTC, dates).
 //! - [`wire`]: the versioned message formats (jobs, records, events).
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
 //!   script's tests and the documentation of its behaviour.
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod ratelimit;
 pub mod seal;
 pub mod secret;
+pub mod time;
 pub mod token;
 pub mod wire;
 

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fleet_core::wire::{parse_time, DATASERVICE_PREFIX};
+use fleet_core::wire::DATASERVICE_PREFIX;
 use serde_json::Value;
 
 /// The longest a path part may be (file systems allow 255 bytes; leave room).
@@ -44,9 +44,11 @@ pub(crate) fn record_date(
     time_fields(dataset)
         .into_iter()
         .flatten()
-        .find_map(|f| record.get(f).and_then(Value::as_str).and_then(parse_time))
-        .unwrap_or(fetched_at)
-        .date_naive()
+        .find_map(|f| {
+            let text = record.get(f).and_then(Value::as_str)?;
+            fleet_core::time::parse(text).ok()
+        })
+        .map_or_else(|| fetched_at.date_naive(), |t| t.date())
 }
 
 /// One path part, made safe (see the module docs).
@@ -98,6 +100,18 @@ mod tests {
         assert_eq!(
             time_fields("dataservice/Invoice"),
             [Some("UpdateTime"), Some("CreateTime")]
+        );
+    }
+
+    #[test]
+    fn a_date_only_value_partitions_by_that_date() {
+        // UiPath's one time parser: a date stays a date (not the fetch date, and not
+        // shifted through a zone).
+        let fetched = at("2030-05-05T00:00:00Z");
+        let ds = json!({"UpdateTime": "2024-03-05"});
+        assert_eq!(
+            record_date("dataservice/Invoice", Some(&ds), fetched).to_string(),
+            "2024-03-05"
         );
     }
 

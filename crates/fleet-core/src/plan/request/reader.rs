@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::{FieldError, RequestError};
 use crate::dataset;
 use crate::fields::select::MAX_SELECT_FIELDS;
 use crate::plan::width::Width;
+use crate::time::UiPathTime;
 
 /// Data Service datasets are named `dataservice/<Entity>`.
 pub const DATASERVICE_PREFIX: &str = "dataservice/";
@@ -379,17 +380,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `YYYY-MM-DD` as midnight UTC, or RFC 3339 with an offset, in UTC.
+/// `YYYY-MM-DD` as midnight UTC, or RFC 3339 with an offset, in UTC. A time without a
+/// zone is refused: a person's bound is not guessed to be UTC (UiPath's are, see
+/// [`crate::time`]).
 pub(crate) fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    // Exactly ten characters: chrono would also take `2024-1-1`, which is no ISO date.
-    if text.len() == 10 {
-        let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-        return Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?));
+    match crate::time::parse(text).ok()? {
+        UiPathTime::Instant { zoned: false, .. } => None,
+        t => Some(t.start()),
     }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Normalize a dataset name: an Orchestrator dataset by slug or entity set name (any
