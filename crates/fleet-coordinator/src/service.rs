@@ -28,7 +28,7 @@ use crate::leader::{Leader, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::select_check::TenantFields;
-use crate::sources::{DatasetRef, Sources, DATASERVICE_PREFIX};
+use crate::sources::{DatasetRef, Sources};
 
 /// Why an operation failed, sorted by whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -434,7 +434,7 @@ impl Coordinator {
         let wanted: Vec<(usize, &str)> = datasets
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| d.strip_prefix(DATASERVICE_PREFIX).map(|e| (i, e)))
+            .filter_map(|(i, d)| fleet_core::dataset::dataservice_entity(d).map(|e| (i, e)))
             .collect();
         if wanted.is_empty() {
             return Ok(());

@@ -391,15 +391,12 @@ pub fn tombstone_id(source: &str, dataset: &str, key: &str, last_version: &str) 
     record_id(source, dataset, key, &format!("deleted:{last_version}"))
 }
 
-/// Prefix of Data Service datasets (`dataservice/<Entity>`).
-pub const DATASERVICE_PREFIX: &str = "dataservice/";
-
 /// What orders the versions of `dataset`'s records: the catalog's [`VersionOrder`] for
 /// Orchestrator datasets, [`VersionOrder::Modified`] (`UpdateTime`, else `CreateTime`) for
 /// Data Service entities, and [`VersionOrder::ObservedAt`] for a name the catalog does not
 /// know (nothing else is known about its records).
 pub fn version_order(dataset: &str) -> VersionOrder {
-    if dataset.starts_with(DATASERVICE_PREFIX) {
+    if dataset::dataservice_entity(dataset).is_some() {
         return VersionOrder::Modified;
     }
     dataset::by_name(dataset).map_or(VersionOrder::ObservedAt, |d| d.order)
@@ -410,7 +407,7 @@ pub fn version_order(dataset: &str) -> VersionOrder {
 /// null or absent); for `row-version` `RowVersion`; for `event-time` the dataset's time
 /// field; none for `observed-at` (the fetch time).
 pub fn order_fields(dataset: &str) -> Vec<&'static str> {
-    if dataset.starts_with(DATASERVICE_PREFIX) {
+    if dataset::dataservice_entity(dataset).is_some() {
         return vec!["UpdateTime", "CreateTime"];
     }
     let Some(d) = dataset::by_name(dataset) else {

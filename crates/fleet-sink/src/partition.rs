@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fleet_core::wire::DATASERVICE_PREFIX;
 use serde_json::Value;
 
 /// The longest a path part may be (file systems allow 255 bytes; leave room).
@@ -25,7 +24,7 @@ const MAX_PART: usize = 100;
 
 /// The fields whose date partitions `dataset`'s records, in order of preference.
 pub(crate) fn time_fields(dataset: &str) -> [Option<&'static str>; 2] {
-    if dataset.starts_with(DATASERVICE_PREFIX) {
+    if fleet_core::dataset::dataservice_entity(dataset).is_some() {
         return [Some("UpdateTime"), Some("CreateTime")];
     }
     let field = fleet_core::dataset::by_name(dataset).and_then(|d| d.time_field);

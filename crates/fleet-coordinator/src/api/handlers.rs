@@ -222,7 +222,7 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
         body["dataservice"] = json!(entities
             .iter()
             .map(|e| json!({
-                "name": format!("dataservice/{}", e.name),
+                "name": fleet_core::dataset::dataservice_name(&e.name),
                 "display_name": e.display_name,
                 "records": e.record_count,
                 "fields": e.fields.iter().map(|f| json!({"name": f.name, "type": f.sql_type, "system": f.is_system})).collect::<Vec<_>>(),

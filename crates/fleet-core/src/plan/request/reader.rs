@@ -17,7 +17,6 @@ use crate::plan::width::Width;
 use crate::time::UiPathTime;
 
 /// Data Service datasets are named `dataservice/<Entity>`.
-pub const DATASERVICE_PREFIX: &str = "dataservice/";
 
 const DATE_FORMATS: &str =
     "use YYYY-MM-DD (midnight UTC) or RFC 3339 with an offset, e.g. 2024-01-01T00:00:00Z";
@@ -396,10 +395,12 @@ pub(crate) fn dataset_name(name: &str) -> Result<String, String> {
     if let Some(def) = dataset::by_name(name) {
         return Ok(def.slug.to_owned());
     }
-    if let Some((prefix, entity)) = name.split_once('/') {
-        if prefix.eq_ignore_ascii_case("dataservice") {
+    // The prefix in any case (`DataService/Invoice`); the entity keeps its own.
+    let prefix_len = dataset::DATASERVICE_PREFIX.len();
+    if let (Some(prefix), Some(entity)) = (name.get(..prefix_len), name.get(prefix_len..)) {
+        if prefix.eq_ignore_ascii_case(dataset::DATASERVICE_PREFIX) {
             return if is_entity_name(entity) {
-                Ok(format!("{DATASERVICE_PREFIX}{entity}"))
+                Ok(dataset::dataservice_name(entity))
             } else {
                 Err(format!(
                     "`{entity}` is not a Data Service entity name (a letter, then letters, digits or `_`)"
