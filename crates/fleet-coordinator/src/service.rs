@@ -29,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::select_check::TenantFields;
 use crate::sources::{DatasetRef, Sources};
+use fleet_core::Readiness;
 
 /// Why an operation failed, sorted by whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -665,8 +666,9 @@ impl Coordinator {
     }
 
     /// Whether the ledger and the broker answer (for `/readyz`).
-    pub async fn readiness(&self) -> (bool, bool) {
-        tokio::join!(self.ledger().ready(), self.broker().ready())
+    pub async fn readiness(&self) -> Readiness {
+        let (broker, ledger) = tokio::join!(self.broker().ready(), self.ledger().ready());
+        Readiness { broker, ledger }
     }
 
     /// Refresh the queue depth gauges (at scrape time).

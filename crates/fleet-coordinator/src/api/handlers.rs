@@ -262,13 +262,13 @@ fn parse_preview(body: &[u8]) -> Result<PreviewInput, ApiError> {
 }
 
 pub async fn readyz(State(c): State<Coordinator>) -> Response {
-    let (ledger, broker) = c.readiness().await;
-    let status = if ledger && broker {
+    let ready = c.readiness().await;
+    let status = if ready.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ledger": ledger, "broker": broker }))).into_response()
+    (status, Json(ready)).into_response()
 }
 
 pub async fn metrics(State(c): State<Coordinator>) -> Response {
