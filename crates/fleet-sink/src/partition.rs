@@ -3,8 +3,9 @@
 //!
 //! The date is the UTC date of the record's own time field — the one its dataset is
 //! sliced on (fleet-core's dataset catalog; `UpdateTime`, else `CreateTime`, for Data
-//! Service entities) — so a record lands in the same file whichever slice, worker or run
-//! read it. A record without that field, or a dataset read whole (no time field), falls
+//! Service entities), read by fleet-core's one UiPath time parser (a zone-less time is
+//! UTC; a date-only value is that date) — so a record lands in the same file whichever
+//! slice, worker or run read it. A record without that field, or a dataset read whole (no time field), falls
 //! back to the date the worker fetched it (the only date a record message carries
 //! besides the record itself). A delete has no record: it goes by its `fetched_at` (when
 //! the fleet saw the key gone).
