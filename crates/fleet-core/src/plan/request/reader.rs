@@ -16,8 +16,6 @@ use crate::fields::select::MAX_SELECT_FIELDS;
 use crate::plan::width::Width;
 use crate::time::UiPathTime;
 
-/// Data Service datasets are named `dataservice/<Entity>`.
-
 const DATE_FORMATS: &str =
     "use YYYY-MM-DD (midnight UTC) or RFC 3339 with an offset, e.g. 2024-01-01T00:00:00Z";
 
