@@ -4,7 +4,8 @@
 //! [`AmqpBroker`] implements the contract of [`fleet_core::broker`] (and passes the
 //! shared suite `fleet_testkit::contract::broker_contract`):
 //!
-//! - [`names`]: every queue and exchange name, from one prefix; the retry delay tiers.
+//! - [`names`]: every queue and exchange name, from one prefix (a retry queue per delay
+//!   tier of `fleet_core::broker::RETRY_TIERS`).
 //! - `topology`: idempotent declares with fixed arguments (quorum queues, delivery
 //!   limit, at-least-once dead-lettering, TTL delay tiers); conflicts become
 //!   [`BrokerError::Topology`] with the fix in the message.
@@ -46,7 +47,7 @@ use fleet_core::broker::{
 use fleet_core::wire::Lane;
 
 pub use config::{AmqpConfig, OutputQueue};
-pub use names::{retry_tier, Names, RETRY_TIERS};
+pub use names::Names;
 
 use session::Supervisor;
 

@@ -1,4 +1,5 @@
-//! The names of the fleet's queues and exchanges, and the delay tiers of the retry queues.
+//! The names of the fleet's queues and exchanges, and of the retry queues (one per
+//! delay tier of `fleet_core::broker::RETRY_TIERS`).
 //!
 //! One place builds every name from the prefix, so the declare, publish, consume and
 //! cleanup code (and operators reading `rabbitmqctl list_queues`) agree on them:
@@ -17,32 +18,7 @@
 
 use std::time::Duration;
 
-use fleet_core::broker::{Lane, QueueName};
-
-/// The delay tiers, shortest first. A retry waits in the tier queue whose TTL is the
-/// smallest one at least as long as the requested delay ([`retry_tier`]).
-///
-/// Fixed tiers because RabbitMQ 3.10 without plugins can only delay with a queue-wide
-/// TTL: a per-message TTL expires only at the head of the queue, so a 1 s retry behind a
-/// 1 h one would wait an hour.
-pub const RETRY_TIERS: [Duration; 6] = [
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-    Duration::from_secs(30),
-    Duration::from_secs(120),
-    Duration::from_secs(600),
-    Duration::from_secs(3600),
-];
-
-/// The tier a retry of `delay` waits in: rounded *up* to the next tier (never early),
-/// capped at the longest (one hour; a caller that needs longer defers again).
-pub fn retry_tier(delay: Duration) -> Duration {
-    RETRY_TIERS
-        .iter()
-        .copied()
-        .find(|tier| *tier >= delay)
-        .unwrap_or(RETRY_TIERS[RETRY_TIERS.len() - 1])
-}
+use fleet_core::broker::{retry_tier, Lane, QueueName, RETRY_TIERS};
 
 /// `1s`, `5s`, `30s`, `2m`, `10m`, `1h`: the tier as it appears in queue names.
 pub fn tier_label(tier: Duration) -> String {
@@ -145,18 +121,6 @@ impl Names {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delays_round_up_to_a_tier_and_cap_at_an_hour() {
-        let s = Duration::from_secs;
-        assert_eq!(retry_tier(Duration::ZERO), s(1));
-        assert_eq!(retry_tier(Duration::from_millis(300)), s(1));
-        assert_eq!(retry_tier(s(1)), s(1));
-        assert_eq!(retry_tier(Duration::from_millis(1001)), s(5));
-        assert_eq!(retry_tier(s(31)), s(120));
-        assert_eq!(retry_tier(s(3600)), s(3600));
-        assert_eq!(retry_tier(s(86_400)), s(3600));
-    }
 
     #[test]
     fn names_are_prefixed_and_readable() {

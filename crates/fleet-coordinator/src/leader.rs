@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::planner::{spec_of, PlanError, Planner};
+use crate::planner::{plan_lease, spec_of, PlanError, Planner};
 
 /// The lease name the leader holds.
 pub const SCHEDULE_LEASE: &str = "schedules";
@@ -31,12 +31,19 @@ const SCAN_LIMIT: usize = 1_000;
 
 /// Background planning runs of this process, so a request is planned by one task at a
 /// time here (the plan lease covers other replicas).
+///
+/// Shutdown drops them where they are ([`PlanRuns::close`]): a plan is idempotent, its
+/// request stays unplanned, and the next leader's tick resumes it (here or on another
+/// replica, which takes the released plan lease at once).
 #[derive(Clone, Default)]
 pub struct PlanRuns {
     running: Arc<Mutex<HashSet<String>>>,
     /// Earliest time to retry a plan that failed transiently.
     retry_at: Arc<Mutex<HashMap<String, Instant>>>,
     tracker: TaskTracker,
+    /// Cancelled by [`PlanRuns::close`]: every run stops at its next await point, and no
+    /// new run starts.
+    stop: CancellationToken,
 }
 
 impl PlanRuns {
@@ -48,18 +55,32 @@ impl PlanRuns {
                 return;
             }
         }
-        if !self
-            .running
-            .lock()
-            .expect("not poisoned")
-            .insert(id.to_owned())
+        if self.stop.is_cancelled()
+            || !self
+                .running
+                .lock()
+                .expect("not poisoned")
+                .insert(id.to_owned())
         {
             return;
         }
         let (planner, id, runs) = (planner.clone(), id.to_owned(), self.clone());
         self.tracker.spawn(async move {
-            let result = planner.plan_backfill(&id).await;
+            let result = tokio::select! {
+                result = planner.plan_backfill(&id) => Some(result),
+                _ = runs.stop.cancelled() => None,
+            };
             runs.running.lock().expect("not poisoned").remove(&id);
+            let Some(result) = result else {
+                // Dropped mid-plan: hand the plan lease back so the next leader need not
+                // wait for it to lapse.
+                info!(request = %id, "planning stopped by shutdown; the next leader resumes it");
+                let _ = planner
+                    .ledger
+                    .release_lease(&plan_lease(&id), &planner.config.replica)
+                    .await;
+                return;
+            };
             match result {
                 Ok(()) => {
                     runs.retry_at.lock().expect("not poisoned").remove(&id);
@@ -94,9 +115,10 @@ impl PlanRuns {
         });
     }
 
-    /// Wait for the running plans to stop (they stop at their next batch after shutdown
-    /// is requested only if the process exits; a plan is safe to interrupt anywhere).
+    /// Stop every running plan where it is (a plan is safe to interrupt anywhere), start
+    /// no new one, and wait until their tasks have let go of their plan leases.
     pub async fn close(&self) {
+        self.stop.cancel();
         self.tracker.close();
         self.tracker.wait().await;
     }

@@ -147,6 +147,11 @@ fn probe_what(unit: &PlanUnit, from: DateTime<Utc>, to: DateTime<Utc>) -> String
 /// Batches a planning run keeps in flight.
 const PIPELINE: usize = 3;
 
+/// The lease that serializes the planning of request `id` across replicas.
+pub(crate) fn plan_lease(id: &str) -> String {
+    format!("plan:{id}")
+}
+
 /// The planning half of the coordinator. Cheap to clone.
 #[derive(Clone)]
 pub struct Planner {
@@ -281,7 +286,7 @@ impl Planner {
     /// then mark the request planned. Safe to run again at any point.
     pub async fn plan_backfill(&self, id: &str) -> Result<(), PlanError> {
         let started = Instant::now();
-        let lease = format!("plan:{id}");
+        let lease = plan_lease(id);
         if !self
             .ledger
             .try_lease(&lease, &self.config.replica, self.config.plan_lease_ttl)

@@ -21,7 +21,8 @@ use uipath_client::dataservice::DsEntity;
 use uipath_client::metadata::{dataservice_fields, TenantMetadata};
 
 use crate::service::Coordinator;
-use crate::sources::{Sources, DATASERVICE_PREFIX};
+use crate::sources::Sources;
+use fleet_core::dataset::dataservice_entity;
 
 /// How long a tenant's metadata is trusted once read.
 pub const FRESH_FOR: Duration = Duration::from_secs(10 * 60);
@@ -116,8 +117,8 @@ impl Coordinator {
             return Ok(None);
         }
         let cache = self.tenant_fields();
-        let wants_orchestrator = select.keys().any(|d| !d.starts_with(DATASERVICE_PREFIX));
-        let wants_dataservice = select.keys().any(|d| d.starts_with(DATASERVICE_PREFIX));
+        let wants_orchestrator = select.keys().any(|d| dataservice_entity(d).is_none());
+        let wants_dataservice = select.keys().any(|d| dataservice_entity(d).is_some());
         let mut verdict = Verdict::default();
         for source in sources {
             let orchestrator = match wants_orchestrator {
@@ -129,7 +130,7 @@ impl Coordinator {
                 false => None,
             };
             for (dataset, names) in select {
-                match dataset.strip_prefix(DATASERVICE_PREFIX) {
+                match dataservice_entity(dataset) {
                     Some(entity) => match dataservice.as_deref() {
                         Some(Ok(entities)) => {
                             let fields = entities

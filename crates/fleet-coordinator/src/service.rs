@@ -28,7 +28,8 @@ use crate::leader::{Leader, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::select_check::TenantFields;
-use crate::sources::{DatasetRef, Sources, DATASERVICE_PREFIX};
+use crate::sources::{DatasetRef, Sources};
+use fleet_core::Readiness;
 
 /// Why an operation failed, sorted by whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -434,7 +435,7 @@ impl Coordinator {
         let wanted: Vec<(usize, &str)> = datasets
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| d.strip_prefix(DATASERVICE_PREFIX).map(|e| (i, e)))
+            .filter_map(|(i, d)| fleet_core::dataset::dataservice_entity(d).map(|e| (i, e)))
             .collect();
         if wanted.is_empty() {
             return Ok(());
@@ -665,8 +666,9 @@ impl Coordinator {
     }
 
     /// Whether the ledger and the broker answer (for `/readyz`).
-    pub async fn readiness(&self) -> (bool, bool) {
-        tokio::join!(self.ledger().ready(), self.broker().ready())
+    pub async fn readiness(&self) -> Readiness {
+        let (broker, ledger) = tokio::join!(self.broker().ready(), self.ledger().ready());
+        Readiness { broker, ledger }
     }
 
     /// Refresh the queue depth gauges (at scrape time).

@@ -40,6 +40,37 @@ use async_trait::async_trait;
 
 pub use crate::wire::Lane;
 
+/// The retry delay tiers, shortest first: the one definition, used by the RabbitMQ
+/// backend (one delay queue per tier), the in-memory twin (its cap) and the worker (the
+/// `n`-th retry waits the `n`-th tier). A retry waits in the tier whose delay is the
+/// smallest one at least as long as the requested delay ([`retry_tier`]).
+///
+/// Fixed tiers because RabbitMQ 3.10 without plugins can only delay with a queue-wide
+/// TTL: a per-message TTL expires only at the head of the queue, so a 1 s retry behind a
+/// 1 h one would wait an hour.
+pub const RETRY_TIERS: [Duration; 6] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(3600),
+];
+
+/// The longest delay a retry can wait (the longest tier); a caller that needs longer
+/// defers again.
+pub const MAX_RETRY_DELAY: Duration = RETRY_TIERS[RETRY_TIERS.len() - 1];
+
+/// The tier a retry of `delay` waits in: rounded *up* to the next tier (never early),
+/// capped at [`MAX_RETRY_DELAY`].
+pub fn retry_tier(delay: Duration) -> Duration {
+    RETRY_TIERS
+        .iter()
+        .copied()
+        .find(|tier| *tier >= delay)
+        .unwrap_or(MAX_RETRY_DELAY)
+}
+
 /// Message headers: short string values only (ids, names, reasons).
 pub type Headers = BTreeMap<String, String>;
 
@@ -239,4 +270,22 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Whether the broker is reachable right now (for `/readyz`).
     async fn ready(&self) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_round_up_to_a_tier_and_cap_at_an_hour() {
+        let s = Duration::from_secs;
+        assert_eq!(retry_tier(Duration::ZERO), s(1));
+        assert_eq!(retry_tier(Duration::from_millis(300)), s(1));
+        assert_eq!(retry_tier(s(1)), s(1));
+        assert_eq!(retry_tier(Duration::from_millis(1001)), s(5));
+        assert_eq!(retry_tier(s(31)), s(120));
+        assert_eq!(retry_tier(s(3600)), s(3600));
+        assert_eq!(retry_tier(s(86_400)), s(3600));
+        assert_eq!(MAX_RETRY_DELAY, s(3600));
+    }
 }

@@ -257,9 +257,62 @@ pub fn by_name(name: &str) -> Option<&'static DatasetDef> {
         .find(|d| d.slug.eq_ignore_ascii_case(name) || d.entity.eq_ignore_ascii_case(name))
 }
 
+/// The prefix that names a Data Service entity as a dataset: `dataservice/Invoice`. The
+/// one definition; build and read such names with [`dataservice_name`] and [`parse_name`].
+pub const DATASERVICE_PREFIX: &str = "dataservice/";
+
+/// A dataset name, read: a dataset of the catalog, or a Data Service entity (whose names
+/// come from the tenant, so nothing more is known here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetName<'a> {
+    Orchestrator(&'static DatasetDef),
+    DataService(&'a str),
+}
+
+/// Reads a dataset name: `dataservice/<Entity>` (a non-empty entity, case kept) or a
+/// catalog dataset by slug or entity set name ([`by_name`]); `None` for anything else.
+/// Requests are normalized and checked further by the planner's request reader.
+pub fn parse_name(name: &str) -> Option<DatasetName<'_>> {
+    match name.strip_prefix(DATASERVICE_PREFIX) {
+        Some("") => None,
+        Some(entity) => Some(DatasetName::DataService(entity)),
+        None => by_name(name).map(DatasetName::Orchestrator),
+    }
+}
+
+/// The entity of a Data Service dataset name (`dataservice/Invoice` → `Invoice`).
+pub fn dataservice_entity(name: &str) -> Option<&str> {
+    match parse_name(name)? {
+        DatasetName::DataService(entity) => Some(entity),
+        DatasetName::Orchestrator(_) => None,
+    }
+}
+
+/// The dataset name of a Data Service entity (`Invoice` → `dataservice/Invoice`).
+pub fn dataservice_name(entity: &str) -> String {
+    format!("{DATASERVICE_PREFIX}{entity}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dataset_names_read_one_way() {
+        assert_eq!(
+            parse_name("dataservice/Invoice"),
+            Some(DatasetName::DataService("Invoice"))
+        );
+        assert_eq!(dataservice_entity("dataservice/Invoice"), Some("Invoice"));
+        assert_eq!(dataservice_name("Invoice"), "dataservice/Invoice");
+        assert_eq!(parse_name("dataservice/"), None);
+        assert_eq!(dataservice_entity("jobs"), None);
+        assert!(matches!(
+            parse_name("QueueItems"),
+            Some(DatasetName::Orchestrator(d)) if d.slug == "queue-items"
+        ));
+        assert_eq!(parse_name("nonsense"), None);
+    }
 
     #[test]
     fn catalog_follows_the_fact_sheet() {

@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::{FolderRef, Lane};
 
+mod state;
+pub use state::{RequestState, SliceState, UnknownState};
+
 /// What a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,31 +50,6 @@ impl RequestKind {
             RequestKind::Backfill => Lane::Backfill,
             RequestKind::Sync => Lane::Sync,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestState {
-    /// Accepted; slices are being planned and published.
-    Planning,
-    /// Every slice is planned (backfill), or the schedule is active (sync).
-    Running,
-    /// Every slice reached a terminal state and none failed.
-    Completed,
-    /// Every slice reached a terminal state and some failed (see the dead-letter queue).
-    Failed,
-    /// Cancelled by a user: queued slices are dropped, running ones stop at their next
-    /// page, syncs plan no more windows.
-    Cancelled,
-}
-
-impl RequestState {
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RequestState::Completed | RequestState::Failed | RequestState::Cancelled
-        )
     }
 }
 
@@ -97,41 +75,6 @@ pub struct RequestRecord {
     /// A human-readable message about the last problem (planning error, ...).
     #[serde(default)]
     pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SliceState {
-    /// In the ledger, job not yet confirmed on the broker.
-    Planned,
-    /// Job confirmed on the broker, waiting for a worker (or waiting for a retry).
-    Queued,
-    /// A worker is reading it.
-    Running,
-    Completed,
-    /// Given up (dead-lettered); the reason is in `last_error`.
-    Failed,
-    /// Replaced by children covering the same range.
-    Split,
-    Cancelled,
-}
-
-impl SliceState {
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            SliceState::Completed | SliceState::Failed | SliceState::Split | SliceState::Cancelled
-        )
-    }
-    pub const ALL: [SliceState; 7] = [
-        SliceState::Planned,
-        SliceState::Queued,
-        SliceState::Running,
-        SliceState::Completed,
-        SliceState::Failed,
-        SliceState::Split,
-        SliceState::Cancelled,
-    ];
 }
 
 /// One slice as stored.

@@ -14,8 +14,10 @@
 //! - [`ratelimit`]: the fleet-wide rate limiter contract ([`RateLimiter`]) and budgets.
 //! - [`broker`]: the message broker contract ([`Broker`]) and topology.
 //! - [`ledger`]: requests, slices, progress, sync watermarks, leases ([`Ledger`]).
+//! - [`readiness`]: which backends a process reaches ([`Readiness`], `/readyz`).
 //! - [`cause`]: the cause a stored failure begins with, and whether a rerun may cure it.
 //! - [`plan`]: requests parsed and cut into UTC-aligned slices with deterministic ids.
+//! - [`time`]: THE parser of the times UiPath serves (zone, zone-less as UTC, dates).
 //! - [`wire`]: the versioned message formats (jobs, records, events).
 //! - [`messages`]: every message the fleet publishes, built with its id and headers.
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
@@ -30,8 +32,10 @@ pub mod ledger;
 pub mod messages;
 pub mod plan;
 pub mod ratelimit;
+pub mod readiness;
 pub mod seal;
 pub mod secret;
+pub mod time;
 pub mod token;
 pub mod wire;
 
@@ -41,6 +45,7 @@ pub use ratelimit::{
     BucketKey, Budget, Decision, EndpointFamily, LimiterConfig, LimiterError, PermitRequest,
     Priority, RateLimiter,
 };
+pub use readiness::Readiness;
 pub use seal::{SealError, Sealer, SealingKey};
 pub use secret::Secret;
 pub use token::{AccessToken, CacheError, LockToken, TokenCache, TokenKey};

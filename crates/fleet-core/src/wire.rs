@@ -18,7 +18,7 @@
 //! version of a key ([`version_order`], [`order_value`]). Version 1 bodies are still read.
 
 use base64::Engine as _;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -391,15 +391,12 @@ pub fn tombstone_id(source: &str, dataset: &str, key: &str, last_version: &str) 
     record_id(source, dataset, key, &format!("deleted:{last_version}"))
 }
 
-/// Prefix of Data Service datasets (`dataservice/<Entity>`).
-pub const DATASERVICE_PREFIX: &str = "dataservice/";
-
 /// What orders the versions of `dataset`'s records: the catalog's [`VersionOrder`] for
 /// Orchestrator datasets, [`VersionOrder::Modified`] (`UpdateTime`, else `CreateTime`) for
 /// Data Service entities, and [`VersionOrder::ObservedAt`] for a name the catalog does not
 /// know (nothing else is known about its records).
 pub fn version_order(dataset: &str) -> VersionOrder {
-    if dataset.starts_with(DATASERVICE_PREFIX) {
+    if dataset::dataservice_entity(dataset).is_some() {
         return VersionOrder::Modified;
     }
     dataset::by_name(dataset).map_or(VersionOrder::ObservedAt, |d| d.order)
@@ -410,7 +407,7 @@ pub fn version_order(dataset: &str) -> VersionOrder {
 /// null or absent); for `row-version` `RowVersion`; for `event-time` the dataset's time
 /// field; none for `observed-at` (the fetch time).
 pub fn order_fields(dataset: &str) -> Vec<&'static str> {
-    if dataset.starts_with(DATASERVICE_PREFIX) {
+    if dataset::dataservice_entity(dataset).is_some() {
         return vec!["UpdateTime", "CreateTime"];
     }
     let Some(d) = dataset::by_name(dataset) else {
@@ -468,15 +465,10 @@ pub fn order_time(t: DateTime<Utc>) -> String {
     format!("{}.{ticks:07}Z", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
-/// Parses a UiPath time: RFC 3339 with a zone or offset (`2024-01-01T09:30:12.345Z`), or
-/// without a zone (some Data Service fields, RobotLogs), which UiPath means as UTC.
+/// Parses a UiPath time to an instant ([`crate::time::parse_instant`]: with a zone, or
+/// without one read as UTC; a date alone is no instant).
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc())
+    crate::time::parse_instant(text).ok()
 }
 
 /// SQL Server's `RowVersion` (base64 of 8 bytes, big-endian) as 16 lowercase hex digits.

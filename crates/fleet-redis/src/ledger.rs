@@ -237,7 +237,7 @@ impl Ledger for RedisLedger {
             r.id.clone(),
             r.created_at.timestamp_micros().to_string(),
             codec::to_json("a request", r)?,
-            codec::request_state_name(r.state).to_owned(),
+            r.state.as_str().to_owned(),
             if r.planned { "1" } else { "0" }.to_owned(),
             opt(plan.as_deref()),
             opt(r.note.as_deref()),
@@ -313,7 +313,7 @@ impl Ledger for RedisLedger {
     ) -> Result<RequestState, LedgerError> {
         let args = [
             id.to_owned(),
-            codec::request_state_name(state).to_owned(),
+            state.as_str().to_owned(),
             if planned { "1" } else { "0" }.to_owned(),
             opt(note),
         ];
@@ -406,7 +406,7 @@ impl Ledger for RedisLedger {
             let after = out.last().map(|s| s.id.as_str()).or(after);
             let args = [
                 request_id.to_owned(),
-                state.map(codec::slice_state_name).unwrap_or("").to_owned(),
+                state.map_or("", SliceState::as_str).to_owned(),
                 opt(after),
                 want.to_string(),
             ];

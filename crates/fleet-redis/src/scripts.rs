@@ -188,3 +188,200 @@ pub(crate) static LEDGER_STORE_SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
         include_str!("scripts/ledger_store_snapshot.lua")
     ))
 });
+
+#[cfg(test)]
+mod tests {
+    //! Lua cannot import fleet-core's state names, so the ledger scripts spell them as
+    //! literals. This checks every literal against [`SliceState::as_str`] and
+    //! [`RequestState::as_str`]: a misspelt or renamed state fails here, not in production.
+
+    use std::collections::BTreeSet;
+
+    use fleet_core::ledger::{RequestState, SliceState};
+
+    /// Every literal of the ledger scripts that is not a state name: Redis commands, hash
+    /// fields, key parts, transition kinds, reply words and separators.
+    const NOT_STATES: &[&str] = &[
+        "",
+        " ",
+        "!",
+        "(",
+        "+",
+        "-",
+        "0",
+        "1",
+        ":",
+        ":passed",
+        ":pending",
+        ":progress",
+        ":req:",
+        ":requests",
+        ":slice:",
+        ":slices",
+        ":snap:",
+        ":st:",
+        ":stream:",
+        "DEL",
+        "EXISTS",
+        "GET",
+        "HDEL",
+        "HGET",
+        "HGETALL",
+        "HINCRBY",
+        "HMGET",
+        "HSET",
+        "LIMIT",
+        "PX",
+        "SET",
+        "ZADD",
+        "ZRANGE",
+        "ZRANGEBYLEX",
+        "ZREM",
+        "at",
+        "attempts",
+        "checkpoint",
+        "complete",
+        "cp",
+        "err",
+        "fail",
+        "from",
+        "gen",
+        "map",
+        "moved",
+        "note",
+        "ok",
+        "pages",
+        "parent",
+        "plan",
+        "planned_to",
+        "rec",
+        "records",
+        "req",
+        "requeue",
+        "retry",
+        "start",
+        "state",
+        "stream",
+        "to",
+        "unknown",
+        "watermark",
+    ];
+
+    fn state_names() -> BTreeSet<&'static str> {
+        SliceState::ALL
+            .into_iter()
+            .map(SliceState::as_str)
+            .chain(RequestState::ALL.into_iter().map(RequestState::as_str))
+            .collect()
+    }
+
+    /// The `'…'` literals of a script, comments left out.
+    fn literals(lua: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in lua.lines() {
+            let mut quoted: Option<String> = None;
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                match (&mut quoted, c) {
+                    (Some(text), '\'') => {
+                        out.push(std::mem::take(text));
+                        quoted = None;
+                    }
+                    (Some(text), c) => text.push(c),
+                    (None, '\'') => quoted = Some(String::new()),
+                    (None, '-') if chars.peek() == Some(&'-') => break,
+                    (None, _) => {}
+                }
+            }
+        }
+        out
+    }
+
+    fn ledger_scripts() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scripts");
+        let mut scripts: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("scripts directory")
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ledger_") && n.ends_with(".lua"))
+            })
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).expect("readable script"))
+            })
+            .collect();
+        scripts.sort();
+        assert!(
+            scripts.len() >= 10,
+            "found only {} ledger scripts",
+            scripts.len()
+        );
+        scripts
+    }
+
+    #[test]
+    fn the_ledger_scripts_spell_every_state_as_fleet_core_does() {
+        let states = state_names();
+        for other in NOT_STATES {
+            assert!(!states.contains(other), "`{other}` is a state name");
+        }
+        let mut used = BTreeSet::new();
+        for (name, lua) in ledger_scripts() {
+            for literal in literals(&lua) {
+                if states.contains(literal.as_str()) {
+                    used.insert(literal);
+                } else {
+                    assert!(
+                        NOT_STATES.contains(&literal.as_str()),
+                        "{name}: the literal '{literal}' is neither a state as fleet-core spells \
+                         it ({states:?}) nor a known field, command or key part; fix the \
+                         spelling, or add it to NOT_STATES if it is no state"
+                    );
+                }
+            }
+        }
+        // Every state is handled somewhere (a state renamed in Rust alone fails above or here).
+        for state in &states {
+            assert!(
+                used.contains(*state),
+                "no ledger script names the state `{state}`"
+            );
+        }
+    }
+
+    #[test]
+    fn the_transition_table_goes_from_and_to_slice_states_only() {
+        let slice: BTreeSet<&str> = SliceState::ALL
+            .into_iter()
+            .map(SliceState::as_str)
+            .collect();
+        let (_, lua) = ledger_scripts()
+            .into_iter()
+            .find(|(n, _)| n == "ledger_transition.lua")
+            .expect("ledger_transition.lua");
+        // Rows such as `  start = {planned = 'running', queued = 'running'},`.
+        let mut rows = 0;
+        for line in lua
+            .lines()
+            .filter(|l| l.contains("= {") && l.trim_end().ends_with("},"))
+        {
+            let inner = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
+            for pair in inner.split(',').filter(|p| !p.trim().is_empty()) {
+                let (from, to) = pair.split_once('=').expect("from = 'to'");
+                let (from, to) = (from.trim(), to.trim().trim_matches('\''));
+                assert!(
+                    slice.contains(from),
+                    "transition from unknown state `{from}`: {line}"
+                );
+                assert!(
+                    slice.contains(to),
+                    "transition to unknown state `{to}`: {line}"
+                );
+            }
+            rows += 1;
+        }
+        assert!(rows >= 9, "found {rows} transition rows");
+    }
+}

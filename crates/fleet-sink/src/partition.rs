@@ -3,8 +3,9 @@
 //!
 //! The date is the UTC date of the record's own time field — the one its dataset is
 //! sliced on (fleet-core's dataset catalog; `UpdateTime`, else `CreateTime`, for Data
-//! Service entities) — so a record lands in the same file whichever slice, worker or run
-//! read it. A record without that field, or a dataset read whole (no time field), falls
+//! Service entities), read by fleet-core's one UiPath time parser (a zone-less time is
+//! UTC; a date-only value is that date) — so a record lands in the same file whichever
+//! slice, worker or run read it. A record without that field, or a dataset read whole (no time field), falls
 //! back to the date the worker fetched it (the only date a record message carries
 //! besides the record itself). A delete has no record: it goes by its `fetched_at` (when
 //! the fleet saw the key gone).
@@ -17,7 +18,6 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fleet_core::wire::{parse_time, DATASERVICE_PREFIX};
 use serde_json::Value;
 
 /// The longest a path part may be (file systems allow 255 bytes; leave room).
@@ -25,7 +25,7 @@ const MAX_PART: usize = 100;
 
 /// The fields whose date partitions `dataset`'s records, in order of preference.
 pub(crate) fn time_fields(dataset: &str) -> [Option<&'static str>; 2] {
-    if dataset.starts_with(DATASERVICE_PREFIX) {
+    if fleet_core::dataset::dataservice_entity(dataset).is_some() {
         return [Some("UpdateTime"), Some("CreateTime")];
     }
     let field = fleet_core::dataset::by_name(dataset).and_then(|d| d.time_field);
@@ -44,9 +44,11 @@ pub(crate) fn record_date(
     time_fields(dataset)
         .into_iter()
         .flatten()
-        .find_map(|f| record.get(f).and_then(Value::as_str).and_then(parse_time))
-        .unwrap_or(fetched_at)
-        .date_naive()
+        .find_map(|f| {
+            let text = record.get(f).and_then(Value::as_str)?;
+            fleet_core::time::parse(text).ok()
+        })
+        .map_or_else(|| fetched_at.date_naive(), |t| t.date())
 }
 
 /// One path part, made safe (see the module docs).
@@ -98,6 +100,18 @@ mod tests {
         assert_eq!(
             time_fields("dataservice/Invoice"),
             [Some("UpdateTime"), Some("CreateTime")]
+        );
+    }
+
+    #[test]
+    fn a_date_only_value_partitions_by_that_date() {
+        // UiPath's one time parser: a date stays a date (not the fetch date, and not
+        // shifted through a zone).
+        let fetched = at("2030-05-05T00:00:00Z");
+        let ds = json!({"UpdateTime": "2024-03-05"});
+        assert_eq!(
+            record_date("dataservice/Invoice", Some(&ds), fetched).to_string(),
+            "2024-03-05"
         );
     }
 

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -22,13 +21,13 @@ pub fn router(worker: Worker) -> Router {
 }
 
 async fn readyz(State(w): State<Worker>) -> Response {
-    let (broker, ledger) = w.readiness().await;
-    let status = if broker && ledger {
+    let ready = w.readiness().await;
+    let status = if ready.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({"broker": broker, "ledger": ledger}))).into_response()
+    (status, Json(ready)).into_response()
 }
 
 async fn metrics(State(w): State<Worker>) -> Response {

@@ -117,10 +117,11 @@ impl Transient for BrokerError {
 /// The longest `x-fleet-error` text: enough to read, small enough for a header.
 const MAX_ERROR_TEXT: usize = 1_000;
 
-/// Delay before the `attempt`-th retry: the broker's tiers, 1 s up to 1 h.
+/// Delay before the `attempt`-th retry: the `attempt`-th of the broker's tiers, 1 s up
+/// to 1 h.
 fn retry_delay(attempt: u32) -> Duration {
-    const TIERS: [u64; 6] = [1, 5, 30, 120, 600, 3600];
-    Duration::from_secs(TIERS[(attempt.max(1) as usize - 1).min(TIERS.len() - 1)])
+    let tiers = &fleet_core::broker::RETRY_TIERS;
+    tiers[(attempt.max(1) as usize - 1).min(tiers.len() - 1)]
 }
 
 fn truncate(text: &str) -> String {

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_core::{Broker, Ledger};
+use fleet_core::{Broker, Ledger, Readiness};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -88,7 +88,7 @@ impl Worker {
     }
 
     /// Whether the broker and the ledger answer now (`/readyz`).
-    pub async fn readiness(&self) -> (bool, bool) {
+    pub async fn readiness(&self) -> Readiness {
         let (b, l) = tokio::join!(self.inner.broker.ready(), self.inner.ledger.ready());
         let m = &self.inner.metrics;
         m.backend_up
@@ -97,7 +97,10 @@ impl Worker {
         m.backend_up
             .with_label_values(&["ledger"])
             .set(i64::from(l));
-        (b, l)
+        Readiness {
+            broker: b,
+            ledger: l,
+        }
     }
 
     /// Prometheus text of the worker's metrics, with the clients' counters folded in.

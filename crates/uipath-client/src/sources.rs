@@ -13,12 +13,9 @@ use crate::odata::{Cursor, Record, SliceSpec};
 use crate::{ClientError, UipathClient};
 use chrono::{DateTime, Utc};
 use fleet_core::dataset::ChangeMode;
-use fleet_core::dataset::{self, DatasetDef};
+use fleet_core::dataset::{self, DatasetDef, DatasetName};
 use fleet_core::wire::{FolderRef, ReadMode};
 use fleet_core::Priority;
-
-/// The prefix naming a Data Service entity as a dataset: `dataservice/Invoice`.
-pub const DATASERVICE_PREFIX: &str = "dataservice/";
 
 /// A dataset as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +27,10 @@ pub enum DatasetRef {
 impl DatasetRef {
     /// Resolve a normalized dataset name (a slug or `dataservice/<Entity>`).
     pub fn parse(name: &str) -> Option<DatasetRef> {
-        match name.strip_prefix(DATASERVICE_PREFIX) {
-            Some(entity) if !entity.is_empty() => Some(DatasetRef::DataService(entity.to_owned())),
-            Some(_) => None,
-            None => dataset::by_name(name).map(DatasetRef::Orchestrator),
-        }
+        Some(match dataset::parse_name(name)? {
+            DatasetName::Orchestrator(d) => DatasetRef::Orchestrator(d),
+            DatasetName::DataService(entity) => DatasetRef::DataService(entity.to_owned()),
+        })
     }
 
     pub fn folder_scoped(&self) -> bool {

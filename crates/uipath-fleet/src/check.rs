@@ -50,7 +50,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uipath_client::auth::{TokenOptions, TokenProvider};
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::{DatasetRef, Sources, DATASERVICE_PREFIX};
+use uipath_client::sources::{DatasetRef, Sources};
 use uipath_client::{AuthConfig, ClientError, SourceConfig, UipathClient};
 
 use crate::client::show::table;
@@ -641,7 +641,7 @@ async fn check_entity(
     entity: &str,
     entities: Option<&[String]>,
 ) -> Finding {
-    let check = format!("{DATASERVICE_PREFIX}{entity}");
+    let check = fleet_core::dataset::dataservice_name(entity);
     if let Some(f) = user_token_needed(name, source, &check) {
         return f;
     }

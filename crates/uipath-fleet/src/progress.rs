@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use fleet_coordinator::service::RequestView;
+use fleet_core::ledger::RequestState;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 
@@ -51,7 +52,7 @@ impl Row {
     /// slice at all is drawn full.
     fn bar(&self) -> (u64, u64) {
         if self.total == 0 {
-            (u64::from(self.state == "completed"), 1)
+            (u64::from(self.state == RequestState::Completed.as_str()), 1)
         } else {
             (self.done.min(self.total), self.total)
         }
@@ -137,7 +138,12 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// Completed, failed or cancelled: nothing more will happen.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.state.as_str(), "completed" | "failed" | "cancelled")
+        self.state().is_some_and(RequestState::is_terminal)
+    }
+
+    /// The state, if this client knows its name (a newer coordinator may have more).
+    pub fn state(&self) -> Option<RequestState> {
+        self.state.parse().ok()
     }
 }
 

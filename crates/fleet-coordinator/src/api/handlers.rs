@@ -224,7 +224,7 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
         body["dataservice"] = json!(entities
             .iter()
             .map(|e| json!({
-                "name": format!("dataservice/{}", e.name),
+                "name": fleet_core::dataset::dataservice_name(&e.name),
                 "display_name": e.display_name,
                 "records": e.record_count,
                 "fields": e.fields.iter().map(|f| json!({"name": f.name, "type": f.sql_type, "system": f.is_system})).collect::<Vec<_>>(),
@@ -264,13 +264,13 @@ fn parse_preview(body: &[u8]) -> Result<PreviewInput, ApiError> {
 }
 
 pub async fn readyz(State(c): State<Coordinator>) -> Response {
-    let (ledger, broker) = c.readiness().await;
-    let status = if ledger && broker {
+    let ready = c.readiness().await;
+    let status = if ready.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ledger": ledger, "broker": broker }))).into_response()
+    (status, Json(ready)).into_response()
 }
 
 pub async fn metrics(State(c): State<Coordinator>) -> Response {

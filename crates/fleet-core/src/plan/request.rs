@@ -57,8 +57,6 @@ use super::schedule::Schedule;
 use super::width::Width;
 use crate::dataset;
 
-pub use self::reader::DATASERVICE_PREFIX;
-
 /// The fields a backfill accepts.
 pub const BACKFILL_FIELDS: &[&str] = &[
     "sources",

@@ -18,15 +18,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_core::broker::{Headers, Lane};
+// Capped like the RabbitMQ backend's longest tier, so the embedded mode cannot rely on
+// something production would cap.
+use fleet_core::broker::{Headers, Lane, MAX_RETRY_DELAY};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::topic::topic_matches;
-
-/// The longest delay the RabbitMQ backend supports (its longest tier); kept here too so
-/// the embedded mode cannot rely on something production would cap.
-pub(crate) const MAX_DELAY: Duration = Duration::from_secs(3600);
 
 /// The dead-letter queue's key in [`State::queues`].
 pub(crate) const DEAD: &str = "dead";
@@ -172,7 +170,7 @@ impl State {
     pub(crate) fn push_delayed(&mut self, lane: Lane, delay: Duration, msg: Msg) {
         self.seq += 1;
         self.delayed.push(Delayed {
-            due: Instant::now() + delay.min(MAX_DELAY),
+            due: Instant::now() + delay.min(MAX_RETRY_DELAY),
             seq: self.seq,
             lane,
             msg,

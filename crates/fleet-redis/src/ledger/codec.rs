@@ -48,46 +48,16 @@ pub(super) fn opt(v: Option<&str>) -> String {
     }
 }
 
-pub(super) fn slice_state_name(s: SliceState) -> &'static str {
-    match s {
-        SliceState::Planned => "planned",
-        SliceState::Queued => "queued",
-        SliceState::Running => "running",
-        SliceState::Completed => "completed",
-        SliceState::Failed => "failed",
-        SliceState::Split => "split",
-        SliceState::Cancelled => "cancelled",
-    }
-}
-
+/// A stored slice state, spelled as fleet-core spells it ([`SliceState::as_str`]).
 fn parse_slice_state(what: &str, s: &str) -> Result<SliceState, LedgerError> {
-    SliceState::ALL
-        .into_iter()
-        .find(|st| slice_state_name(*st) == s)
-        .ok_or_else(|| LedgerError::Corrupt(format!("{what} is not a slice state")))
+    s.parse()
+        .map_err(|_| LedgerError::Corrupt(format!("{what} is not a slice state")))
 }
 
-pub(super) fn request_state_name(s: RequestState) -> &'static str {
-    match s {
-        RequestState::Planning => "planning",
-        RequestState::Running => "running",
-        RequestState::Completed => "completed",
-        RequestState::Failed => "failed",
-        RequestState::Cancelled => "cancelled",
-    }
-}
-
+/// A stored request state ([`RequestState::as_str`]).
 pub(super) fn parse_request_state(what: &str, s: &str) -> Result<RequestState, LedgerError> {
-    [
-        RequestState::Planning,
-        RequestState::Running,
-        RequestState::Completed,
-        RequestState::Failed,
-        RequestState::Cancelled,
-    ]
-    .into_iter()
-    .find(|st| request_state_name(*st) == s)
-    .ok_or_else(|| LedgerError::Corrupt(format!("{what} is not a request state")))
+    s.parse()
+        .map_err(|_| LedgerError::Corrupt(format!("{what} is not a request state")))
 }
 
 pub(super) fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, LedgerError> {
@@ -179,13 +149,13 @@ pub(super) fn decode_progress(key: &str, f: &Fields) -> Result<Progress, LedgerE
         }
     };
     Ok(Progress {
-        planned: n("planned")?,
-        queued: n("queued")?,
-        running: n("running")?,
-        completed: n("completed")?,
-        failed: n("failed")?,
-        split: n("split")?,
-        cancelled: n("cancelled")?,
+        planned: n(SliceState::Planned.as_str())?,
+        queued: n(SliceState::Queued.as_str())?,
+        running: n(SliceState::Running.as_str())?,
+        completed: n(SliceState::Completed.as_str())?,
+        failed: n(SliceState::Failed.as_str())?,
+        split: n(SliceState::Split.as_str())?,
+        cancelled: n(SliceState::Cancelled.as_str())?,
         records: n("records")?,
     })
 }

@@ -21,11 +21,10 @@ pub(crate) fn format_datetime(t: &DateTime<Utc>) -> String {
     }
 }
 
-/// Parses a served datetime (any offset, any fraction length).
+/// Parses a served datetime (any offset, any fraction length; without a zone it is
+/// UTC) with fleet-core's one UiPath time parser. A date alone is no datetime.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    fleet_core::time::parse_instant(text).ok()
 }
 
 /// Whether `text` can be put unquoted into a filter: a valid datetime spelled only with
@@ -56,6 +55,19 @@ mod tests {
             parse_datetime(&format_datetime(&t)).unwrap(),
             t - chrono::Duration::nanoseconds(56)
         );
+    }
+
+    #[test]
+    fn a_served_time_without_a_zone_is_read_as_utc() {
+        // Some Data Service fields come without a zone; the sink reads them as UTC, and
+        // so must the cursor and the stamp check.
+        let t = Utc.with_ymd_and_hms(2024, 4, 4, 12, 0, 47).unwrap()
+            + chrono::Duration::milliseconds(264);
+        assert_eq!(parse_datetime("2024-04-04T12:00:47.264"), Some(t));
+        assert!(is_safe_datetime("2024-04-04T12:00:47.264"));
+        // A date is no instant a keyset cursor could resume after.
+        assert_eq!(parse_datetime("2024-04-04"), None);
+        assert!(!is_safe_datetime("2024-04-04"));
     }
 
     #[test]

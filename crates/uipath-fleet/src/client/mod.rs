@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
+use fleet_core::ledger::RequestState;
 use fleet_core::Secret;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -391,16 +392,16 @@ async fn backfill(
 
 /// Ok if the request completed; an error saying how it ended otherwise.
 fn ended(request: &ApiRequest) -> anyhow::Result<()> {
-    match request.state.as_str() {
-        "completed" => Ok(()),
+    match request.state() {
+        Some(RequestState::Completed) => Ok(()),
         // Nothing was planned: the reason is the note (a probe or folder listing that
         // failed, the cap), not dead letters.
-        "failed" if request.progress.total == 0 => bail!(
+        Some(RequestState::Failed) if request.progress.total == 0 => bail!(
             "request {} failed before any slice was planned: {}",
             request.id,
             request.note.as_deref().unwrap_or("no reason recorded")
         ),
-        "failed" => bail!(
+        Some(RequestState::Failed) => bail!(
             "request {} failed: {} of {} slices failed{} (see `uipath-fleet dlq`)",
             request.id,
             request.progress.failed,
@@ -411,7 +412,7 @@ fn ended(request: &ApiRequest) -> anyhow::Result<()> {
                 .map(|n| format!("; {n}"))
                 .unwrap_or_default()
         ),
-        other => bail!("request {} ended {other}", request.id),
+        _ => bail!("request {} ended {}", request.id, request.state),
     }
 }
 
@@ -574,7 +575,7 @@ async fn cancel(api: &Api, args: &CancelArgs, out: &mut dyn Write) -> anyhow::Re
         .get("cancelled_slices")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    if request.state != "cancelled" {
+    if request.state() != Some(RequestState::Cancelled) {
         // The ledger leaves a request that had ended as it was; nothing runs, which is
         // what the caller wanted, so this is not a failure (exit 0).
         writeln!(

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
+use fleet_core::ledger::RequestState;
 use fleet_core::plan::Schedule;
 use serde_json::Value;
 
@@ -318,7 +319,7 @@ pub fn request_at(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io
     if let Some(note) = &r.note {
         // A request that failed with nothing planned failed in planning: the note is
         // the error, and there are no dead letters to look at.
-        let label = if r.state == "failed" && p.total == 0 {
+        let label = if r.state() == Some(RequestState::Failed) && p.total == 0 {
             "error   "
         } else {
             "note    "

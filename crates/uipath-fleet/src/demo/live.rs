@@ -205,8 +205,7 @@ impl Watch {
         let state = record["State"].as_str().unwrap_or("?").to_owned();
         let created = record["CreationTime"]
             .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
+            .and_then(|t| fleet_core::time::parse_instant(t).ok());
         let old = created.is_some_and(|c| c < self.start);
         if old {
             self.changed_jobs += 1;

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::Context as _;
 use fleet_core::broker::Headers;
-use fleet_core::ledger::{Ledger as _, RequestState, SliceRecord, SliceState};
+use fleet_core::ledger::{Ledger as _, RequestState, SliceRecord};
 use fleet_core::wire::SliceJob;
 use serde::Serialize;
 
@@ -160,18 +160,6 @@ pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-pub(super) fn state_name(s: SliceState) -> &'static str {
-    match s {
-        SliceState::Planned => "planned",
-        SliceState::Queued => "queued",
-        SliceState::Running => "running",
-        SliceState::Completed => "completed",
-        SliceState::Failed => "failed",
-        SliceState::Split => "split",
-        SliceState::Cancelled => "cancelled",
-    }
-}
-
 /// One row of the `list` table.
 fn row(l: &Letter) -> [String; 8] {
     let s = l.summary();
@@ -249,12 +237,7 @@ fn print_show(o: &ShowOutput, out: &mut dyn Write) -> anyhow::Result<()> {
     match &o.slice {
         Some(slice) => {
             writeln!(out, "ledger:")?;
-            writeln!(
-                out,
-                "  slice:      {} ({})",
-                slice.id,
-                state_name(slice.state)
-            )?;
+            writeln!(out, "  slice:      {} ({})", slice.id, slice.state.as_str())?;
             writeln!(
                 out,
                 "  request:    {} ({})",

@@ -10,7 +10,6 @@ use fleet_core::messages;
 use fleet_core::Broker as _;
 
 use super::letters::{Fleet, Letter};
-use super::render::state_name;
 use super::ReplayArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,16 +182,12 @@ impl Fleet {
                 format!(
                     "slice {} is {} in the ledger; its job is sent again as it is",
                     slice.id,
-                    state_name(state)
+                    state.as_str()
                 ),
             ),
             state @ (SliceState::Completed | SliceState::Split | SliceState::Cancelled) => (
                 Verdict::Drop,
-                format!(
-                    "slice {} is {}: nothing to redo",
-                    slice.id,
-                    state_name(state)
-                ),
+                format!("slice {} is {}: nothing to redo", slice.id, state.as_str()),
             ),
         })
     }
@@ -216,10 +211,7 @@ impl Fleet {
                     "the ledger refused to requeue slice {} (now {}); the letter is kept, \
                      run the replay again",
                     job.slice_id,
-                    outcome
-                        .slice
-                        .map(|s| state_name(s.state))
-                        .unwrap_or("unknown")
+                    outcome.slice.map(|s| s.state.as_str()).unwrap_or("unknown")
                 );
             }
         }

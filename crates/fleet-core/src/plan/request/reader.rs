@@ -7,16 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::{FieldError, RequestError};
 use crate::dataset;
 use crate::fields::select::MAX_SELECT_FIELDS;
 use crate::plan::width::Width;
-
-/// Data Service datasets are named `dataservice/<Entity>`.
-pub const DATASERVICE_PREFIX: &str = "dataservice/";
+use crate::time::UiPathTime;
 
 const DATE_FORMATS: &str =
     "use YYYY-MM-DD (midnight UTC) or RFC 3339 with an offset, e.g. 2024-01-01T00:00:00Z";
@@ -379,17 +377,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `YYYY-MM-DD` as midnight UTC, or RFC 3339 with an offset, in UTC.
+/// `YYYY-MM-DD` as midnight UTC, or RFC 3339 with an offset, in UTC. A time without a
+/// zone is refused: a person's bound is not guessed to be UTC (UiPath's are, see
+/// [`crate::time`]).
 pub(crate) fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    // Exactly ten characters: chrono would also take `2024-1-1`, which is no ISO date.
-    if text.len() == 10 {
-        let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-        return Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?));
+    match crate::time::parse(text).ok()? {
+        UiPathTime::Instant { zoned: false, .. } => None,
+        t => Some(t.start()),
     }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Normalize a dataset name: an Orchestrator dataset by slug or entity set name (any
@@ -398,10 +393,12 @@ pub(crate) fn dataset_name(name: &str) -> Result<String, String> {
     if let Some(def) = dataset::by_name(name) {
         return Ok(def.slug.to_owned());
     }
-    if let Some((prefix, entity)) = name.split_once('/') {
-        if prefix.eq_ignore_ascii_case("dataservice") {
+    // The prefix in any case (`DataService/Invoice`); the entity keeps its own.
+    let prefix_len = dataset::DATASERVICE_PREFIX.len();
+    if let (Some(prefix), Some(entity)) = (name.get(..prefix_len), name.get(prefix_len..)) {
+        if prefix.eq_ignore_ascii_case(dataset::DATASERVICE_PREFIX) {
             return if is_entity_name(entity) {
-                Ok(format!("{DATASERVICE_PREFIX}{entity}"))
+                Ok(dataset::dataservice_name(entity))
             } else {
                 Err(format!(
                     "`{entity}` is not a Data Service entity name (a letter, then letters, digits or `_`)"
