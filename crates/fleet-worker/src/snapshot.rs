@@ -22,6 +22,7 @@
 //! per record of the set, never the records.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -51,7 +52,7 @@ impl Inner {
         output: &Output,
         stop: &CancellationToken,
     ) -> Result<JobOutcome, Abandon> {
-        let volatile: &[&str] = match &read.dataset {
+        let volatile: &'static [&'static str] = match &read.dataset {
             DatasetRef::Orchestrator(def) => match def.change {
                 ChangeMode::Snapshot { volatile } => volatile,
                 _ => &[],
@@ -67,6 +68,8 @@ impl Inner {
                 self.ledger.snapshot(&job.request_id, &stream)
             })
             .await?;
+        // The stored hashes are shared with the blocking pool, where each page is hashed.
+        let known = Arc::new(before.hashes);
         let labels = [job.source.as_str(), job.dataset.as_str()];
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut cursor = SliceCursor::start(&read.dataset);
@@ -80,15 +83,27 @@ impl Inner {
                 Err(e) => return self.client_error(d, job, slice, &cursor, e).await,
             };
             pages += 1;
-            let mut changed = Vec::new();
-            for record in records {
-                let (key, _) = key_and_version(&record);
-                let hash = snapshot_hash(&record, volatile);
-                if before.hashes.get(&key) != Some(&hash) {
-                    changed.push(record);
+            // Hashing a page is CPU work: off the runtime threads, like building messages.
+            let page_known = Arc::clone(&known);
+            let (changed, hashed) = match tokio::task::spawn_blocking(move || {
+                let mut changed = Vec::new();
+                let mut hashed = Vec::with_capacity(records.len());
+                for record in records {
+                    let (key, _) = key_and_version(&record);
+                    let hash = snapshot_hash(&record, volatile);
+                    if page_known.get(&key) != Some(&hash) {
+                        changed.push(record);
+                    }
+                    hashed.push((key, hash));
                 }
-                seen.insert(key, hash);
-            }
+                (changed, hashed)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+            seen.extend(hashed);
             let n = changed.len() as u64;
             if n > 0 {
                 let messages = output.page_off_runtime(pages, changed, Utc::now()).await;
@@ -105,8 +120,7 @@ impl Inner {
             }
         }
         // The read reached its end: every key not seen is gone.
-        let gone: Vec<(String, String)> = before
-            .hashes
+        let gone: Vec<(String, String)> = known
             .iter()
             .filter(|(key, _)| !seen.contains_key(*key))
             .map(|(key, hash)| (key.clone(), hash.clone()))
