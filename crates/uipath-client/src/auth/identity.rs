@@ -111,10 +111,22 @@ pub(crate) async fn post_form(
     timeout: Duration,
 ) -> Result<Granted, TokenFailure> {
     let sent_at_ms = clock.now_ms();
-    let response = http
+    let request = http
         .post(url.clone())
         .header(ACCEPT, "application/json")
-        .form(form)
+        .form(form);
+    let (status, html, body) = exchange(request, url, timeout).await?;
+    read_token_response(url, status, html, &body, sent_at_ms)
+}
+
+/// Sends one request to an identity endpoint `url` and reads the whole answer: its status,
+/// whether it is an HTML page (a login page or proxy, not the API), and its body.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    timeout: Duration,
+) -> Result<(StatusCode, bool, bytes::Bytes), TokenFailure> {
+    let response = request
         .timeout(timeout)
         .send()
         .await
@@ -125,7 +137,7 @@ pub(crate) async fn post_form(
         .bytes()
         .await
         .map_err(|e| transport(url, &e, timeout))?;
-    read_token_response(url, status, html, &body, sent_at_ms)
+    Ok((status, html, body))
 }
 
 /// Classifies a token endpoint's answer.
@@ -200,21 +212,12 @@ pub(crate) async fn post_user_key(
         "refresh_token": key.expose(),
     });
     let sent_at_ms = clock.now_ms();
-    let response = http
+    let request = http
         .post(url.clone())
         .header(ACCEPT, "application/json")
         .header("X-UIPATH-TenantName", tenant)
-        .json(&body)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| transport(url, &e, timeout))?;
-    let status = response.status();
-    let html = is_html(&response);
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| transport(url, &e, timeout))?;
+        .json(&body);
+    let (status, html, bytes) = exchange(request, url, timeout).await?;
     let mut granted = read_token_response(url, status, html, &bytes, sent_at_ms)?;
     // This flow's `scope` is OpenID's (`openid profile ...`), not Orchestrator's: the token
     // carries the user's rights, so nothing should compare it with dataset scopes.
@@ -241,20 +244,11 @@ pub(crate) async fn post_ropc(
         "Password": password.expose(),
     });
     let sent_at_ms = clock.now_ms();
-    let response = http
+    let request = http
         .post(url.clone())
         .header(ACCEPT, "application/json")
-        .json(&body)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| transport(url, &e, timeout))?;
-    let status = response.status();
-    let html = is_html(&response);
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| transport(url, &e, timeout))?;
+        .json(&body);
+    let (status, html, bytes) = exchange(request, url, timeout).await?;
     let json = classify_status(url, status, html, &bytes)?;
     let token = json
         .get("result")
