@@ -566,14 +566,10 @@ impl Coordinator {
         let Some(dataset) = dataset.filter(|_| errors.is_empty()) else {
             return Err(RequestError::Fields(errors).into());
         };
-        if input.select.len() > fleet_core::fields::select::MAX_SELECT_FIELDS {
+        if let Some(message) = fleet_core::fields::select::too_long(input.select.len()) {
             return Err(RequestError::Fields(vec![FieldError {
                 field: "select".into(),
-                message: format!(
-                    "{} names; at most {} per dataset",
-                    input.select.len(),
-                    fleet_core::fields::select::MAX_SELECT_FIELDS
-                ),
+                message,
             }])
             .into());
         }

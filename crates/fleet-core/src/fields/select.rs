@@ -22,6 +22,16 @@ use crate::plan::FieldError;
 /// mistake (or an attack), refused at parse.
 pub const MAX_SELECT_FIELDS: usize = 500;
 
+/// Why a `select` of `listed` names is too long, or `None` when it is within
+/// [`MAX_SELECT_FIELDS`]. Checked before any name is looked at.
+pub fn too_long(listed: usize) -> Option<String> {
+    (listed > MAX_SELECT_FIELDS).then(|| {
+        format!(
+            "lists {listed} fields, more than the {MAX_SELECT_FIELDS} a select may name; list only the fields you need, or leave the dataset out of `select` to read all fields"
+        )
+    })
+}
+
 /// What is known about one dataset of one source.
 #[derive(Debug, Clone, Copy)]
 pub enum Known<'a> {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{FieldError, RequestError};
 use crate::dataset;
-use crate::fields::select::MAX_SELECT_FIELDS;
+use crate::fields::select::too_long;
 use crate::plan::width::Width;
 use crate::time::UiPathTime;
 
@@ -334,14 +334,8 @@ impl<'a> Reader<'a> {
             }
             // Refused before any name is looked at: the check is then linear in a bounded
             // list, whatever the body holds.
-            if items.len() > MAX_SELECT_FIELDS {
-                self.error(
-                    path,
-                    format!(
-                        "lists {} fields, more than the {MAX_SELECT_FIELDS} a select may name; list only the fields you need, or leave the dataset out of `select` to read all fields",
-                        items.len()
-                    ),
-                );
+            if let Some(why) = too_long(items.len()) {
+                self.error(path, why);
                 continue;
             }
             let mut names = BTreeSet::new();
