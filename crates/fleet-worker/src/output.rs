@@ -50,6 +50,15 @@ fn content_hash(record: &Record) -> String {
         .collect()
 }
 
+/// Runs CPU work (serializing, hashing a page) on the blocking pool and waits for it,
+/// so it never holds a runtime thread; a panic in it goes on as the caller's panic.
+pub(crate) async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// What a snapshot diff compares: 32 hex digits of SHA-256 over the record's JSON with
 /// its keys sorted (at every depth) and the top-level `volatile` fields (a heartbeat, a
 /// next occurrence; the dataset's `ChangeMode::Snapshot { volatile }`) left out. A record
@@ -130,10 +139,7 @@ impl Output {
     ) -> Vec<Outgoing> {
         // The output is small (names and provenance); a copy moves with the page.
         let me = self.clone();
-        match tokio::task::spawn_blocking(move || me.page(page, records, fetched_at)).await {
-            Ok(messages) => messages,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        off_runtime(move || me.page(page, records, fetched_at)).await
     }
 
     /// The tombstones of keys a snapshot diff found gone: `gone` is `(key, the version

@@ -35,7 +35,7 @@ use tracing::{debug, info};
 use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 
 use crate::job::{priority, Abandon, JobOutcome};
-use crate::output::{key_and_version, snapshot_hash, Output};
+use crate::output::{key_and_version, off_runtime, snapshot_hash, Output};
 use crate::service::Inner;
 
 /// How soon a window that lost the race to store its snapshot reads again.
@@ -85,7 +85,7 @@ impl Inner {
             pages += 1;
             // Hashing a page is CPU work: off the runtime threads, like building messages.
             let page_known = Arc::clone(&known);
-            let (changed, hashed) = match tokio::task::spawn_blocking(move || {
+            let (changed, hashed) = off_runtime(move || {
                 let mut changed = Vec::new();
                 let mut hashed = Vec::with_capacity(records.len());
                 for record in records {
@@ -98,11 +98,7 @@ impl Inner {
                 }
                 (changed, hashed)
             })
-            .await
-            {
-                Ok(done) => done,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            };
+            .await;
             seen.extend(hashed);
             let n = changed.len() as u64;
             if n > 0 {
