@@ -5,6 +5,7 @@
 //! implement the traits elsewhere (`fleet-redis`, `fleet-memory`), and the rest of the
 //! fleet holds them as `Arc<dyn Trait>`.
 //!
+//! - [`backoff`]: the one retry schedule every retry loop of the fleet reads.
 //! - [`secret`]: a `Secret` newtype that never prints its contents.
 //! - [`seal`]: authenticated encryption of tokens kept at rest.
 //! - [`dataset`]: the UiPath datasets the fleet can copy and how each is paged.
@@ -23,6 +24,7 @@
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
 //!   script's tests and the documentation of its behaviour.
 
+pub mod backoff;
 pub mod broker;
 pub mod cause;
 pub mod dataset;
@@ -39,6 +41,7 @@ pub mod time;
 pub mod token;
 pub mod wire;
 
+pub use backoff::Backoff;
 pub use broker::{Broker, BrokerError, Delivery, Destination, Outgoing};
 pub use ledger::{Ledger, LedgerError};
 pub use ratelimit::{
