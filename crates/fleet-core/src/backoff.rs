@@ -92,7 +92,9 @@ impl Delays {
     /// unlimited policy always answers.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Duration> {
-        self.inner.next()
+        // backon multiplies in floating point; whole microseconds keep 2 × 100 ms = 200 ms.
+        let d = self.inner.next()?;
+        Some(Duration::from_micros(d.as_micros() as u64))
     }
 
     /// The delay before the next try of an unlimited loop (the policy's `max` once a
