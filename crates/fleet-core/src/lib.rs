@@ -21,6 +21,7 @@
 //! - [`time`]: THE parser of the times UiPath serves (zone, zone-less as UTC, dates).
 //! - [`wire`]: the versioned message formats (jobs, records, events).
 //! - [`messages`]: every message the fleet publishes, built with its id and headers.
+//! - [`json`]: how error messages name the kind of a JSON value.
 //! - [`gcra`]: the arithmetic of the generic cell rate algorithm, shared by the Redis
 //!   script's tests and the documentation of its behaviour.
 
@@ -30,6 +31,7 @@ pub mod cause;
 pub mod dataset;
 pub mod fields;
 pub mod gcra;
+pub mod json;
 pub mod ledger;
 pub mod messages;
 pub mod plan;

@@ -40,21 +40,13 @@ pub(crate) fn decode_envelope(body: &[u8]) -> Result<(Vec<Record>, Option<u64>),
         .enumerate()
         .map(|(n, v)| match v {
             Value::Object(map) => Ok(map),
-            other => Err(format!("record {n} is not an object: {}", kind(&other))),
+            other => Err(format!(
+                "record {n} is not an object: {}",
+                fleet_core::json::kind(&other)
+            )),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((records, env.count))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 impl UipathClient {

@@ -40,7 +40,7 @@ impl<'a> Reader<'a> {
             other => {
                 return Err(RequestError::Syntax(format!(
                     "expected a JSON object, found {}",
-                    kind_of(other)
+                    crate::json::kind(other)
                 )))
             }
         };
@@ -90,7 +90,7 @@ impl<'a> Reader<'a> {
             None => {
                 self.error(
                     field,
-                    format!("expected a string, found {}", kind_of(value)),
+                    format!("expected a string, found {}", crate::json::kind(value)),
                 );
                 None
             }
@@ -118,7 +118,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn strings(&mut self, field: &str) -> Option<Vec<(String, &'a str)>> {
         let value = self.get(field)?;
         let Some(items) = value.as_array() else {
-            let found = kind_of(value);
+            let found = crate::json::kind(value);
             self.error(
                 field,
                 format!("expected an array of strings, found {found}"),
@@ -131,7 +131,7 @@ impl<'a> Reader<'a> {
                 Some(s) => out.push((format!("{field}[{i}]"), s)),
                 None => self.error(
                     format!("{field}[{i}]"),
-                    format!("expected a string, found {}", kind_of(item)),
+                    format!("expected a string, found {}", crate::json::kind(item)),
                 ),
             }
         }
@@ -289,7 +289,7 @@ impl<'a> Reader<'a> {
             return out;
         };
         let Some(map) = value.as_object() else {
-            let found = kind_of(value);
+            let found = crate::json::kind(value);
             self.error(
                 "select",
                 format!("expected an object of dataset → field names, found {found}"),
@@ -318,7 +318,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             let Some(items) = fields.as_array() else {
-                let found = kind_of(fields);
+                let found = crate::json::kind(fields);
                 self.error(
                     path,
                     format!("expected an array of field names, found {found}"),
@@ -352,7 +352,7 @@ impl<'a> Reader<'a> {
                         }
                     }
                     None => {
-                        self.error(item_path, format!("expected a string, found {}", kind_of(item)))
+                        self.error(item_path, format!("expected a string, found {}", crate::json::kind(item)))
                     }
                 }
             }
@@ -427,17 +427,6 @@ fn is_field_name(s: &str) -> bool {
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A known field that an unknown key probably meant: same name up to case, `-` for `_`
