@@ -309,43 +309,17 @@ pub fn format_datetime(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::entities::schema;
 
-    static INNER: Schema = Schema {
-        dto: "InnerDto",
-        fields: &[Field {
-            name: "Reason",
-            ty: FieldType::String,
-        }],
-    };
-    static OUTER: Schema = Schema {
-        dto: "OuterDto",
-        fields: &[
-            Field {
-                name: "Id",
-                ty: FieldType::Int64,
-            },
-            Field {
-                name: "Name",
-                ty: FieldType::String,
-            },
-            Field {
-                name: "When",
-                ty: FieldType::DateTime,
-            },
-            Field {
-                name: "Key",
-                ty: FieldType::Guid,
-            },
-            Field {
-                name: "Inner",
-                ty: FieldType::Object(&INNER),
-            },
-            Field {
-                name: "Tags",
-                ty: FieldType::Json,
-            },
-        ],
-    };
+    static INNER: Schema = schema!("InnerDto" { Reason: String });
+    static OUTER: Schema = schema!("OuterDto" {
+        Id: Int64,
+        Name: String,
+        When: DateTime,
+        Key: Guid,
+        Inner: Object(&INNER),
+        Tags: Json,
+    });
 
     fn sample() -> Row {
         Row(vec![
