@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::{FolderRef, Lane};
 
+mod refusal;
 mod state;
 pub use state::{RequestState, SliceState, UnknownState};
 

@@ -290,21 +290,15 @@ impl Ledger for FileLedger {
                 },
             )
             .await?;
-        if !applied && matches!(transition, Transition::Split { .. }) {
-            if let Some(sl) = &slice {
-                if matches!(sl.state, SliceState::Running | SliceState::Queued) {
-                    tracing::warn!(
-                        slice_id = id,
-                        "split refused: children empty, of another request, or the parent itself"
-                    );
-                }
-            }
-        }
-        Ok(Outcome {
+        let outcome = Outcome {
             applied,
             slice,
             progress,
-        })
+        };
+        if let Some(why) = outcome.refused_split(&transition) {
+            tracing::warn!(slice_id = id, "{why}");
+        }
+        Ok(outcome)
     }
 
     async fn progress(&self, request_id: &str) -> Result<Progress, LedgerError> {

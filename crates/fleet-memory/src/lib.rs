@@ -20,6 +20,7 @@
 
 mod broker;
 mod ledger;
+mod private_file;
 mod rate_limiter;
 mod token_cache;
 mod token_file;

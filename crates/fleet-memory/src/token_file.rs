@@ -39,6 +39,8 @@ use std::path::{Path, PathBuf};
 use fleet_core::CacheError;
 use serde::{Deserialize, Serialize};
 
+use crate::private_file;
+
 const VERSION: u32 = 1;
 
 /// Refresh tokens by the family key's id.
@@ -120,48 +122,21 @@ impl TokenFile {
     }
 
     fn replace_with(&self, contents: &[u8]) -> io::Result<()> {
-        let name = self
-            .path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        create_private_dirs(&dir)?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-        let tmp = dir.join(tmp_name);
-        let written = write_private(&tmp, contents).and_then(|()| fs::rename(&tmp, &self.path));
+        let tmp = private_file::temporary_beside(&self.path)?;
+        private_file::create_parent(&self.path)?;
+        let written = write_new(&tmp, contents).and_then(|()| fs::rename(&tmp, &self.path));
         if written.is_err() {
             // Best effort: the error that matters is the one being returned.
             let _ = fs::remove_file(&tmp);
         }
         written?;
-        // Make the rename itself durable. Best effort: it is done either way, and not
-        // every platform lets a directory be opened and synced.
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        private_file::sync_parent(&self.path);
         Ok(())
     }
 }
 
-fn create_private_dirs(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
+fn write_new(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut file = private_file::open(path, fs::OpenOptions::new().write(true).create_new(true))?;
     file.write_all(contents)?;
     file.sync_all()
 }

@@ -30,3 +30,6 @@ pub mod ratelimit;
 pub mod server;
 pub mod stats;
 pub mod value;
+
+#[cfg(test)]
+mod fingerprint_tests;

@@ -152,6 +152,23 @@ impl Row {
 /// Writes `row` as a JSON object. `select` lists the field positions to write (in schema
 /// order, as `$select` does); `None` writes every field.
 pub fn write_row(out: &mut Vec<u8>, schema: &Schema, row: &Row, select: Option<&[usize]>) {
+    write_object(out, schema.fields.len(), select, |out, idx| {
+        out.push(b'"');
+        out.extend_from_slice(schema.fields[idx].name.as_bytes());
+        out.extend_from_slice(b"\":");
+        write_val(out, schema.fields[idx].ty, &row.0[idx]);
+    });
+}
+
+/// Writes a JSON object with one member per field position: those in `select`, in its
+/// order, or with `None` all `fields` positions in order. `member` writes one
+/// `"name":value` pair; the braces and commas are written here.
+pub fn write_object(
+    out: &mut Vec<u8>,
+    fields: usize,
+    select: Option<&[usize]>,
+    mut member: impl FnMut(&mut Vec<u8>, usize),
+) {
     out.push(b'{');
     let mut first = true;
     let mut field = |out: &mut Vec<u8>, idx: usize| {
@@ -159,14 +176,11 @@ pub fn write_row(out: &mut Vec<u8>, schema: &Schema, row: &Row, select: Option<&
             out.push(b',');
         }
         first = false;
-        out.push(b'"');
-        out.extend_from_slice(schema.fields[idx].name.as_bytes());
-        out.extend_from_slice(b"\":");
-        write_val(out, schema.fields[idx].ty, &row.0[idx]);
+        member(out, idx);
     };
     match select {
         Some(cols) => cols.iter().for_each(|&i| field(out, i)),
-        None => (0..schema.fields.len()).for_each(|i| field(out, i)),
+        None => (0..fields).for_each(|i| field(out, i)),
     }
     out.push(b'}');
 }
@@ -295,43 +309,17 @@ pub fn format_datetime(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::entities::schema;
 
-    static INNER: Schema = Schema {
-        dto: "InnerDto",
-        fields: &[Field {
-            name: "Reason",
-            ty: FieldType::String,
-        }],
-    };
-    static OUTER: Schema = Schema {
-        dto: "OuterDto",
-        fields: &[
-            Field {
-                name: "Id",
-                ty: FieldType::Int64,
-            },
-            Field {
-                name: "Name",
-                ty: FieldType::String,
-            },
-            Field {
-                name: "When",
-                ty: FieldType::DateTime,
-            },
-            Field {
-                name: "Key",
-                ty: FieldType::Guid,
-            },
-            Field {
-                name: "Inner",
-                ty: FieldType::Object(&INNER),
-            },
-            Field {
-                name: "Tags",
-                ty: FieldType::Json,
-            },
-        ],
-    };
+    static INNER: Schema = schema!("InnerDto" { Reason: String });
+    static OUTER: Schema = schema!("OuterDto" {
+        Id: Int64,
+        Name: String,
+        When: DateTime,
+        Key: Guid,
+        Inner: Object(&INNER),
+        Tags: Json,
+    });
 
     fn sample() -> Row {
         Row(vec![

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use fleet_core::ledger::LedgerError;
 
 use super::state::{Effect, State};
+use crate::private_file;
 
 const HEADER: &str = r#"{"uipath_fleet_ledger":1}"#;
 /// Weight (see [`Effect::weight`]) per line in a snapshot: lines of a few hundred KB,
@@ -71,10 +72,8 @@ fn error(path: &Path, what: impl std::fmt::Display) -> LedgerError {
 impl Journal {
     /// Opens (or creates) the file, locks it and replays it. Blocking.
     pub fn open(path: &Path) -> Result<(Journal, State), LedgerError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dirs(dir)
-                .map_err(|e| error(path, format_args!("cannot create its directory: {e}")))?;
-        }
+        private_file::create_parent(path)
+            .map_err(|e| error(path, format_args!("cannot create its directory: {e}")))?;
         let mut file = open_private(path, false)
             .map_err(|e| error(path, format_args!("cannot open it: {e}")))?;
         lock(&file, path)?;
@@ -174,7 +173,7 @@ impl Journal {
             }
             p.file.sync_data()?;
             fs::rename(&p.tmp, &self.path)?;
-            sync_dir(&self.path);
+            private_file::sync_parent(&self.path);
             Ok(p)
         });
         match result {
@@ -198,13 +197,7 @@ impl Journal {
 
 /// Writes a snapshot of `state` next to `path`. Blocking; runs without the ledger lock.
 pub(super) fn write_snapshot(path: &Path, state: &State) -> io::Result<Prepared> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-    let tmp = path.with_file_name(tmp_name);
+    let tmp = private_file::temporary_beside(path)?;
     let result = (|| {
         let mut file = open_private(&tmp, true)?;
         // Locked before it has a name anyone would open: after the rename, a second
@@ -323,6 +316,7 @@ fn remove_stale_temporaries(path: &Path) {
     }
 }
 
+/// The ledger file (or a new snapshot of it: `create_new`), opened to read and append.
 fn open_private(path: &Path, create_new: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).append(true);
@@ -331,29 +325,5 @@ fn open_private(path: &Path, create_new: bool) -> io::Result<File> {
     } else {
         options.create(true);
     }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-fn create_private_dirs(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Makes a rename durable. Best effort: not every platform lets a directory be synced.
-fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    private_file::open(path, &mut options)
 }

@@ -155,18 +155,24 @@ pub(super) fn add_slices(
 /// The effects of inserting a new slice: the record, and its place on its stream.
 fn insert(effects: &mut Vec<Effect>, mut record: SliceRecord, state: SliceState) {
     record.state = state;
+    on_stream(effects, &record, true);
+    effects.push(Effect::Slice {
+        record: Box::new(record),
+    });
+}
+
+/// The effect of putting a slice on its stream's pending list (`queued: true`) or taking
+/// it off; none for a slice of no stream.
+fn on_stream(effects: &mut Vec<Effect>, record: &SliceRecord, queued: bool) {
     if let Some(stream) = &record.stream {
         effects.push(Effect::Pending {
             request: record.request_id.clone(),
             stream: stream.clone(),
             from: record.from,
             id: record.id.clone(),
-            queued: true,
+            queued,
         });
     }
-    effects.push(Effect::Slice {
-        record: Box::new(record),
-    });
 }
 
 /// The table in [`Transition`]'s docs: the state a move goes to from `from`, or `None`
@@ -287,15 +293,7 @@ pub(super) fn transition(
             } else {
                 SliceState::Queued
             };
-            if let Some(stream) = &current.stream {
-                effects.push(Effect::Pending {
-                    request: current.request_id.clone(),
-                    stream: stream.clone(),
-                    from: current.from,
-                    id: current.id.clone(),
-                    queued: false,
-                });
-            }
+            on_stream(&mut effects, current, false);
             let mut seen = HashSet::new();
             for mut child in children {
                 if state.slice(&child.id).is_some() || !seen.insert(child.id.clone()) {

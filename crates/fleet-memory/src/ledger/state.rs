@@ -307,11 +307,7 @@ impl State {
                 queued,
             } => {
                 let entry = self.streams.entry((request, stream)).or_default();
-                if queued {
-                    entry.pending.insert((from, id));
-                } else {
-                    entry.pending.remove(&(from, id));
-                }
+                set_member(&mut entry.pending, (from, id), queued);
             }
             Effect::Passed {
                 request,
@@ -321,11 +317,7 @@ impl State {
                 passed,
             } => {
                 let entry = self.streams.entry((request, stream)).or_default();
-                if passed {
-                    entry.passed.insert((to, id));
-                } else {
-                    entry.passed.remove(&(to, id));
-                }
+                set_member(&mut entry.passed, (to, id), passed);
             }
             Effect::Forget { id } => {
                 // Applying it twice finds nothing the second time.
@@ -355,5 +347,14 @@ impl State {
                 self.snapshots.insert((request, stream), state);
             }
         }
+    }
+}
+
+/// Puts `key` in `set` or takes it out.
+fn set_member<K: Ord>(set: &mut BTreeSet<K>, key: K, member: bool) {
+    if member {
+        set.insert(key);
+    } else {
+        set.remove(&key);
     }
 }

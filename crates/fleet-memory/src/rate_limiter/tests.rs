@@ -3,39 +3,15 @@
 
 use std::time::Duration;
 
-use fleet_core::ratelimit::FamilyBudgets;
-use fleet_core::{
-    BucketKey, Budget, Decision, EndpointFamily, LimiterConfig, PermitRequest, Priority,
-    RateLimiter,
-};
+use fleet_core::{BucketKey, Decision, EndpointFamily, PermitRequest, Priority, RateLimiter};
+// Jobs: one every 100 ms (burst 1); queue items: burst 3, then one every 125 ms; other:
+// unlimited; backfills get half (one every 200 ms on jobs).
+use fleet_testkit::contract::limiter_config;
 use tokio::time::Instant;
 
 use super::MemoryRateLimiter;
 
 const MS: Duration = Duration::from_millis(1);
-
-/// Jobs: 10/s, burst 1 (one every 100 ms). Queue items: 10/s, burst 3 (sustained 8/s,
-/// one every 125 ms). Other: unlimited. Backfills get half: one every 200 ms on jobs.
-fn config() -> LimiterConfig {
-    LimiterConfig {
-        default: FamilyBudgets {
-            jobs: Some(Budget {
-                requests: 10,
-                period_ms: 1000,
-                burst: 1,
-            }),
-            queue_items: Some(Budget {
-                requests: 10,
-                period_ms: 1000,
-                burst: 3,
-            }),
-            other: None,
-        },
-        tenants: Default::default(),
-        headroom: 1.0,
-        backfill_share: 0.5,
-    }
-}
 
 fn req(
     tenant: &str,
@@ -73,7 +49,7 @@ const LONG: Duration = Duration::from_secs(10);
 
 #[tokio::test(start_paused = true)]
 async fn sync_requests_are_spaced_by_the_emission_interval() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     let mut at = vec![];
     for _ in 0..4 {
@@ -84,7 +60,7 @@ async fn sync_requests_are_spaced_by_the_emission_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_clones_share_one_schedule() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..5 {
@@ -98,7 +74,7 @@ async fn concurrent_clones_share_one_schedule() {
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_goes_out_at_once_then_the_sustained_pace_applies() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     let mut at = vec![];
     for _ in 0..5 {
@@ -110,7 +86,7 @@ async fn a_burst_goes_out_at_once_then_the_sustained_pace_applies() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deferred_caller_reserves_nothing() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     assert_eq!(send_at(&l, &jobs("t", Priority::Sync, LONG), t0).await, 0);
     for _ in 0..3 {
@@ -136,7 +112,7 @@ async fn a_deferred_caller_reserves_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn backfills_take_half_and_leave_syncs_their_slots() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     let mut at = vec![];
     for _ in 0..3 {
@@ -180,7 +156,7 @@ async fn backfills_take_half_and_leave_syncs_their_slots() {
 /// spent its backfill cell, so the next backfill waits for the following one.
 #[tokio::test(start_paused = true)]
 async fn a_backfill_refused_by_the_all_bucket_loses_its_backfill_cell() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     assert_eq!(send_at(&l, &jobs("t", Priority::Sync, LONG), t0).await, 0);
     let d = l
@@ -203,7 +179,7 @@ async fn a_backfill_refused_by_the_all_bucket_loses_its_backfill_cell() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pause_holds_everyone_and_only_extends() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let other = l.clone();
     let bucket = BucketKey::new("t", EndpointFamily::Jobs);
     let t0 = Instant::now();
@@ -252,7 +228,7 @@ async fn a_pause_holds_everyone_and_only_extends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pause_that_starts_while_waiting_holds_the_waiter() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     assert_eq!(send_at(&l, &jobs("t", Priority::Sync, LONG), t0).await, 0);
     let waiter = {
@@ -269,7 +245,7 @@ async fn a_pause_that_starts_while_waiting_holds_the_waiter() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unlimited_family_passes_at_once_but_honours_pauses() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     for _ in 0..100 {
         let d = l
@@ -321,7 +297,7 @@ async fn an_unlimited_family_passes_at_once_but_honours_pauses() {
 
 #[tokio::test(start_paused = true)]
 async fn tenants_and_families_are_separate_buckets() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     assert_eq!(send_at(&l, &jobs("a", Priority::Sync, LONG), t0).await, 0);
     assert_eq!(send_at(&l, &jobs("b", Priority::Sync, LONG), t0).await, 0);
@@ -329,7 +305,7 @@ async fn tenants_and_families_are_separate_buckets() {
     assert_eq!(send_at(&l, &qi, t0).await, 0);
     assert_eq!(send_at(&l, &jobs("a", Priority::Sync, LONG), t0).await, 100);
     // A separate limiter is a separate store.
-    let fresh = MemoryRateLimiter::new(config());
+    let fresh = MemoryRateLimiter::new(limiter_config());
     assert_eq!(
         send_at(&fresh, &jobs("a", Priority::Sync, LONG), t0).await,
         100
@@ -338,7 +314,7 @@ async fn tenants_and_families_are_separate_buckets() {
 
 #[tokio::test(start_paused = true)]
 async fn extreme_durations_do_not_panic() {
-    let l = MemoryRateLimiter::new(config());
+    let l = MemoryRateLimiter::new(limiter_config());
     let t0 = Instant::now();
     assert_eq!(
         send_at(&l, &jobs("t", Priority::Sync, Duration::MAX), t0).await,

@@ -38,6 +38,19 @@ pub enum RefChangeKind {
     UserModified,
 }
 
+impl RefChangeKind {
+    /// The OData entity set the change is in.
+    pub fn entity(self) -> &'static str {
+        match self {
+            RefChangeKind::RobotRenamed => "Robots",
+            RefChangeKind::MachineRemoved | RefChangeKind::MachineAdded => "Machines",
+            RefChangeKind::QueueSlaChanged => "QueueDefinitions",
+            RefChangeKind::ScheduleToggled => "ProcessSchedules",
+            RefChangeKind::UserModified => "Users",
+        }
+    }
+}
+
 /// One reference change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefChange {
@@ -55,6 +68,28 @@ pub struct RefChange {
     pub at: i64,
     /// The new name (robot renamed, machine added), SLA minutes, or `Enabled` value.
     pub value: serde_json::Value,
+}
+
+impl RefChange {
+    /// A change of `kind` to record `id` (of folder index `folder` for folder-scoped
+    /// sets) at `at`; the folder's `Id` is filled in by the fold.
+    fn new(
+        kind: RefChangeKind,
+        id: i64,
+        folder: Option<usize>,
+        at: i64,
+        value: impl Into<serde_json::Value>,
+    ) -> RefChange {
+        RefChange {
+            kind,
+            entity: kind.entity(),
+            id,
+            folder,
+            folder_id: None,
+            at,
+            value: value.into(),
+        }
+    }
 }
 
 /// The reference sets' changes as of one instant.
@@ -131,15 +166,13 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                 let robot = &t.robots[folder][r];
                 let name = format!("{}-r{}", robot.name, k % 100_000);
                 st.robot_names.insert((folder, r), (name.clone(), at));
-                RefChange {
-                    kind: RefChangeKind::RobotRenamed,
-                    entity: "Robots",
-                    id: robot.id,
-                    folder: Some(folder),
-                    folder_id: None,
+                RefChange::new(
+                    RefChangeKind::RobotRenamed,
+                    robot.id,
+                    Some(folder),
                     at,
-                    value: name.into(),
-                }
+                    name,
+                )
             }),
             30..=51 => {
                 // Removals pick from the catalog and from machines added since, so a
@@ -155,15 +188,13 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                             .machines
                             .get(m)
                             .unwrap_or_else(|| &st.machines_added[m - t.machines.len()]);
-                        RefChange {
-                            kind: RefChangeKind::MachineRemoved,
-                            entity: "Machines",
-                            id: machine.id,
-                            folder: None,
-                            folder_id: None,
+                        RefChange::new(
+                            RefChangeKind::MachineRemoved,
+                            machine.id,
+                            None,
                             at,
-                            value: machine.name.clone().into(),
-                        }
+                            machine.name.clone(),
+                        )
                     }
                     _ => {
                         let n = st.machines_added.len() as i64;
@@ -178,15 +209,13 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                                 .first()
                                 .map_or("24.10.2", |m| m.robot_version),
                         };
-                        let change = RefChange {
-                            kind: RefChangeKind::MachineAdded,
-                            entity: "Machines",
-                            id: machine.id,
-                            folder: None,
-                            folder_id: None,
+                        let change = RefChange::new(
+                            RefChangeKind::MachineAdded,
+                            machine.id,
+                            None,
                             at,
-                            value: machine.name.clone().into(),
-                        };
+                            machine.name.clone(),
+                        );
                         st.machines_added.push(machine);
                         change
                     }
@@ -196,15 +225,13 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                 let sla = 15 * (1 + d.below(7, 16) as i32);
                 let risk = sla * 4 / 5;
                 st.queue_sla.insert((folder, q), (sla, risk));
-                RefChange {
-                    kind: RefChangeKind::QueueSlaChanged,
-                    entity: "QueueDefinitions",
-                    id: t.queues[folder][q].id,
-                    folder: Some(folder),
-                    folder_id: None,
+                RefChange::new(
+                    RefChangeKind::QueueSlaChanged,
+                    t.queues[folder][q].id,
+                    Some(folder),
                     at,
-                    value: sla.into(),
-                }
+                    sla,
+                )
             }),
             68..=83 => pick(t.schedules[folder].len()).map(|s| {
                 let enabled = !st
@@ -213,27 +240,23 @@ fn fold(t: &TenantData, now: i64, mut seen: impl FnMut(&RefChange)) -> RefState 
                     .copied()
                     .unwrap_or(t.schedules[folder][s].enabled);
                 st.schedule_enabled.insert((folder, s), enabled);
-                RefChange {
-                    kind: RefChangeKind::ScheduleToggled,
-                    entity: "ProcessSchedules",
-                    id: t.schedules[folder][s].id,
-                    folder: Some(folder),
-                    folder_id: None,
+                RefChange::new(
+                    RefChangeKind::ScheduleToggled,
+                    t.schedules[folder][s].id,
+                    Some(folder),
                     at,
-                    value: enabled.into(),
-                }
+                    enabled,
+                )
             }),
             _ => pick(t.users.len()).map(|u| {
                 st.users_modified.insert(u, at);
-                RefChange {
-                    kind: RefChangeKind::UserModified,
-                    entity: "Users",
-                    id: t.users[u].id,
-                    folder: None,
-                    folder_id: None,
+                RefChange::new(
+                    RefChangeKind::UserModified,
+                    t.users[u].id,
+                    None,
                     at,
-                    value: serde_json::Value::Null,
-                }
+                    serde_json::Value::Null,
+                )
             }),
         };
         if let Some(mut c) = change {

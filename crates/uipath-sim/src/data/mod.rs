@@ -69,6 +69,42 @@ pub struct EntityDef {
     pub lagged: &'static [(&'static str, i64)],
 }
 
+impl EntityDef {
+    /// A folder-scoped set with Orchestrator's usual facts: `$top` up to 1000, outside the
+    /// shared request budget, no paging window, keyed by `Id`, no time field, nothing
+    /// lagged. A set that differs overrides those fields (`..EntityDef::in_folders(..)`).
+    pub const fn in_folders(
+        name: &'static str,
+        schema: &'static Schema,
+        scope: &'static str,
+    ) -> EntityDef {
+        EntityDef {
+            name,
+            schema,
+            scope,
+            folder_scoped: true,
+            max_top: 1000,
+            rate_limited: false,
+            window: None,
+            id_field: Some("Id"),
+            time_field: None,
+            lagged: &[],
+        }
+    }
+
+    /// A tenant-level set (no folder header), otherwise as [`EntityDef::in_folders`].
+    pub const fn tenant_wide(
+        name: &'static str,
+        schema: &'static Schema,
+        scope: &'static str,
+    ) -> EntityDef {
+        EntityDef {
+            folder_scoped: false,
+            ..EntityDef::in_folders(name, schema, scope)
+        }
+    }
+}
+
 /// A generator of one entity set's records.
 pub trait EntityGen: Send + Sync {
     fn def(&self) -> &'static EntityDef;

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use uuid::Uuid;
 
@@ -32,6 +32,9 @@ struct AppState {
 }
 
 type AppRef = State<Arc<AppState>>;
+
+const GET: MethodFilter = MethodFilter::GET;
+const POST: MethodFilter = MethodFilter::POST;
 
 /// The Data Service routes for every (org, tenant) in `tenants`, to be mounted at the root:
 /// `/{org}/{tenant}/dataservice_/api/...` and the same under `/{org}/{tenant}/datafabric_/api/...`.
@@ -58,33 +61,92 @@ pub fn router(
     let mut router = Router::new();
     for prefix in ["dataservice_", "datafabric_"] {
         let base = format!("/{{org}}/{{tenant}}/{prefix}/api");
+        let entity = format!("{base}/EntityService/{{entity}}");
         router = router
-            .route(&format!("{base}/Entity"), get(list_entities))
-            .route(&format!("{base}/Entity/{{entity}}"), get(describe_entity))
+            .route(
+                &format!("{base}/Entity"),
+                endpoint(GET, "dataservice/entity", Need::Schema, |svc, _, _, _| {
+                    Ok(svc.list_entities())
+                }),
+            )
+            .route(
+                &format!("{base}/Entity/{{entity}}"),
+                endpoint(GET, "dataservice/entity", Need::Schema, describe),
+            )
             .route(
                 &format!("{base}/Entity/{{entity}}/metadata"),
-                get(describe_entity),
-            )
-            .route(&format!("{base}/EntityService/{{entity}}/read"), get(read))
-            .route(
-                &format!("{base}/EntityService/{{entity}}/read/{{id}}"),
-                get(read_one),
+                endpoint(GET, "dataservice/entity", Need::Schema, describe),
             )
             .route(
-                &format!("{base}/EntityService/{{entity}}/query"),
-                post(query),
+                &format!("{entity}/read"),
+                endpoint(GET, "dataservice/read", Need::Read, |svc, call, _, at| {
+                    let params = call.params();
+                    let start = params.int("start", 0, 0, i64::from(i32::MAX))? as u64;
+                    let limit =
+                        params.int("limit", DEFAULT_LIMIT as i64, 0, MAX_LIMIT as i64)? as u64;
+                    svc.read(call.entity(), start, limit, params.level()?, at)
+                }),
             )
             .route(
-                &format!("{base}/EntityService/{{entity}}/insert"),
-                post(insert),
+                &format!("{entity}/read/{{id}}"),
+                endpoint(
+                    GET,
+                    "dataservice/read_by_id",
+                    Need::Read,
+                    |svc, call, _, at| {
+                        svc.read_one(call.entity(), call.id(), call.params().level()?, at)
+                    },
+                ),
             )
             .route(
-                &format!("{base}/EntityService/{{entity}}/update/{{id}}"),
-                post(update),
+                &format!("{entity}/query"),
+                endpoint(POST, "dataservice/query", Need::Read, |svc, call, _, at| {
+                    svc.query(call.entity(), &call.body, call.params().level()?, at)
+                }),
             )
             .route(
-                &format!("{base}/EntityService/{{entity}}/delete/{{id}}"),
-                post(delete),
+                &format!("{entity}/insert"),
+                endpoint(
+                    POST,
+                    "dataservice/insert",
+                    Need::Write,
+                    |svc, call, user, _| {
+                        svc.insert(
+                            call.entity(),
+                            &call.body,
+                            user,
+                            now_ms(),
+                            call.params().level()?,
+                        )
+                    },
+                ),
+            )
+            .route(
+                &format!("{entity}/update/{{id}}"),
+                endpoint(
+                    POST,
+                    "dataservice/update",
+                    Need::Write,
+                    |svc, call, user, _| {
+                        svc.update(
+                            call.entity(),
+                            call.id(),
+                            &call.body,
+                            user,
+                            now_ms(),
+                            call.params().level()?,
+                        )
+                    },
+                ),
+            )
+            .route(
+                &format!("{entity}/delete/{{id}}"),
+                endpoint(
+                    POST,
+                    "dataservice/delete",
+                    Need::Write,
+                    |svc, call, _, _| svc.delete(call.entity(), call.id()),
+                ),
             );
     }
     router.with_state(state)
@@ -221,153 +283,69 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-async fn list_entities(
-    State(s): AppRef,
-    Path((org, tenant)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    run(
-        &s,
-        "dataservice/entity",
-        &org,
-        &tenant,
-        &headers,
-        Need::Schema,
-        |svc, _, _| Ok(svc.list_entities()),
-    )
-    .await
+/// The parts of a request an endpoint's work reads besides the caller and the instant.
+struct Call {
+    /// The path's parameters: `org`, `tenant`, and `entity` and `id` where the route has
+    /// them.
+    path: HashMap<String, String>,
+    query: Option<String>,
+    body: Bytes,
 }
 
-async fn describe_entity(
-    State(s): AppRef,
-    Path((org, tenant, entity)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    run(
-        &s,
-        "dataservice/entity",
-        &org,
-        &tenant,
-        &headers,
-        Need::Schema,
-        move |svc, _, _| svc.describe_entity(&entity),
-    )
-    .await
+impl Call {
+    fn param(&self, name: &str) -> &str {
+        self.path.get(name).map_or("", String::as_str)
+    }
+
+    fn entity(&self) -> &str {
+        self.param("entity")
+    }
+
+    fn id(&self) -> &str {
+        self.param("id")
+    }
+
+    fn params(&self) -> Params {
+        Params::new(self.query.clone())
+    }
 }
 
-async fn read(
-    State(s): AppRef,
-    Path((org, tenant, entity)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    run(
-        &s,
-        "dataservice/read",
-        &org,
-        &tenant,
-        &headers,
-        Need::Read,
-        move |svc, _, at| {
-            let params = Params::new(q);
-            let start = params.int("start", 0, 0, i64::from(i32::MAX))? as u64;
-            let limit = params.int("limit", DEFAULT_LIMIT as i64, 0, MAX_LIMIT as i64)? as u64;
-            svc.read(&entity, start, limit, params.level()?, at)
+/// What an endpoint does with the tenant's service, for the caller's user Id, at the
+/// as-of instant.
+type Work = fn(&DataService, &Call, Uuid, i64) -> Result<Served, ApiError>;
+
+/// The route of one endpoint: `method` requests, counted as `name`, allowed with `need`,
+/// answered by `work` (through [`run`]).
+fn endpoint(
+    method: MethodFilter,
+    name: &'static str,
+    need: Need,
+    work: Work,
+) -> MethodRouter<Arc<AppState>> {
+    on(
+        method,
+        move |State(s): AppRef,
+              Path(path): Path<HashMap<String, String>>,
+              RawQuery(query): RawQuery,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            let call = Call { path, query, body };
+            let (org, tenant) = (call.param("org"), call.param("tenant"));
+            let (org, tenant) = (org.to_owned(), tenant.to_owned());
+            run(
+                &s,
+                name,
+                &org,
+                &tenant,
+                &headers,
+                need,
+                move |svc, user, at| work(svc, &call, user, at),
+            )
+            .await
         },
     )
-    .await
 }
 
-async fn read_one(
-    State(s): AppRef,
-    Path((org, tenant, entity, id)): Path<(String, String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    run(
-        &s,
-        "dataservice/read_by_id",
-        &org,
-        &tenant,
-        &headers,
-        Need::Read,
-        move |svc, _, at| svc.read_one(&entity, &id, Params::new(q).level()?, at),
-    )
-    .await
-}
-
-async fn query(
-    State(s): AppRef,
-    Path((org, tenant, entity)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    run(
-        &s,
-        "dataservice/query",
-        &org,
-        &tenant,
-        &headers,
-        Need::Read,
-        move |svc, _, at| svc.query(&entity, &body, Params::new(q).level()?, at),
-    )
-    .await
-}
-
-async fn insert(
-    State(s): AppRef,
-    Path((org, tenant, entity)): Path<(String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    run(
-        &s,
-        "dataservice/insert",
-        &org,
-        &tenant,
-        &headers,
-        Need::Write,
-        move |svc, user, _| svc.insert(&entity, &body, user, now_ms(), Params::new(q).level()?),
-    )
-    .await
-}
-
-async fn update(
-    State(s): AppRef,
-    Path((org, tenant, entity, id)): Path<(String, String, String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    run(
-        &s,
-        "dataservice/update",
-        &org,
-        &tenant,
-        &headers,
-        Need::Write,
-        move |svc, user, _| {
-            svc.update(&entity, &id, &body, user, now_ms(), Params::new(q).level()?)
-        },
-    )
-    .await
-}
-
-async fn delete(
-    State(s): AppRef,
-    Path((org, tenant, entity, id)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    run(
-        &s,
-        "dataservice/delete",
-        &org,
-        &tenant,
-        &headers,
-        Need::Write,
-        move |svc, _, _| svc.delete(&entity, &id),
-    )
-    .await
+fn describe(svc: &DataService, call: &Call, _: Uuid, _: i64) -> Result<Served, ApiError> {
+    svc.describe_entity(call.entity())
 }

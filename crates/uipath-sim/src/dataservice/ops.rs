@@ -145,6 +145,14 @@ impl DataService {
         Served { body, records: 1 }
     }
 
+    /// A record just written, echoed back: not serving data, so it does not count in stats.
+    fn echo(&self, entity: usize, row: &Row, level: u8) -> Served {
+        Served {
+            records: 0,
+            ..self.one(entity, row, level)
+        }
+    }
+
     /// `POST .../EntityService/{Entity}/query`.
     pub(crate) fn query(
         &self,
@@ -212,11 +220,7 @@ impl DataService {
         let mut row = Row(vec![Val::Null; e.schema.fields.len()]);
         self.apply(entity, &mut row, body)?;
         let row = e.insert(row, user, now);
-        // Echoing a written record is not serving data, so it does not count in stats.
-        Ok(Served {
-            records: 0,
-            ..self.one(entity, &row, level)
-        })
+        Ok(self.echo(entity, &row, level))
     }
 
     /// `POST .../EntityService/{Entity}/update/{id}`: changes the fields given in the body
@@ -237,10 +241,7 @@ impl DataService {
         let mut row = e.get(id, &e.generator.updates(now)).ok_or_else(missing)?;
         self.apply(entity, &mut row, body)?;
         let row = e.update(id, row, user, now).ok_or_else(missing)?;
-        Ok(Served {
-            records: 0,
-            ..self.one(entity, &row, level)
-        })
+        Ok(self.echo(entity, &row, level))
     }
 
     /// `POST .../EntityService/{Entity}/delete/{id}`.

@@ -12,7 +12,7 @@ use super::generate::Updates;
 use super::schema::Kind;
 use super::store::Entity;
 use super::DataService;
-use crate::value::{write_val, Row, Val};
+use crate::value::{write_json_str, write_object, write_val, Row, Val};
 
 /// The documented range of `expansionLevel`, and its default.
 pub(crate) const EXPANSION_LEVELS: std::ops::RangeInclusive<u8> = 1..=3;
@@ -30,15 +30,9 @@ impl DataService {
         level: u8,
     ) {
         let e: &Entity = &self.entities[entity];
-        out.push(b'{');
-        let mut first = true;
-        let mut field = |out: &mut Vec<u8>, idx: usize| {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
+        write_object(out, e.schema.fields.len(), select, |out, idx| {
             let spec = &e.schema.fields[idx];
-            crate::value::write_json_str(out, &spec.name);
+            write_json_str(out, &spec.name);
             out.push(b':');
             match (&spec.kind, row.get(idx)) {
                 (Kind::Relation { target, .. }, Val::Guid(id)) if level > 1 => {
@@ -50,12 +44,7 @@ impl DataService {
                 }
                 (kind, val) => write_val(out, kind.value_type(), val),
             }
-        };
-        match select {
-            Some(cols) => cols.iter().for_each(|&i| field(out, i)),
-            None => (0..e.schema.fields.len()).for_each(|i| field(out, i)),
-        }
-        out.push(b'}');
+        });
     }
 
     /// Writes a page of records in the envelope `read` and `query` answer with.

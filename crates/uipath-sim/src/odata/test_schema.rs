@@ -5,69 +5,25 @@ use std::borrow::Cow;
 
 use uuid::Uuid;
 
-use crate::value::{Field, FieldType, Row, Schema, Val};
+use crate::data::entities::schema;
+use crate::value::{Row, Schema, Val};
 
-pub static INNER: Schema = Schema {
-    dto: "InnerDto",
-    fields: &[
-        Field {
-            name: "Reason",
-            ty: FieldType::String,
-        },
-        Field {
-            name: "Code",
-            ty: FieldType::Int32,
-        },
-    ],
-};
+pub static INNER: Schema = schema!("InnerDto" { Reason: String, Code: Int32 });
 
 pub static STATES: &[&str] = &["Pending", "Running", "Faulted", "Successful"];
 
-pub static S: Schema = Schema {
-    dto: "TestDto",
-    fields: &[
-        Field {
-            name: "Id",
-            ty: FieldType::Int64,
-        },
-        Field {
-            name: "Name",
-            ty: FieldType::String,
-        },
-        Field {
-            name: "State",
-            ty: FieldType::Enum(STATES),
-        },
-        Field {
-            name: "CreationTime",
-            ty: FieldType::DateTime,
-        },
-        Field {
-            name: "Key",
-            ty: FieldType::Guid,
-        },
-        Field {
-            name: "Inner",
-            ty: FieldType::Object(&INNER),
-        },
-        Field {
-            name: "Score",
-            ty: FieldType::Double,
-        },
-        Field {
-            name: "Flag",
-            ty: FieldType::Bool,
-        },
-        Field {
-            name: "Count",
-            ty: FieldType::Int32,
-        },
-        Field {
-            name: "Tags",
-            ty: FieldType::Json,
-        },
-    ],
-};
+pub static S: Schema = schema!("TestDto" {
+    Id: Int64,
+    Name: String,
+    State: Enum(STATES),
+    CreationTime: DateTime,
+    Key: Guid,
+    Inner: Object(&INNER),
+    Score: Double,
+    Flag: Bool,
+    Count: Int32,
+    Tags: Json,
+});
 
 /// 2024-01-01T00:00:00Z in Unix milliseconds.
 pub const JAN_1_2024: i64 = 1_704_067_200_000;

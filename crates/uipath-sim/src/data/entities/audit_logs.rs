@@ -33,16 +33,8 @@ pub static AUDIT_LOG: Schema = schema!("AuditLogDto" {
 });
 
 pub static AUDIT_LOGS: EntityDef = EntityDef {
-    name: "AuditLogs",
-    schema: &AUDIT_LOG,
-    scope: "OR.Audit",
-    folder_scoped: false,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("ExecutionTime"),
-    lagged: &[],
+    ..EntityDef::tenant_wide("AuditLogs", &AUDIT_LOG, "OR.Audit")
 };
 
 /// The entity an operation touched: its id and display name.

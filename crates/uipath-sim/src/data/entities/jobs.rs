@@ -51,14 +51,7 @@ pub static JOB: Schema = schema!("JobDto" {
 });
 
 pub static JOBS: EntityDef = EntityDef {
-    name: "Jobs",
-    schema: &JOB,
-    scope: "OR.Jobs",
-    folder_scoped: true,
-    max_top: 1000,
     rate_limited: true,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("CreationTime"),
     lagged: &[
         ("StartTime", MAX_LAG_MS),
@@ -66,6 +59,7 @@ pub static JOBS: EntityDef = EntityDef {
         ("ResumeTime", MAX_LAG_MS),
         ("LastModificationTime", MAX_LAG_MS),
     ],
+    ..EntityDef::in_folders("Jobs", &JOB, "OR.Jobs")
 };
 
 /// How a job ends if the snapshot lets it.

@@ -27,18 +27,7 @@ pub static MACHINE: Schema = schema!("ExtendedMachineDto" {
     UpdateInfo: Object(&UPDATE_INFO),
 });
 
-pub static MACHINES: EntityDef = EntityDef {
-    name: "Machines",
-    schema: &MACHINE,
-    scope: "OR.Machines",
-    folder_scoped: false,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
-    time_field: None,
-    lagged: &[],
-};
+pub static MACHINES: EntityDef = EntityDef::tenant_wide("Machines", &MACHINE, "OR.Machines");
 
 pub(crate) struct Machines;
 

@@ -18,6 +18,7 @@ mod processes;
 mod queue_definitions;
 mod queue_item_events;
 mod queue_items;
+mod reference;
 mod robot_logs;
 mod robots;
 mod tenant_sets;

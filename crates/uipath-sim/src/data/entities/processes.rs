@@ -6,13 +6,15 @@
 //! are sliced by id only.
 
 use crate::data::catalog::next_occurrence;
+use crate::data::catalog::{ReleaseInfo, ScheduleInfo};
 use crate::data::entities::nested::{
     autopilot_off, ARGUMENTS, ENTRY_POINT, PROCESS_SETTINGS, VIDEO_RECORDING,
 };
+use crate::data::entities::reference::{in_folder, ReferenceSet};
 use crate::data::entities::{cow, opt_int, schema, RowBuf};
 use crate::data::enums::*;
 use crate::data::hash::{mix2, uuid_from};
-use crate::data::{AsOf, EntityDef, EntityGen};
+use crate::data::{AsOf, EntityDef};
 use crate::value::{Row, Schema, Val};
 
 pub static RELEASE: Schema = schema!("ReleaseDto" {
@@ -33,16 +35,8 @@ pub static RELEASE: Schema = schema!("ReleaseDto" {
 });
 
 pub static RELEASES: EntityDef = EntityDef {
-    name: "Releases",
-    schema: &RELEASE,
-    scope: "OR.Execution",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("CreationTime"),
-    lagged: &[],
+    ..EntityDef::in_folders("Releases", &RELEASE, "OR.Execution")
 };
 
 pub static PROCESS_SCHEDULE: Schema = schema!("ProcessScheduleDto" {
@@ -63,18 +57,8 @@ pub static PROCESS_SCHEDULE: Schema = schema!("ProcessScheduleDto" {
     JobFailuresGracePeriodInHours: Int32, IsConnected: Bool, Id: Int64,
 });
 
-pub static PROCESS_SCHEDULES: EntityDef = EntityDef {
-    name: "ProcessSchedules",
-    schema: &PROCESS_SCHEDULE,
-    scope: "OR.Jobs",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
-    time_field: None,
-    lagged: &[],
-};
+pub static PROCESS_SCHEDULES: EntityDef =
+    EntityDef::in_folders("ProcessSchedules", &PROCESS_SCHEDULE, "OR.Jobs");
 
 /// Priority levels as the fine-grained 1–100 value Orchestrator pairs with them.
 pub(crate) fn priority_value(p: &str) -> i64 {
@@ -90,21 +74,15 @@ const OUTPUT_SCHEMA: &str = r#"[{"name":"out_Processed","type":"System.Int32","r
 
 pub(crate) struct Releases;
 
-impl EntityGen for Releases {
+impl ReferenceSet for Releases {
+    type Entry = ReleaseInfo;
+
     fn def(&self) -> &'static EntityDef {
         &RELEASES
     }
 
-    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
-        t.releases.get(part).map_or(0, |v| v.len() as u64)
-    }
-
-    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.releases[part][i as usize].created_ms
-    }
-
-    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.releases[part][i as usize].id
+    fn entries<'t>(&self, t: &'t AsOf<'_>, part: usize) -> &'t [ReleaseInfo] {
+        in_folder(&t.releases, part)
     }
 
     fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {
@@ -202,21 +180,15 @@ impl EntityGen for Releases {
 
 pub(crate) struct ProcessSchedules;
 
-impl EntityGen for ProcessSchedules {
+impl ReferenceSet for ProcessSchedules {
+    type Entry = ScheduleInfo;
+
     fn def(&self) -> &'static EntityDef {
         &PROCESS_SCHEDULES
     }
 
-    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
-        t.schedules.get(part).map_or(0, |v| v.len() as u64)
-    }
-
-    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
-        0
-    }
-
-    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.schedules[part][i as usize].id
+    fn entries<'t>(&self, t: &'t AsOf<'_>, part: usize) -> &'t [ScheduleInfo] {
+        in_folder(&t.schedules, part)
     }
 
     fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {

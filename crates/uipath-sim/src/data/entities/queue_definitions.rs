@@ -3,8 +3,10 @@
 //! Served from the tenant's reference sets; ordered by id and by `CreationTime`. A queue
 //! points at the process that works it and, when one exists, at its queue trigger.
 
+use crate::data::catalog::QueueInfo;
+use crate::data::entities::reference::{in_folder, ReferenceSet};
 use crate::data::entities::{cow, opt_int, schema, RowBuf};
-use crate::data::{AsOf, EntityDef, EntityGen};
+use crate::data::{AsOf, EntityDef};
 use crate::value::{Row, Schema, Val};
 
 pub static QUEUE_DEFINITION: Schema = schema!("QueueDefinitionDto" {
@@ -33,35 +35,21 @@ pub static QUEUE_DEFINITION: Schema = schema!("QueueDefinitionDto" {
 });
 
 pub static QUEUE_DEFINITIONS: EntityDef = EntityDef {
-    name: "QueueDefinitions",
-    schema: &QUEUE_DEFINITION,
-    scope: "OR.Queues",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("CreationTime"),
-    lagged: &[],
+    ..EntityDef::in_folders("QueueDefinitions", &QUEUE_DEFINITION, "OR.Queues")
 };
 
 pub(crate) struct QueueDefinitions;
 
-impl EntityGen for QueueDefinitions {
+impl ReferenceSet for QueueDefinitions {
+    type Entry = QueueInfo;
+
     fn def(&self) -> &'static EntityDef {
         &QUEUE_DEFINITIONS
     }
 
-    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
-        t.queues.get(part).map_or(0, |v| v.len() as u64)
-    }
-
-    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.queues[part][i as usize].created_ms
-    }
-
-    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.queues[part][i as usize].id
+    fn entries<'t>(&self, t: &'t AsOf<'_>, part: usize) -> &'t [QueueInfo] {
+        in_folder(&t.queues, part)
     }
 
     fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {

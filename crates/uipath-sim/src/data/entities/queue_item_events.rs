@@ -43,17 +43,10 @@ pub static QUEUE_ITEM_EVENT: Schema = schema!("QueueItemEventDto" {
 const SLOTS: u64 = 3;
 
 pub static QUEUE_ITEM_EVENTS: EntityDef = EntityDef {
-    name: "QueueItemEvents",
-    schema: &QUEUE_ITEM_EVENT,
-    scope: "OR.Queues",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
     // The index follows the items' creation, not `Timestamp`, which is lagged from it.
     time_field: None,
     lagged: &[("Timestamp", EVENT_LAG_MS)],
+    ..EntityDef::in_folders("QueueItemEvents", &QUEUE_ITEM_EVENT, "OR.Queues")
 };
 
 /// The id of transition `k` of the item with id `item_id`.

@@ -46,19 +46,14 @@ pub static QUEUE_ITEM: Schema = schema!("QueueItemDto" {
 });
 
 pub static QUEUE_ITEMS: EntityDef = EntityDef {
-    name: "QueueItems",
-    schema: &QUEUE_ITEM,
-    scope: "OR.Queues",
-    folder_scoped: true,
     max_top: 100,
     rate_limited: true,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("CreationTime"),
     lagged: &[
         ("StartProcessing", MAX_LAG_MS),
         ("EndProcessing", MAX_LAG_MS),
     ],
+    ..EntityDef::in_folders("QueueItems", &QUEUE_ITEM, "OR.Queues")
 };
 
 /// How an attempt ends if the snapshot lets it.

@@ -33,16 +33,10 @@ pub static LOG: Schema = schema!("LogDto" {
 });
 
 pub static ROBOT_LOGS: EntityDef = EntityDef {
-    name: "RobotLogs",
-    schema: &LOG,
-    scope: "OR.Monitoring",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
     window: Some(10_000),
     id_field: None,
     time_field: Some("TimeStamp"),
-    lagged: &[],
+    ..EntityDef::in_folders("RobotLogs", &LOG, "OR.Monitoring")
 };
 
 pub(crate) struct RobotLogs;

@@ -6,7 +6,9 @@
 //! seconds before the snapshot when connected and hours or days before when not. Their DTO
 //! has no creation time, so they are sliced by id only.
 
+use crate::data::catalog::RobotInfo;
 use crate::data::entities::nested::{update_info_compliant, UPDATE_INFO};
+use crate::data::entities::reference::{in_folder, ReferenceSet};
 use crate::data::entities::{opt_int, schema, RowBuf};
 use crate::data::enums::*;
 use crate::data::hash::{mix2, Draw};
@@ -25,16 +27,8 @@ pub static ROBOT: Schema = schema!("RobotDto" {
 });
 
 pub static ROBOTS: EntityDef = EntityDef {
-    name: "Robots",
-    schema: &ROBOT,
-    scope: "OR.Robots",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("CreationTime"),
-    lagged: &[],
+    ..EntityDef::in_folders("Robots", &ROBOT, "OR.Robots")
 };
 
 pub static SESSION: Schema = schema!("SessionDto" {
@@ -46,36 +40,19 @@ pub static SESSION: Schema = schema!("SessionDto" {
     Platform: Enum(PLATFORM), EndpointDetection: String, Id: Int64,
 });
 
-pub static SESSIONS: EntityDef = EntityDef {
-    name: "Sessions",
-    schema: &SESSION,
-    scope: "OR.Robots",
-    folder_scoped: true,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
-    time_field: None,
-    lagged: &[],
-};
+pub static SESSIONS: EntityDef = EntityDef::in_folders("Sessions", &SESSION, "OR.Robots");
 
 pub(crate) struct Robots;
 
-impl EntityGen for Robots {
+impl ReferenceSet for Robots {
+    type Entry = RobotInfo;
+
     fn def(&self) -> &'static EntityDef {
         &ROBOTS
     }
 
-    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
-        t.robots.get(part).map_or(0, |v| v.len() as u64)
-    }
-
-    fn time_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.robots[part][i as usize].created_ms
-    }
-
-    fn id_at(&self, t: &AsOf<'_>, part: usize, i: u64) -> i64 {
-        t.robots[part][i as usize].id
+    fn entries<'t>(&self, t: &'t AsOf<'_>, part: usize) -> &'t [RobotInfo] {
+        in_folder(&t.robots, part)
     }
 
     fn row(&self, t: &AsOf<'_>, part: usize, i: u64) -> Row {

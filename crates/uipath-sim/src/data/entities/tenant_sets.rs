@@ -4,11 +4,13 @@
 //! by id; their DTO has no creation time. Users are ordered by id and `CreationTime`. Like
 //! the real endpoint, `/odata/Folders` lists no personal workspaces (none are generated).
 
+use crate::data::catalog::UserInfo;
+use crate::data::entities::reference::{tenant_level, ReferenceSet};
 use crate::data::entities::{opt_guid, opt_int, schema, RowBuf};
 use crate::data::enums::*;
 use crate::data::hash::{mix2, uuid_from};
 use crate::data::universe::tag;
-use crate::data::{AsOf, EntityDef, EntityGen};
+use crate::data::{AsOf, EntityDef, FolderInfo};
 use crate::value::{Row, Schema, Val};
 
 pub static FOLDER: Schema = schema!("FolderDto" {
@@ -26,18 +28,7 @@ pub static FOLDER: Schema = schema!("FolderDto" {
     Id: Int64,
 });
 
-pub static FOLDERS: EntityDef = EntityDef {
-    name: "Folders",
-    schema: &FOLDER,
-    scope: "OR.Folders",
-    folder_scoped: false,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
-    time_field: None,
-    lagged: &[],
-};
+pub static FOLDERS: EntityDef = EntityDef::tenant_wide("Folders", &FOLDER, "OR.Folders");
 
 pub static USER: Schema = schema!("UserDto" {
     Name: String, Surname: String, UserName: String, Domain: String,
@@ -55,39 +46,21 @@ pub static USER: Schema = schema!("UserDto" {
 });
 
 pub static USERS: EntityDef = EntityDef {
-    name: "Users",
-    schema: &USER,
-    scope: "OR.Users",
-    folder_scoped: false,
-    max_top: 1000,
-    rate_limited: false,
-    window: None,
-    id_field: Some("Id"),
     time_field: Some("CreationTime"),
-    lagged: &[],
+    ..EntityDef::tenant_wide("Users", &USER, "OR.Users")
 };
 
 pub(crate) struct Folders;
 
-impl EntityGen for Folders {
+impl ReferenceSet for Folders {
+    type Entry = FolderInfo;
+
     fn def(&self) -> &'static EntityDef {
         &FOLDERS
     }
 
-    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
-        if part == 0 {
-            t.folders.len() as u64
-        } else {
-            0
-        }
-    }
-
-    fn time_at(&self, _t: &AsOf<'_>, _part: usize, _i: u64) -> i64 {
-        0
-    }
-
-    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
-        t.folders[i as usize].id
+    fn entries<'t>(&self, t: &'t AsOf<'_>, part: usize) -> &'t [FolderInfo] {
+        tenant_level(&t.folders, part)
     }
 
     fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
@@ -124,25 +97,15 @@ impl EntityGen for Folders {
 
 pub(crate) struct Users;
 
-impl EntityGen for Users {
+impl ReferenceSet for Users {
+    type Entry = UserInfo;
+
     fn def(&self) -> &'static EntityDef {
         &USERS
     }
 
-    fn len(&self, t: &AsOf<'_>, part: usize) -> u64 {
-        if part == 0 {
-            t.users.len() as u64
-        } else {
-            0
-        }
-    }
-
-    fn time_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
-        t.users[i as usize].created_ms
-    }
-
-    fn id_at(&self, t: &AsOf<'_>, _part: usize, i: u64) -> i64 {
-        t.users[i as usize].id
+    fn entries<'t>(&self, t: &'t AsOf<'_>, part: usize) -> &'t [UserInfo] {
+        tenant_level(&t.users, part)
     }
 
     fn row(&self, t: &AsOf<'_>, _part: usize, i: u64) -> Row {
