@@ -79,10 +79,9 @@ impl From<ClientError> for TokenFailure {
 }
 
 /// Identity requests: three tries, 200 ms doubling to 2 s, with jitter.
-const IDENTITY_RETRIES: Backoff =
-    Backoff::new(Duration::from_millis(200), Duration::from_secs(2))
-        .with_retries(2)
-        .with_jitter();
+const IDENTITY_RETRIES: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2))
+    .with_retries(2)
+    .with_jitter();
 
 /// Runs `attempt` until it succeeds, fails for good, or has failed three times with a
 /// retryable error (5xx, transport), sleeping with exponential backoff and jitter between.
@@ -91,11 +90,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TokenFailure>>,
 {
-    retry_while(IDENTITY_RETRIES, attempt, TokenFailure::is_retryable, |e, after| {
-        if let TokenFailure::Other(e) = e {
-            tracing::warn!(error = %e, ?after, what, "identity request failed; retrying");
-        }
-    })
+    retry_while(
+        IDENTITY_RETRIES,
+        attempt,
+        TokenFailure::is_retryable,
+        |e, after| {
+            if let TokenFailure::Other(e) = e {
+                tracing::warn!(error = %e, ?after, what, "identity request failed; retrying");
+            }
+        },
+    )
     .await
 }
 
