@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fleet_core::broker::{Acker, Delivery, Headers, Lane};
-use fleet_core::BrokerError;
+use fleet_core::{Backoff, BrokerError};
 use futures::FutureExt;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
@@ -37,8 +37,8 @@ use crate::names::Names;
 use crate::recovery::{deadline_after, wait_recovered, while_connected};
 use crate::session::Supervisor;
 
-const POLL_MIN: Duration = Duration::from_millis(20);
-const POLL_MAX: Duration = Duration::from_millis(250);
+/// The pause between polls of empty lanes: 20 ms doubling to 250 ms.
+const POLL: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(250));
 
 /// A lapin delivery as the fleet's [`Delivery`].
 pub(crate) fn delivery(d: lapin::message::Delivery, lane: Option<Lane>, queue: &str) -> Delivery {
@@ -222,7 +222,7 @@ pub(crate) async fn next_job(
     wait: Duration,
 ) -> Result<Option<Delivery>, BrokerError> {
     let deadline = deadline_after(wait);
-    let mut pause = POLL_MIN;
+    let mut pauses = POLL.delays();
     loop {
         for lane in Lane::ALL {
             if let Some(d) = get(supervisor, names, lane, deadline).await? {
@@ -233,7 +233,6 @@ pub(crate) async fn next_job(
         if now >= deadline {
             return Ok(None);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(POLL_MAX);
+        tokio::time::sleep(pauses.next_or_max().min(deadline - now)).await;
     }
 }

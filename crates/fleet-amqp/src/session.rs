@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use fleet_core::BrokerError;
+use fleet_core::backoff::Delays;
+use fleet_core::{Backoff, BrokerError};
 use lapin::options::ConfirmSelectOptions;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -46,9 +46,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// One TCP connect attempt (lapin's `connection_timeout`). A lost SYN is retransmitted
 /// after 1 s, so this survives one.
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
-/// lapin's reconnect schedule: 200 ms doubling, 4 retries. With the TCP timeout that
-/// bounds its recovery attempts at 5 × 1.5 s + 3 s = 10.5 s (3 s when refused).
-const LAPIN_RETRIES: usize = 4;
+/// lapin's reconnect schedule: 200 ms doubling to 2 s, 4 retries. With the TCP timeout
+/// that bounds its recovery attempts at 5 × 1.5 s + 3 s = 10.5 s (3 s when refused).
+const LAPIN_RECONNECT: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(2)).with_retries(4);
+/// The supervisor's rebuild schedule once lapin gave up: 250 ms doubling to 5 s, unending.
+const REBUILD: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 /// Not connected for this long means lapin has given up (see the module docs).
 pub(crate) const DOWN_GRACE: Duration = Duration::from_secs(12);
 /// Idle confirm channels kept for reuse; more concurrent publishers open more channels,
@@ -87,11 +90,7 @@ impl Session {
             // lapin's own reconnect loop: quick first steps (its default starts at 1 s);
             // once it gives up the supervisor takes over with a fresh connection and a
             // slower, unending schedule.
-            .configure_backoff(|b| {
-                b.with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(2))
-                    .with_max_times(LAPIN_RETRIES)
-            });
+            .with_backoff(LAPIN_RECONNECT.builder());
         let connect = Connection::connect_uri(uri, properties);
         let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok(c)) => c,
@@ -198,22 +197,14 @@ pub(crate) struct Supervisor {
     config: AmqpConfig,
     current: Mutex<Option<Arc<Session>>>,
     /// Single flight: one task rebuilds while the others wait for its result.
-    rebuild: tokio::sync::Mutex<Backoff>,
+    rebuild: tokio::sync::Mutex<Rebuild>,
     closed: AtomicBool,
 }
 
 /// The rebuild schedule: after a failed rebuild no new attempt before `not_before`.
-struct Backoff {
-    delays: backon::ExponentialBackoff,
+struct Rebuild {
+    delays: Delays,
     not_before: Option<Instant>,
-}
-
-fn rebuild_schedule() -> backon::ExponentialBackoff {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(5))
-        .without_max_times()
-        .build()
 }
 
 impl Supervisor {
@@ -223,8 +214,8 @@ impl Supervisor {
         Ok(Supervisor {
             config,
             current: Mutex::new(Some(Arc::new(session))),
-            rebuild: tokio::sync::Mutex::new(Backoff {
-                delays: rebuild_schedule(),
+            rebuild: tokio::sync::Mutex::new(Rebuild {
+                delays: REBUILD.delays(),
                 not_before: None,
             }),
             closed: AtomicBool::new(false),
@@ -270,15 +261,13 @@ impl Supervisor {
             Ok(s) => {
                 let s = Arc::new(s);
                 *lock(&self.current) = Some(s.clone());
-                *backoff = Backoff {
-                    delays: rebuild_schedule(),
-                    not_before: None,
-                };
+                backoff.delays.reset();
+                backoff.not_before = None;
                 info!(url = %self.config.redacted_url(), "amqp connection rebuilt");
                 Ok(s)
             }
             Err(e) => {
-                let delay = backoff.delays.next().unwrap_or(Duration::from_secs(5));
+                let delay = backoff.delays.next_or_max();
                 backoff.not_before = Some(Instant::now() + delay);
                 warn!(error = %e, retry_in = ?delay, "amqp reconnect failed");
                 Err(e)

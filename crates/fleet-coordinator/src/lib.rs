@@ -10,23 +10,31 @@
 //!   sync ticks, watermarks, finishing requests, resuming interrupted plans.
 //! - [`api`]: the HTTP API (axum), bearer-token auth, errors naming the field.
 //! - [`metrics`]: every metric the coordinator exports, defined once.
-//! - [`service`]: [`Coordinator`], wiring it together; `run(listener, shutdown)`.
+//! - [`error`]: [`CoordinatorError`], the one error type of the crate (API operations and
+//!   planning runs alike), with its transient/cause/kind readings.
+//! - [`service`]: [`Coordinator`], wiring it together; `run(listener, shutdown)`;
+//!   [`submit`] (backfills), [`sync`] (syncs and their budget check) and [`preview`]
+//!   are its operations that need more than a few lines.
 //!
 //! It keeps no state of its own: everything is in the ledger and on the broker, so any
 //! replica can serve the API and a restarted one carries on where the last one stopped.
 
 pub mod api;
 pub mod config;
+pub mod error;
 pub mod estimate;
 pub mod leader;
 pub mod metrics;
 pub mod planner;
+pub mod preview;
 pub mod probes;
 pub mod select_check;
 pub mod service;
 pub mod sources;
 pub mod submit;
+pub mod sync;
 
 pub use config::{Clock, CoordinatorConfig};
+pub use error::CoordinatorError;
 pub use service::Coordinator;
 pub use sources::Sources;

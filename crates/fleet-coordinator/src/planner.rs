@@ -29,7 +29,7 @@ use fleet_core::ledger::{RequestRecord, RequestState, SliceRecord};
 use fleet_core::messages;
 use fleet_core::plan::{self, BackfillRequest, Plan, PlanUnit, Width};
 use fleet_core::wire::{FolderRef, Lane};
-use fleet_core::{Broker, BrokerError, Ledger, LedgerError};
+use fleet_core::{Backoff, Broker, Ledger, LedgerError};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
 use uipath_client::ClientError;
@@ -39,29 +39,8 @@ use crate::metrics::Metrics;
 use crate::probes::ProbeCache;
 use crate::sources::{DatasetRef, Sources};
 
-/// Why a planning run stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    /// A source refused or failed a planning call (folders, probe): the message names the
-    /// source, what was asked (dataset, folder), the cause and what to do.
-    #[error("planning stopped: source {source_name}, {what}: {error}; {}", source_hint(.error))]
-    Source {
-        source_name: String,
-        what: String,
-        #[source]
-        error: ClientError,
-    },
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
-    /// The request cannot be planned as asked (e.g. too many slices once widths are known).
-    #[error("{0}")]
-    Invalid(String),
-    /// Another replica is planning this request right now.
-    #[error("request {0} is being planned by another replica")]
-    Busy(String),
-}
+/// Why a planning run stopped: the crate's one error type (see `crate::error`).
+pub use crate::error::CoordinatorError as PlanError;
 
 /// What to do about a source's failure at planning, in words.
 pub fn source_hint(error: &ClientError) -> &'static str {
@@ -88,47 +67,6 @@ pub fn source_hint(error: &ClientError) -> &'static str {
     }
 }
 
-impl PlanError {
-    /// Whether running the plan again later may succeed (the leader retries those): a
-    /// tenant out of budget, or the fleet's own token cache or limiter away. A source
-    /// that refused, or failed after the client's own retries, ends the request failed
-    /// with the error (`source_hint` says what to do); it is not retried forever.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            PlanError::Source { error, .. } => matches!(
-                error,
-                ClientError::Deferred { .. }
-                    | ClientError::Throttled { .. }
-                    | ClientError::Cache(_)
-                    | ClientError::Limiter(_)
-            ),
-            PlanError::Ledger(_) | PlanError::Busy(_) => true,
-            PlanError::Broker(e) => e.is_transient(),
-            PlanError::Invalid(_) => false,
-        }
-    }
-
-    /// The cause a failed request's note begins with (see `fleet_core::cause`): the
-    /// source's error kind (`invalid_client`, `forbidden`, ...) or this error's kind.
-    pub fn cause(&self) -> &'static str {
-        match self {
-            PlanError::Source { error, .. } => error.kind(),
-            other => other.kind(),
-        }
-    }
-
-    /// A short kind for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PlanError::Source { .. } => "source",
-            PlanError::Ledger(_) => "ledger",
-            PlanError::Broker(_) => "broker",
-            PlanError::Invalid(_) => "invalid",
-            PlanError::Busy(_) => "busy",
-        }
-    }
-}
-
 /// What a probe of `unit` was, for error messages: `$count probe of jobs in folder
 /// Finance (2024-01-01T00:00:00+00:00 .. 2025-01-01T00:00:00+00:00)`.
 fn probe_what(unit: &PlanUnit, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
@@ -143,6 +81,10 @@ fn probe_what(unit: &PlanUnit, from: DateTime<Utc>, to: DateTime<Utc>) -> String
         to.to_rfc3339()
     )
 }
+
+/// A batch of jobs is published up to six times, 200 ms doubling to 5 s between.
+const PUBLISH_RETRIES: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).with_retries(5);
 
 /// Batches a planning run keeps in flight.
 const PIPELINE: usize = 3;
@@ -187,7 +129,7 @@ impl Planner {
         self.probes
             .folders(&self.sources, source, self.config.folder_ttl)
             .await
-            .map_err(|error| PlanError::Source {
+            .map_err(|error| PlanError::Planning {
                 source_name: source.to_owned(),
                 what: "listing folders".into(),
                 error,
@@ -219,7 +161,7 @@ impl Planner {
             )
             .await
             .map(Some)
-            .map_err(|error| PlanError::Source {
+            .map_err(|error| PlanError::Planning {
                 source_name: unit.source.clone(),
                 what: probe_what(unit, from, to),
                 error,
@@ -494,19 +436,20 @@ impl Planner {
             .iter()
             .map(|s| messages::job(&plan::job_for(s), Destination::Jobs(s.lane)))
             .collect();
-        let mut delay = Duration::from_millis(200);
+        let mut delays = PUBLISH_RETRIES.delays();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.broker.publish(messages.clone()).await {
+            let error = match self.broker.publish(messages.clone()).await {
                 Ok(()) => break,
-                Err(e) if e.is_transient() && attempt < 6 => {
-                    warn!(error = %e, attempt, "publishing slice jobs failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+                Err(e) if e.is_transient() => e,
                 Err(e) => return Err(e.into()),
-            }
+            };
+            let Some(delay) = delays.next() else {
+                return Err(error.into());
+            };
+            warn!(error = %error, attempt, "publishing slice jobs failed; retrying");
+            tokio::time::sleep(delay).await;
         }
         for lane in Lane::ALL {
             let n = slices.iter().filter(|s| s.lane == lane).count() as u64;

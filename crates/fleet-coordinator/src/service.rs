@@ -6,17 +6,14 @@
 //! lease) and any planning runs. Stopping mid-plan is safe: plans are idempotent and the
 //! next leader resumes them.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use fleet_core::ledger::{Progress, RequestKind, RequestRecord, RequestState, StreamState};
 use fleet_core::plan::request::Catalog;
-use fleet_core::plan::schedule::Schedule;
-use fleet_core::plan::{self, estimate, FieldError, RequestError, SyncRequest};
-use fleet_core::{Broker, BrokerError, BucketKey, Ledger, LedgerError};
+use fleet_core::plan::{self, FieldError, RequestError};
+use fleet_core::{Backoff, Broker, Ledger};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,41 +28,9 @@ use crate::select_check::TenantFields;
 use crate::sources::{DatasetRef, Sources};
 use fleet_core::Readiness;
 
-/// Why an operation failed, sorted by whose fault it is.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The request itself is wrong (400 / 422).
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    #[error("no request {0}")]
-    NotFound(String),
-    /// A UiPath source failed or refused (502), with a hint for the user.
-    #[error("{error}")]
-    Source {
-        error: ClientError,
-        hint: Option<String>,
-    },
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
-    /// The process cannot start as configured.
-    #[error("{0}")]
-    Config(String),
-    #[error("serving the API: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Seconds between a schedule's ticks (for cron, the next two after `now`).
-fn interval_secs(schedule: &Schedule, now: DateTime<Utc>) -> u64 {
-    match schedule {
-        Schedule::Every(secs) => *secs,
-        Schedule::Cron(_) => schedule
-            .next_tick(now)
-            .and_then(|a| Some((a, schedule.next_tick(a)?)))
-            .map_or(3_600, |(a, b)| (b - a).num_seconds().max(1) as u64),
-    }
-}
+/// Why an API operation failed: the crate's one error type (see `crate::error`).
+pub use crate::error::CoordinatorError as ServiceError;
+pub use crate::preview::{PreviewInput, PreviewView};
 
 /// A request with its progress, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -110,20 +75,6 @@ pub struct StreamView {
     pub stream: String,
     #[serde(flatten)]
     pub state: StreamState,
-}
-
-/// A preview: a few records of a dataset, read without publishing anything.
-#[derive(Debug, Clone, Serialize)]
-pub struct PreviewView {
-    pub source: String,
-    pub dataset: String,
-    pub records: Vec<serde_json::Value>,
-    /// Folders read (folder-scoped datasets).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub folders: Vec<String>,
-    /// Said when there is nothing to show, and why that may be.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }
 
 pub(crate) struct Inner {
@@ -220,7 +171,7 @@ impl Coordinator {
 
     /// Declare the broker topology, retrying while the broker is unreachable.
     async fn declare_topology(&self, shutdown: &CancellationToken) -> Result<(), ServiceError> {
-        let mut delay = Duration::from_millis(250);
+        let mut delays = Backoff::new(Duration::from_millis(250), Duration::from_secs(10)).delays();
         loop {
             match self.broker().declare().await {
                 Ok(()) => return Ok(()),
@@ -228,9 +179,8 @@ impl Coordinator {
                     warn!(error = %e, "broker not ready; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Err(e.into()),
-                        _ = tokio::time::sleep(delay) => {}
+                        _ = tokio::time::sleep(delays.next_or_max()) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -260,113 +210,6 @@ impl Coordinator {
     ) -> Result<(RequestRecord, bool), ServiceError> {
         let s = self.submit_backfill_estimated(body).await?;
         Ok((s.record, s.created))
-    }
-
-    /// Submit a sync (JSON body). Its windows are planned by the leader, tick by tick.
-    pub async fn submit_sync(&self, body: &[u8]) -> Result<(RequestRecord, bool), ServiceError> {
-        let parsed = SyncRequest::parse(body, &self.catalog());
-        let spec = self.count_submission("sync", parsed)?;
-        self.check_entities(&spec.sources, &spec.datasets).await?;
-        let checked = self.check_select(&spec.sources, &spec.select).await;
-        let select_note = self.count_submission("sync", checked)?;
-        let mut record =
-            self.new_record(RequestKind::Sync, RequestState::Running, spec.normalized());
-        let budget_note = self.sync_budget(&record.id, &spec).await?;
-        record.note = [select_note, budget_note]
-            .into_iter()
-            .flatten()
-            .reduce(|a, b| format!("{a}; {b}"));
-        self.store("sync", record).await
-    }
-
-    /// The requests per minute the syncs of each of `spec`'s sources need with this one
-    /// added, against the tenant's budget (`[limits]`): over it, the sync is refused
-    /// (422 naming it, the family and the numbers); above 80% it is accepted with the
-    /// warning returned (kept as the request's note). See `fleet_core::plan::estimate`.
-    async fn sync_budget(
-        &self,
-        id: &str,
-        spec: &SyncRequest,
-    ) -> Result<Option<String>, ServiceError> {
-        let now = self.inner.config.clock.now();
-        let others: Vec<(String, SyncRequest)> = self
-            .ledger()
-            .list_requests(10_000)
-            .await?
-            .into_iter()
-            .filter(|r| {
-                r.kind == RequestKind::Sync && r.state == RequestState::Running && r.id != id
-            })
-            .filter_map(|r| Some((r.id, serde_json::from_value(r.spec).ok()?)))
-            .collect();
-        let mut warnings = Vec::new();
-        for source in &spec.sources {
-            let Some(client) = self.sources().get(source) else {
-                continue;
-            };
-            let syncs = std::iter::once((id, spec))
-                .chain(others.iter().map(|(i, s)| (i.as_str(), s)))
-                .filter(|(_, s)| s.sources.contains(source));
-            let mut folders: Option<u64> = None;
-            let mut load = estimate::Requests::new();
-            for (_, sync) in syncs {
-                let interval = interval_secs(&sync.schedule, now);
-                for name in &sync.datasets {
-                    let Some(def) = fleet_core::dataset::by_name(name) else {
-                        continue; // Data Service: not budgeted by Orchestrator
-                    };
-                    let streams = if def.folder_scoped {
-                        if folders.is_none() {
-                            match self.sources().folders(source).await {
-                                Ok(f) => folders = Some(f.len() as u64),
-                                Err(e) => {
-                                    warn!(source, error = %e, "cannot list folders; sync budget not checked");
-                                    return Ok(None);
-                                }
-                            }
-                        }
-                        folders.unwrap_or(1)
-                    } else {
-                        1
-                    };
-                    for _ in 0..streams {
-                        estimate::add(&mut load, &estimate::sync_stream_per_minute(def, interval));
-                    }
-                }
-            }
-            let tenant = client.source().tenant_key();
-            for (family, need) in load {
-                let budget = self
-                    .inner
-                    .config
-                    .limits
-                    .budget(&BucketKey::new(tenant.clone(), family))
-                    .map(|b| estimate::per_minute(&b));
-                let what = format!(
-                    "the syncs of source {source} need at least {need:.0} {family} requests a minute (this one included) against a budget of {:.0}",
-                    budget.unwrap_or_default()
-                );
-                match estimate::verdict(need, budget) {
-                    estimate::Verdict::Fits => {}
-                    estimate::Verdict::Tight { share } => warnings.push(format!(
-                        "{what} ({:.0}%): little is left for backfills and other tools",
-                        share * 100.0
-                    )),
-                    estimate::Verdict::Over { .. } => {
-                        return Err(ServiceError::Request(RequestError::Fields(vec![FieldError {
-                            field: "every".into(),
-                            message: format!(
-                                "sync {id}: {what}; sync less often, fewer datasets or folders, or raise the budget in [limits] if the tenant has more"
-                            ),
-                        }])))
-                    }
-                }
-            }
-        }
-        for w in &warnings {
-            warn!(request = id, "{w}");
-        }
-        Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
     }
 
     /// A request as first stored: its id is the hash of its normalized JSON.
@@ -525,142 +368,6 @@ impl Coordinator {
         Ok((self.request(id).await?, cancelled))
     }
 
-    /// A few records of one dataset and range, read now and published nowhere.
-    pub async fn preview(&self, input: PreviewInput) -> Result<PreviewView, ServiceError> {
-        let mut errors = Vec::new();
-        if self.sources().get(&input.source).is_none() {
-            errors.push(FieldError {
-                field: "source".into(),
-                message: format!(
-                    "unknown source `{}`; configured: {}",
-                    input.source,
-                    self.sources().names().join(", ")
-                ),
-            });
-        }
-        let dataset = DatasetRef::parse(&input.dataset);
-        if dataset.is_none() {
-            errors.push(FieldError {
-                field: "dataset".into(),
-                message: format!(
-                    "unknown dataset `{}`; use one of GET /v1/datasets or dataservice/<Entity>",
-                    input.dataset
-                ),
-            });
-        }
-        if let (Some(f), Some(t)) = (input.from, input.to) {
-            if f >= t {
-                errors.push(FieldError {
-                    field: "to".into(),
-                    message: "must be after `from`".into(),
-                });
-            }
-        }
-        let limit = input.limit.unwrap_or(10);
-        if limit == 0 || limit > 100 {
-            errors.push(FieldError {
-                field: "limit".into(),
-                message: "must be between 1 and 100".into(),
-            });
-        }
-        let Some(dataset) = dataset.filter(|_| errors.is_empty()) else {
-            return Err(RequestError::Fields(errors).into());
-        };
-        if let Some(message) = fleet_core::fields::select::too_long(input.select.len()) {
-            return Err(RequestError::Fields(vec![FieldError {
-                field: "select".into(),
-                message,
-            }])
-            .into());
-        }
-        // The same check as a request's `select`: a name the dataset lacks is a 422.
-        let select = BTreeMap::from([(input.dataset.clone(), input.select.clone())]);
-        self.check_select(std::slice::from_ref(&input.source), &select)
-            .await?;
-        let hint = |e: &ClientError| preview_hint(e, &dataset);
-        let folders = if dataset.folder_scoped() {
-            let all =
-                self.sources()
-                    .folders(&input.source)
-                    .await
-                    .map_err(|e| ServiceError::Source {
-                        hint: hint(&e),
-                        error: e,
-                    })?;
-            match &input.folder {
-                Some(want) => {
-                    let found: Vec<_> = all
-                        .into_iter()
-                        .filter(|f| {
-                            f.path.eq_ignore_ascii_case(want) || f.key.eq_ignore_ascii_case(want)
-                        })
-                        .collect();
-                    if found.is_empty() {
-                        return Err(RequestError::Fields(vec![FieldError {
-                            field: "folder".into(),
-                            message: format!(
-                                "source {} has no folder `{want}` the application can see",
-                                input.source
-                            ),
-                        }])
-                        .into());
-                    }
-                    found.into_iter().map(Some).collect()
-                }
-                None => all.into_iter().map(Some).collect(),
-            }
-        } else {
-            vec![None]
-        };
-        let mut records = Vec::new();
-        let mut read = Vec::new();
-        for folder in &folders {
-            if records.len() >= limit as usize {
-                break;
-            }
-            let want = limit - records.len() as u32;
-            let batch = self
-                .sources()
-                .sample(
-                    &input.source,
-                    &dataset,
-                    folder.as_ref(),
-                    (input.from, input.to),
-                    &input.select,
-                    want,
-                )
-                .await
-                .map_err(|e| ServiceError::Source {
-                    hint: hint(&e),
-                    error: e,
-                })?;
-            if let Some(f) = folder {
-                read.push(f.path.clone());
-            }
-            records.extend(batch.into_iter().map(serde_json::Value::Object));
-        }
-        let message = if records.is_empty() {
-            Some(if folders.is_empty() {
-                "the application can see no folders; assign it to the folders to read (Orchestrator > Folders > Assign Account/Group)".to_owned()
-            } else {
-                format!(
-                    "no {} records in this range{}; try a wider range, or check the dataset's time field",
-                    input.dataset,
-                    if dataset.folder_scoped() { format!(" in {} folder(s)", read.len()) } else { String::new() }
-                )
-            })
-        } else {
-            None
-        };
-        Ok(PreviewView {
-            source: input.source,
-            dataset: input.dataset,
-            records,
-            folders: read,
-            message,
-        })
-    }
-
     /// Whether the ledger and the broker answer (for `/readyz`).
     pub async fn readiness(&self) -> Readiness {
         let (broker, ledger) = tokio::join!(self.broker().ready(), self.ledger().ready());
@@ -679,27 +386,7 @@ impl Coordinator {
     }
 }
 
-/// What to preview.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewInput {
-    pub source: String,
-    pub dataset: String,
-    /// A folder path or key; all visible folders (until `limit` records) when absent.
-    #[serde(default)]
-    pub folder: Option<String>,
-    #[serde(default)]
-    pub from: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub to: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub select: Vec<String>,
-    /// 1–100, default 10.
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-fn preview_hint(error: &ClientError, dataset: &DatasetRef) -> Option<String> {
+pub(crate) fn preview_hint(error: &ClientError, dataset: &DatasetRef) -> Option<String> {
     let scope = match dataset {
         DatasetRef::Orchestrator(d) => format!("{}.Read", d.scope),
         DatasetRef::DataService(_) => {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::estimate::{over_cap, Estimate};
-use crate::planner::{source_hint, PlanError};
+use crate::planner::PlanError;
 use crate::service::{Coordinator, ServiceError};
 
 /// A submitted backfill.
@@ -76,7 +76,11 @@ impl Coordinator {
     /// A probe that fails is a 502 naming the source, dataset, folder and cause.
     pub async fn dry_run_backfill(&self, body: &[u8]) -> Result<DryRun, ServiceError> {
         let (spec, record) = self.accept_backfill(body).await?;
-        let (_, estimate) = self.planner().estimate(&spec).await.map_err(plan_error)?;
+        let (_, estimate) = self
+            .planner()
+            .estimate(&spec)
+            .await
+            .map_err(PlanError::for_api)?;
         self.check_estimated_cap(&estimate)?;
         info!(request = %record.id, slices = estimate.slices, records = estimate.records, "backfill estimated (dry run)");
         Ok(DryRun {
@@ -98,11 +102,11 @@ impl Coordinator {
                     self.check_estimated_cap(&e)?;
                     estimate = Some(e);
                 }
-                Err(e @ PlanError::Source { .. }) => {
+                Err(e @ PlanError::Planning { .. }) => {
                     warn!(request = %record.id, error = %e, "cannot estimate the backfill; planning will tell");
                     estimate_error = Some(e.to_string());
                 }
-                Err(e) => return Err(plan_error(e)),
+                Err(e) => return Err(e.for_api()),
             }
         }
         let (record, created) = self.store("backfill", record).await?;
@@ -115,30 +119,5 @@ impl Coordinator {
             estimate,
             estimate_error,
         })
-    }
-}
-
-/// A planning error as the API answers it.
-fn plan_error(e: PlanError) -> ServiceError {
-    match e {
-        PlanError::Source {
-            source_name,
-            what,
-            error,
-        } => ServiceError::Source {
-            hint: Some(format!(
-                "source {source_name}, {what}: {}",
-                source_hint(&error)
-            )),
-            error,
-        },
-        PlanError::Ledger(e) => e.into(),
-        PlanError::Broker(e) => e.into(),
-        PlanError::Invalid(message) => RequestError::Fields(vec![FieldError {
-            field: "datasets".into(),
-            message,
-        }])
-        .into(),
-        PlanError::Busy(id) => ServiceError::Config(format!("request {id} is being planned")),
     }
 }

@@ -64,7 +64,9 @@ impl Backoff {
             None => b.without_max_times(),
         };
         if self.jitter {
-            b.with_jitter()
+            // backon runs without its `std` feature here, so an unseeded jitter would
+            // draw the same sequence in every process: seed each schedule afresh.
+            b.with_jitter().with_jitter_seed(fresh_seed())
         } else {
             b
         }
@@ -77,6 +79,14 @@ impl Backoff {
             inner: self.builder().build(),
         }
     }
+}
+
+/// A seed that differs between processes and between calls (std's per-map hash keys).
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// The delays of one run of a [`Backoff`]: [`next`](Delays::next) after each failure,

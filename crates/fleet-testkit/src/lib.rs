@@ -19,6 +19,8 @@
 //! 3. **Poll, don't sleep.** A sleep as synchronisation is either too short on a loaded
 //!    2-core CI machine (flaky) or too long everywhere else (slow). [`wait_until`] polls
 //!    a condition until a deadline and reports what it was waiting for if it times out.
+//! 4. **Leave nothing behind.** A passing test deletes what its prefix declared; a
+//!    `Drop` guard calls [`after_panic`] so a failing one does too.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -39,19 +41,28 @@
 //! # }
 //! ```
 //!
+//! Beside the rules: [`truth`] compares what arrived with what should have, [`fleet_toml`]
+//! writes the embedded fleet's configuration the binary's tests run, and [`process`]
+//! spawns and stops fleet processes.
+//!
 //! [`contract`] holds the suites every `TokenCache` and `RateLimiter` backend must pass,
 //! written once against `fleet-core`'s traits and run by each backend's tests.
 //!
 //! This crate must not depend on `lapin` or `redis` (only `fleet-amqp` and `fleet-redis`
 //! may); the checks in [`probe`] speak the two handshakes over a plain TCP socket.
 
+pub mod cleanup;
 pub mod contract;
+pub mod fleet_toml;
 pub mod golden;
 pub mod prefix;
 pub mod probe;
+pub mod process;
+pub mod truth;
 pub mod urls;
 pub mod wait;
 
+pub use cleanup::after_panic;
 pub use prefix::unique_prefix;
 pub use probe::{require_rabbitmq, require_rabbitmq_at, require_redis, require_redis_at};
 pub use urls::{amqp_url, redis_url, DEFAULT_AMQP_URL, DEFAULT_REDIS_URL};

@@ -46,39 +46,6 @@ fn big_sim() -> uipath_sim::config::SimConfig {
     c
 }
 
-/// Deletes the test's queues and keys if it panics (a passing test calls
-/// `Backends::cleanup` itself), so a failure leaves nothing behind on the shared services.
-/// The test's runtime is unwinding: the cleanup runs on a thread with a runtime of its own.
-struct OnPanic(Backends);
-
-impl Drop for OnPanic {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let amqp = self.0.amqp.clone();
-        let (redis_url, prefix) = (self.0.redis_url.clone(), self.0.prefix.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(broker) = amqp.sibling().await {
-                    let _ = broker.delete_topology().await;
-                    broker.close().await;
-                }
-                if let Ok(ledger) = fleet_redis::RedisLedger::connect(&redis_url, &prefix).await {
-                    let _ = ledger.delete_all().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// A record page with only what the check needs: decoding each record into a JSON
 /// value (as `common::collect` does) costs most of a minute for 200,000 records in a
 /// debug build; skipping over them costs seconds.

@@ -10,8 +10,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use fleet_testkit::process::{self, tail, without_fleet_env};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::BufReader;
 
 const TOKEN: &str = "api-t0ken-for-tests-93c1";
 
@@ -27,24 +28,13 @@ impl CoordinatorProcess {
     async fn start(fleet: &Fleet, config: &Path) -> CoordinatorProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
         command.arg("coordinator").arg("--config").arg(config);
-        clean_env(&mut command);
-        command
+        without_fleet_env(&mut command)
             .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url)
             .env("UIPATH_FLEET_API_TOKEN", TOKEN)
             .env("RUST_LOG", "warn,fleet_coordinator=info");
         let log = fleet.dir.join("coordinator.log");
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn uipath-fleet coordinator");
-        let mut rest = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), rest.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("coordinator not ready after 60s; log:\n{}", tail(&log)))
-            .unwrap()
-            .unwrap_or_else(|| panic!("coordinator exited early; log:\n{}", tail(&log)));
+        let started = process::start(&mut command, &log, "coordinator").await;
+        let line = started.first_line;
         assert!(!line.contains(TOKEN), "the token is never printed: {line}");
         let url = line
             .split("API on ")
@@ -53,39 +43,22 @@ impl CoordinatorProcess {
             .unwrap_or_else(|| panic!("unexpected ready line: {line}"))
             .to_owned();
         CoordinatorProcess {
-            child,
+            child: started.child,
             url,
-            rest,
+            rest: started.stdout,
             log,
         }
     }
 
     /// SIGTERM; the exit code and the rest of stdout.
     async fn stop(mut self) -> (i32, String) {
-        let pid = self.child.id().expect("running");
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill(1)");
-        assert!(killed.success());
+        process::terminate(&self.child);
         let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("coordinator did not stop; log:\n{}", tail(&self.log)))
             .unwrap();
-        let mut rest = String::new();
-        while let Ok(Some(line)) = self.rest.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
+        let rest = process::rest_of(&mut self.rest).await;
         (status.code().unwrap_or(-1), rest)
-    }
-}
-
-fn clean_env(command: &mut tokio::process::Command) {
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
-            command.env_remove(key);
-        }
     }
 }
 
@@ -112,7 +85,7 @@ impl Ran {
 async fn client(url: &str, args: &[&str]) -> Ran {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
     command.args(args);
-    clean_env(&mut command);
+    without_fleet_env(&mut command);
     command
         .env("UIPATH_FLEET_COORDINATOR", url)
         .env("UIPATH_FLEET_API_TOKEN", TOKEN)
@@ -456,7 +429,7 @@ async fn client_commands_and_a_worker_say_what_happened() {
             // `status --json | head`: the reader closed the pipe before anything was written.
             let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
             command.args(["status", "--json"]);
-            clean_env(&mut command);
+            without_fleet_env(&mut command);
             command
                 .env("UIPATH_FLEET_COORDINATOR", &url)
                 .env("UIPATH_FLEET_API_TOKEN", TOKEN)
@@ -536,11 +509,4 @@ async fn client_commands_and_a_worker_say_what_happened() {
         },
     )
     .await;
-}
-
-/// The last lines of a log file, for failure messages.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }

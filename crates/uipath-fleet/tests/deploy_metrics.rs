@@ -20,14 +20,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
+use fleet_testkit::process::{self, tail, without_fleet_env};
 use serde::Deserialize as _;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::BufReader;
 
 /// The bearer token the coordinator process is given (through the environment, like
 /// the compose stack does).
@@ -835,28 +835,13 @@ impl CoordinatorProcess {
     async fn start(fleet: &Fleet, config: &Path) -> CoordinatorProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
         command.arg("coordinator").arg("--config").arg(config);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
-                command.env_remove(key);
-            }
-        }
-        command
+        without_fleet_env(&mut command)
             .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url)
             .env("UIPATH_FLEET_API_TOKEN", TOKEN)
             .env("RUST_LOG", "warn,fleet_coordinator=info");
         let log = fleet.dir.join("coordinator.log");
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn uipath-fleet coordinator");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("coordinator not ready after 60s; log:\n{}", tail(&log)))
-            .unwrap()
-            .unwrap_or_else(|| panic!("coordinator exited early; log:\n{}", tail(&log)));
+        let started = process::start(&mut command, &log, "coordinator").await;
+        let line = started.first_line;
         let url = line
             .split("API on ")
             .nth(1)
@@ -864,30 +849,21 @@ impl CoordinatorProcess {
             .unwrap_or_else(|| panic!("unexpected ready line: {line}"))
             .to_owned();
         CoordinatorProcess {
-            child,
+            child: started.child,
             url,
-            rest: lines,
+            rest: started.stdout,
             log,
         }
     }
 
     /// SIGTERM, then the exit code (at most 30 s), the rest of stdout and the log's tail.
     async fn stop(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().expect("running");
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill(1)");
-        assert!(killed.success());
+        process::terminate(&self.child);
         let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("coordinator did not stop; log:\n{}", tail(&self.log)))
             .unwrap();
-        let mut rest = String::new();
-        while let Ok(Some(line)) = self.rest.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
+        let rest = process::rest_of(&mut self.rest).await;
         (status.code(), format!("{rest}{}", tail(&self.log)))
     }
 }
@@ -1100,11 +1076,4 @@ async fn alerts_and_dashboard_use_only_metrics_a_live_fleet_exports() {
         assert_eq!(code, Some(0), "coordinator log:\n{log}");
     })
     .await;
-}
-
-/// The last lines of a log file, for failure messages.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }

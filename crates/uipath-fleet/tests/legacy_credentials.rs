@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use embedded::*;
+use fleet_testkit::fleet_toml::{write_embedded, Embedded};
 use uipath_sim::config::{SimConfig, DEMO_ORG, DEMO_TENANT, DEMO_USER};
 use uipath_sim::faults::FaultConfig;
 use uipath_sim::identity::{MachineConfig, UserKeyConfig};
@@ -56,51 +57,31 @@ fn to() -> String {
 
 /// An embedded fleet of two workers reading jobs from source `acme` authenticated by `auth`.
 fn write_config(dir: &Path, sim: &RunningSim, auth: &str) -> PathBuf {
-    let text = format!(
+    let source = format!(
         r#"[[sources]]
 name = "acme"
 deployment = {{ kind = "cloud", base_url = "{base}", organization = "{DEMO_ORG}", tenant = "{DEMO_TENANT}" }}
 auth = {auth}
 timeout_secs = 10
-
-[limits.default]
-jobs = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-queue_items = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-other = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-
-[token_cache]
-file = "{dir}/tokens.json"
-
-[coordinator]
-listen = "127.0.0.1:0"
-tick_ms = 200
-
-[worker]
-concurrency = 2
-page_size = 10
-drain_deadline_secs = 5
-
-[embedded]
-workers = 2
-state_dir = "{dir}/state"
-
-[sink]
-dir = "{dir}/out"
-
-[[backfills]]
+"#,
+        base = sim.base_url(),
+    );
+    let backfill = format!(
+        r#"[[backfills]]
 sources = ["acme"]
 datasets = ["jobs"]
 from = 2024-01-01
 to = {to}
 slice_width = "1d"
 "#,
-        base = sim.base_url(),
-        dir = dir.display(),
         to = to(),
     );
-    let path = dir.join("fleet.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let fleet = Embedded {
+        workers: 2,
+        concurrency: 2,
+        page_size: 10,
+    };
+    write_embedded(dir, &source, fleet, &backfill)
 }
 
 /// The User Key from the environment; the legacy endpoint is the simulator's.

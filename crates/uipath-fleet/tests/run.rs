@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use embedded::*;
+use fleet_testkit::fleet_toml::{write_embedded, Embedded};
 use uipath_client::sources::Sources;
 use uipath_sim::config::SimConfig;
 use uipath_sim::faults::FaultConfig;
@@ -49,40 +50,12 @@ fn to_after(days: u64) -> String {
 /// The configuration file: the simulator as `acme`, budgets far above what the test
 /// sends, the embedded fleet's state and output under `dir`, and `extra` (requests).
 fn write_config(dir: &Path, sim: &RunningSim, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"{source}
-[limits.default]
-jobs = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-queue_items = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-other = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-
-[token_cache]
-file = "{dir}/tokens.json"
-
-[coordinator]
-listen = "127.0.0.1:0"
-tick_ms = 200
-
-[worker]
-concurrency = {SLOTS}
-page_size = {PAGE}
-drain_deadline_secs = 5
-
-[embedded]
-workers = {WORKERS}
-state_dir = "{dir}/state"
-
-[sink]
-dir = "{dir}/out"
-
-{extra}
-"#,
-        source = source_toml(sim, "acme"),
-        dir = dir.display(),
-    );
-    let path = dir.join("fleet.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let fleet = Embedded {
+        workers: WORKERS as usize,
+        concurrency: SLOTS as usize,
+        page_size: PAGE as usize,
+    };
+    write_embedded(dir, &source_toml(sim, "acme"), fleet, extra)
 }
 
 fn backfill_toml(to: &str, width: &str) -> String {

@@ -17,6 +17,7 @@ use common::*;
 use fleet_core::broker::{Destination, Feed, Outgoing, Subscription};
 use fleet_core::wire::{self, headers, Op, Provenance, RecordEnvelope, WIRE_VERSION};
 use fleet_core::Broker as _;
+use fleet_testkit::process::{tail, without_fleet_env};
 use fleet_worker::output::key_and_version;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader, Lines};
@@ -30,12 +31,7 @@ const QUEUE: &str = "sink";
 /// `uipath-fleet sink` for this fleet, no `UIPATH_FLEET_*` variable inherited.
 fn sink_command(fleet: &Fleet, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_uipath-fleet"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
-            command.env_remove(key);
-        }
-    }
-    command
+    without_fleet_env(&mut command)
         .args(["sink", "--prefix", &fleet.prefix, "--queue", QUEUE])
         .args(args)
         .env("UIPATH_FLEET_AMQP_URL", &fleet.amqp_url)
@@ -532,13 +528,6 @@ async fn stdout_mode_writes_lines_to_stdout_and_talks_on_stderr() {
         },
     )
     .await;
-}
-
-/// The last lines of a log file, for failure messages.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// `--stdout` is a look at the stream: its queue is a throwaway one that RabbitMQ

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, Utc};
 use embedded::{fleet_command, scratch, source_toml, tail};
+use fleet_testkit::fleet_toml::{write_embedded, Embedded};
 use serde_json::{json, Value};
 use uipath_sim::config::{SimConfig, DEMO_ORG, DEMO_TENANT, DEMO_USER};
 use uipath_sim::data::entities;
@@ -115,39 +116,12 @@ fn has_changes(data: &TenantData, kinds: &[RefChangeKind], from: i64, to: i64) -
 /// The configuration: `sources` (TOML), budgets far above what the test sends, the
 /// embedded fleet's state and output under `dir`, and `syncs`.
 fn write_config(dir: &Path, sources: &str, syncs: &str) -> PathBuf {
-    let text = format!(
-        r#"{sources}
-[limits.default]
-jobs = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-queue_items = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-other = {{ requests = 1000000, period_ms = 60000, burst = 1000 }}
-
-[token_cache]
-file = "{dir}/tokens.json"
-
-[coordinator]
-listen = "127.0.0.1:0"
-tick_ms = 200
-
-[worker]
-concurrency = 4
-page_size = 250
-drain_deadline_secs = 5
-
-[embedded]
-workers = 2
-state_dir = "{dir}/state"
-
-[sink]
-dir = "{dir}/out"
-
-{syncs}
-"#,
-        dir = dir.display(),
-    );
-    let path = dir.join("fleet.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let fleet = Embedded {
+        workers: 2,
+        concurrency: 4,
+        page_size: 250,
+    };
+    write_embedded(dir, sources, fleet, syncs)
 }
 
 /// A `[[syncs]]` table: `datasets` of `source` every 10 s, settled 2 s, 30 s lookback,

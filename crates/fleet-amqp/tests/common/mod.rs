@@ -44,27 +44,14 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        // The test's runtime is unwinding; clean up from a thread with a runtime of its
-        // own, on a new connection that shares the record of subscription queues.
+        // On a new connection that shares the record of subscription queues.
         let broker = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(sibling) = broker.sibling().await {
-                    let _ = sibling.delete_topology().await;
-                    sibling.close().await;
-                }
-            });
-        })
-        .join();
+        fleet_testkit::after_panic(move || async move {
+            if let Ok(sibling) = broker.sibling().await {
+                let _ = sibling.delete_topology().await;
+                sibling.close().await;
+            }
+        });
     }
 }
 

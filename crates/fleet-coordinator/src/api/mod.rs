@@ -146,6 +146,7 @@ impl IntoResponse for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> ApiError {
+        let e = e.for_api();
         let (status, fields, hint) = match &e {
             ServiceError::Request(RequestError::Syntax(_)) => {
                 (StatusCode::BAD_REQUEST, Vec::new(), None)
@@ -160,9 +161,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Ledger(_) | ServiceError::Broker(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, Vec::new(), None)
             }
-            ServiceError::Config(_) | ServiceError::Io(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, Vec::new(), None)
-            }
+            // `for_api` left no planning variant; they are listed for the match only.
+            ServiceError::Config(_)
+            | ServiceError::Io(_)
+            | ServiceError::Planning { .. }
+            | ServiceError::Invalid(_)
+            | ServiceError::Busy(_) => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new(), None),
         };
         let error = match &e {
             ServiceError::Request(RequestError::Fields(_)) => "invalid request".to_owned(),

@@ -3,10 +3,11 @@
 //! What it checks, through at least two handles onto one store:
 //! - `requests`: create-if-absent, get, newest-first listing, first-writer-wins plans,
 //!   terminal states never left, cancel (also across many chunks), unknown requests.
-//! - `slices`: add_slices idempotency and round trip (sub-second times included), the
-//!   whole transition table (every legal move applies with its side effects, every
-//!   illegal move is refused and changes nothing), list_slices paging and filtering,
-//!   Requeue reopening an ended request (refused in a cancelled one).
+//! - `slices`: add_slices idempotency and round trip (sub-second times included),
+//!   list_slices paging and filtering, stale claims fenced, Requeue reopening an ended
+//!   request (refused in a cancelled one).
+//! - `transitions`: the whole transition table (every legal move applies with its side
+//!   effects, every illegal move is refused and changes nothing).
 //! - `streams`: plan_window's compare-and-set, advance_watermark over completed and
 //!   split slices, stopping at failed, queued and running ones, never backwards.
 //! - `compact`: compact_stream removes only completed slices the watermark passed and
@@ -31,6 +32,7 @@ mod requests;
 mod slices;
 mod snapshots;
 mod streams;
+mod transitions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,7 +68,7 @@ where
     requests::cancel_crosses_many_chunks(&run, &*a, &*b).await;
 
     slices::add_slices_is_idempotent(&run, &*a, &*b).await;
-    slices::every_transition_follows_the_table(&run, &*a, &*b).await;
+    transitions::every_transition_follows_the_table(&run, &*a, &*b).await;
     slices::splits_are_checked(&run, &*a, &*b).await;
     slices::list_slices_pages_by_id(&run, &*a, &*b).await;
     slices::mark_queued_moves_only_planned_slices(&run, &*a, &*b).await;

@@ -106,6 +106,26 @@ pub struct Backends {
     pub ledger: RedisLedger,
 }
 
+/// Deletes the test's queues and keys if it panics (a passing test calls
+/// `Backends::cleanup` itself), so a failure leaves nothing behind on the shared services.
+pub struct OnPanic(pub Backends);
+
+impl Drop for OnPanic {
+    fn drop(&mut self) {
+        let amqp = self.0.amqp.clone();
+        let (redis_url, prefix) = (self.0.redis_url.clone(), self.0.prefix.clone());
+        fleet_testkit::after_panic(move || async move {
+            if let Ok(broker) = amqp.sibling().await {
+                let _ = broker.delete_topology().await;
+                broker.close().await;
+            }
+            if let Ok(ledger) = RedisLedger::connect(&redis_url, &prefix).await {
+                let _ = ledger.delete_all().await;
+            }
+        });
+    }
+}
+
 /// The output queue every test binds to all records (`#`).
 pub const OUT_QUEUE: &str = "test-out";
 
@@ -423,19 +443,5 @@ pub async fn reference_ids(
 
 /// Assert that `received` holds exactly `expected` (no record missing, none foreign).
 pub fn assert_complete(received: &Received, expected: &HashSet<String>) {
-    let missing = expected
-        .iter()
-        .filter(|id| !received.counts.contains_key(*id))
-        .count();
-    let foreign = received
-        .counts
-        .keys()
-        .filter(|id| !expected.contains(*id))
-        .count();
-    assert_eq!(
-        (missing, foreign),
-        (0, 0),
-        "{missing} of {} expected records missing, {foreign} unexpected ones arrived",
-        expected.len()
-    );
+    fleet_testkit::truth::assert_complete(&received.counts, expected);
 }

@@ -18,11 +18,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_core::{AccessToken, Secret, TokenCache, TokenKey};
+use fleet_core::{AccessToken, Backoff, Secret, TokenCache, TokenKey};
 use url::Url;
 
 use super::clock::Clock;
-use super::identity::{post_form, post_ropc, post_user_key, retrying, Granted, TokenFailure};
+use super::identity::{
+    post_form, post_ropc, post_user_key, retry_while, retrying, Granted, TokenFailure,
+};
 use crate::error::ClientError;
 use crate::source::{AuthConfig, Deployment, SourceConfig};
 
@@ -437,18 +439,16 @@ pub(crate) fn access_token(granted: &Granted, default_lifetime: Duration) -> Acc
 /// Stores the successor of `spent`, retrying a cache hiccup: losing the new refresh token
 /// would leave the spent one stored, and replaying it revokes the whole family.
 async fn rotate(cx: &FetchContext, spent: &Secret, next: &Secret) -> Result<bool, ClientError> {
-    use backon::{ExponentialBuilder, Retryable as _};
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(50))
-        .with_max_delay(Duration::from_secs(1))
-        .with_max_times(4)
+    let policy = Backoff::new(Duration::from_millis(50), Duration::from_secs(1))
+        .with_retries(4)
         .with_jitter();
-    let stored = (|| cx.cache.rotate_refresh_token(&cx.key, spent, next))
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(|e| matches!(e, fleet_core::CacheError::Backend(_)))
-        .notify(|e, after| tracing::warn!(error = %e, ?after, "storing the rotated refresh token failed; retrying"))
-        .await?;
+    let stored = retry_while(
+        policy,
+        || cx.cache.rotate_refresh_token(&cx.key, spent, next),
+        |e| matches!(e, fleet_core::CacheError::Backend(_)),
+        |e, after| tracing::warn!(error = %e, ?after, "storing the rotated refresh token failed; retrying"),
+    )
+    .await?;
     Ok(stored)
 }
 

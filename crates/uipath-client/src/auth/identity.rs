@@ -15,8 +15,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable as _};
-use fleet_core::Secret;
+use backon::Retryable as _;
+use fleet_core::{Backoff, Secret};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -78,6 +78,11 @@ impl From<ClientError> for TokenFailure {
     }
 }
 
+/// Identity requests: three tries, 200 ms doubling to 2 s, with jitter.
+const IDENTITY_RETRIES: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2))
+    .with_retries(2)
+    .with_jitter();
+
 /// Runs `attempt` until it succeeds, fails for good, or has failed three times with a
 /// retryable error (5xx, transport), sleeping with exponential backoff and jitter between.
 pub(crate) async fn retrying<T, F, Fut>(what: &'static str, attempt: F) -> Result<T, TokenFailure>
@@ -85,20 +90,36 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TokenFailure>>,
 {
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(2)
-        .with_jitter();
-    attempt
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(TokenFailure::is_retryable)
-        .notify(|e, after| {
+    retry_while(
+        IDENTITY_RETRIES,
+        attempt,
+        TokenFailure::is_retryable,
+        |e, after| {
             if let TokenFailure::Other(e) = e {
                 tracing::warn!(error = %e, ?after, what, "identity request failed; retrying");
             }
-        })
+        },
+    )
+    .await
+}
+
+/// Runs `attempt` under `policy` while `may_pass` says its error may pass, calling
+/// `notify` before each retry: the one retry loop of the auth flows.
+pub(crate) async fn retry_while<T, E, F, Fut>(
+    policy: Backoff,
+    attempt: F,
+    may_pass: impl FnMut(&E) -> bool,
+    notify: impl FnMut(&E, Duration),
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    attempt
+        .retry(policy.builder())
+        .sleep(tokio::time::sleep)
+        .when(may_pass)
+        .notify(notify)
         .await
 }
 

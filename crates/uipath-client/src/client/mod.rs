@@ -28,7 +28,7 @@ mod stats;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_core::{RateLimiter, TokenCache, TokenKey};
+use fleet_core::{Backoff, RateLimiter, TokenCache, TokenKey};
 use serde::de::DeserializeOwned;
 
 use crate::auth::{TokenOptions, TokenProvider};
@@ -54,6 +54,16 @@ pub struct ClientOptions {
     pub tokens: TokenOptions,
     /// Sent as `User-Agent` on every request.
     pub user_agent: String,
+}
+
+impl ClientOptions {
+    /// The retry schedule of one call: `min_backoff` doubling to `max_backoff`, with
+    /// jitter (a fresh seed per call, so workers do not retry in step), for `attempts`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.min_backoff, self.max_backoff)
+            .with_retries(self.attempts.saturating_sub(1) as usize)
+            .with_jitter()
+    }
 }
 
 impl Default for ClientOptions {

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use fleet_core::{BucketKey, Decision, PermitRequest};
 use tracing::{debug, warn};
 
@@ -68,14 +67,7 @@ impl UipathClient {
         let url = request.url(&self.inner.source)?;
         let bucket = BucketKey::new(self.inner.tenant.clone(), request.family);
         let path = request.display_path();
-        // A fresh seed per call: jitter must differ between workers, or they retry in step.
-        let mut backoff = ExponentialBuilder::new()
-            .with_min_delay(opts.min_backoff)
-            .with_max_delay(opts.max_backoff)
-            .with_max_times(opts.attempts.saturating_sub(1) as usize)
-            .with_jitter()
-            .with_jitter_seed(rand::random())
-            .build();
+        let mut backoff = opts.backoff().delays();
         let mut state = CallState {
             refreshed: false,
             waited: Duration::ZERO,

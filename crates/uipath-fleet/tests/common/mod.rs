@@ -483,21 +483,7 @@ impl Received {
 
     /// Asserts that exactly `expected` arrived: none missing, none foreign.
     pub fn assert_complete(&self, expected: &HashSet<String>) {
-        let missing = expected
-            .iter()
-            .filter(|id| !self.counts.contains_key(*id))
-            .count();
-        let foreign = self
-            .counts
-            .keys()
-            .filter(|id| !expected.contains(*id))
-            .count();
-        assert_eq!(
-            (missing, foreign),
-            (0, 0),
-            "{missing} of {} expected records missing, {foreign} unexpected ones arrived",
-            expected.len()
-        );
+        fleet_testkit::truth::assert_complete(&self.counts, expected);
     }
 }
 

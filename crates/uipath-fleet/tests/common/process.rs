@@ -4,11 +4,11 @@
 //! messages quote.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use fleet_testkit::process::{self, without_fleet_env, Started, Stdout};
+use tokio::process::{Child, Command};
 
 /// `uipath-fleet worker --config FILE --id NAME`, with no `UIPATH_FLEET_*` variable
 /// inherited from the test's environment, logging at info.
@@ -18,11 +18,7 @@ pub fn worker_command(config: &Path, name: &str) -> Command {
         .args(["worker", "--config"])
         .arg(config)
         .args(["--id", name]);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("UIPATH_FLEET_") {
-            command.env_remove(key);
-        }
-    }
+    without_fleet_env(&mut command);
     command.env("RUST_LOG", "warn,fleet_worker=info,uipath_fleet=info");
     command
 }
@@ -32,7 +28,7 @@ pub struct WorkerProcess {
     pub name: String,
     pub child: Child,
     pub health: String,
-    stdout: Lines<BufReader<ChildStdout>>,
+    stdout: Stdout,
     pub log: PathBuf,
 }
 
@@ -40,18 +36,11 @@ impl WorkerProcess {
     /// Spawns `command` and waits (at most a minute) for its "ready" line.
     pub async fn start(mut command: Command, dir: &Path, name: &str) -> WorkerProcess {
         let log = dir.join(format!("{name}.log"));
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn uipath-fleet");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{name} not ready after 60s; log:\n{}", tail(&log)))
-            .unwrap()
-            .unwrap_or_else(|| panic!("{name} exited before it was ready; log:\n{}", tail(&log)));
+        let Started {
+            child,
+            stdout,
+            first_line: line,
+        } = process::start(&mut command, &log, name).await;
         let health = line
             .split("health and metrics on ")
             .nth(1)
@@ -74,12 +63,7 @@ impl WorkerProcess {
 
     /// SIGTERM through `kill(1)`.
     pub fn terminate(&self) {
-        let pid = self.child.id().expect("the worker is running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("run kill(1)");
-        assert!(status.success(), "kill -TERM {pid}");
+        process::terminate(&self.child);
     }
 
     /// Waits at most `deadline` for the process to exit; returns its status and the
@@ -93,11 +77,7 @@ impl WorkerProcess {
                 tail(&self.log)
             ),
         };
-        let mut rest = String::new();
-        while let Ok(Some(line)) = self.stdout.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
+        let rest = process::rest_of(&mut self.stdout).await;
         (status, rest)
     }
 
@@ -108,9 +88,4 @@ impl WorkerProcess {
     }
 }
 
-/// The last lines of a log file, for failure messages.
-pub fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
+pub use fleet_testkit::process::tail;
