@@ -8,7 +8,11 @@
 //!   published in confirmed batches. Re-running it is harmless (deterministic ids).
 //! - [`leader`]: what only one replica does at a time, under a lease in the ledger:
 //!   sync ticks, watermarks, finishing requests, resuming interrupted plans.
-//! - [`api`]: the HTTP API (axum), bearer-token auth, errors naming the field.
+//! - [`api`]: the HTTP API (axum), bearer-token auth, errors naming the field; its
+//!   answers are the types of [`api::views`], which [`remote`] (the API's client)
+//!   decodes.
+//! - [`dlq`]: dead letters read, classified, and judged against the ledger: listed,
+//!   shown, replayed (requeue before publish, ack after the confirm).
 //! - [`metrics`]: every metric the coordinator exports, defined once.
 //! - [`service`]: [`Coordinator`], wiring it together; `run(listener, shutdown)`.
 //!
@@ -17,11 +21,13 @@
 
 pub mod api;
 pub mod config;
+pub mod dlq;
 pub mod estimate;
 pub mod leader;
 pub mod metrics;
 pub mod planner;
 pub mod probes;
+pub mod remote;
 pub mod select_check;
 pub mod service;
 pub mod sources;
