@@ -5,14 +5,22 @@
 //! decide whether a plan is tried again or ends its request failed, with
 //! [`CoordinatorError::cause`] at the head of the note.
 //!
+//! The crate's other errors are those of its tools, which run outside a coordinator
+//! process: [`RemoteError`] (a call of the API's client, `crate::remote`) and
+//! [`DlqError`] (reading and replaying dead letters, `crate::dlq`).
+//!
 //! `ServiceError` (the API operations) and `PlanError` (planning runs) are this type under
 //! the names those modules have always used.
 
 use fleet_core::plan::{FieldError, RequestError};
 use fleet_core::{BrokerError, LedgerError};
+use reqwest::{Method, StatusCode};
 use uipath_client::ClientError;
+use url::Url;
 
-use crate::planner::source_hint;
+use crate::api::ApiError;
+
+use uipath_client::fix::planning as source_hint;
 
 /// Why an operation of the coordinator failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +67,7 @@ impl CoordinatorError {
     /// Whether running the plan again later may succeed (the leader retries those): a
     /// tenant out of budget, or the fleet's own token cache or limiter away. A source
     /// that refused, or failed after the client's own retries, ends the request failed
-    /// with the error (`source_hint` says what to do); it is not retried forever.
+    /// with the error (`uipath_client::fix::planning` says what to do); it is not retried forever.
     pub fn is_transient(&self) -> bool {
         use CoordinatorError as E;
         match self {
@@ -129,4 +137,80 @@ impl CoordinatorError {
             other => other,
         }
     }
+}
+
+/// Why a call to the coordinator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The coordinator answered with an error.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The coordinator could not be reached at all (not there, no answer in time).
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("building the HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("reading the answer to {method} {path}")]
+    Read {
+        method: Method,
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the answer to {method} {path} is not JSON; is {base} a uipath-fleet coordinator?")]
+    NotJson {
+        method: Method,
+        path: String,
+        base: Url,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JSON that is not the answer expected (`what`: "a request", ...).
+    #[error("the coordinator's answer is not {what}; is it a uipath-fleet coordinator of the same version?")]
+    Unexpected {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl RemoteError {
+    /// Worth trying again soon: the coordinator is away, or cannot reach its backends or
+    /// a source right now (a restart, a rollout).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RemoteError::Unreachable(_) => true,
+            RemoteError::Api(a) => {
+                a.status == StatusCode::SERVICE_UNAVAILABLE || a.status == StatusCode::BAD_GATEWAY
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Why reading or replaying dead letters failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DlqError {
+    /// A ledger call failed (`what` it was doing).
+    #[error("{what}")]
+    Ledger {
+        what: String,
+        #[source]
+        source: LedgerError,
+    },
+    /// A broker call failed (`what` it was doing).
+    #[error("{what}")]
+    Broker {
+        what: String,
+        #[source]
+        source: BrokerError,
+    },
+    #[error("the dead-letter queue `{queue}` holds {depth} letters; this command reads at most {max} (it must hold them all to leave their order unchanged)", max = u16::MAX)]
+    TooMany { queue: String, depth: u64 },
+    #[error("no dead letter has message id {0}; nothing was replayed")]
+    UnknownIds(String),
+    #[error("no dead letter has message id `{0}`")]
+    NoSuchLetter(String),
+    #[error("the ledger refused to requeue slice {slice} (now {now}); the letter is kept, run the replay again")]
+    Refused { slice: String, now: &'static str },
 }

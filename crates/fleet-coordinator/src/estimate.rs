@@ -18,12 +18,12 @@ use fleet_core::plan::estimate::{self, Requests};
 use fleet_core::plan::{self, BackfillRequest, FieldError, PlanUnit, RequestError, Width};
 use fleet_core::ratelimit::EndpointFamily;
 use fleet_core::BucketKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::planner::{PlanError, Planner};
 
 /// The estimate of a backfill: totals, then per source and dataset.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Estimate {
     pub slices: u64,
     /// Records in the range, from `$count` probes (datasets read whole count 0: they
@@ -37,7 +37,7 @@ pub struct Estimate {
     pub sources: Vec<SourceEstimate>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceEstimate {
     pub source: String,
     pub slices: u64,
@@ -49,7 +49,7 @@ pub struct SourceEstimate {
     pub datasets: Vec<DatasetEstimate>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DatasetEstimate {
     pub dataset: String,
     /// Folders read (1 for a tenant-level dataset).

@@ -8,7 +8,11 @@
 //!   published in confirmed batches. Re-running it is harmless (deterministic ids).
 //! - [`leader`]: what only one replica does at a time, under a lease in the ledger:
 //!   sync ticks, watermarks, finishing requests, resuming interrupted plans.
-//! - [`api`]: the HTTP API (axum), bearer-token auth, errors naming the field.
+//! - [`api`]: the HTTP API (axum), bearer-token auth, errors naming the field; its
+//!   answers are the types of [`api::views`], which [`remote`] (the API's client)
+//!   decodes.
+//! - [`dlq`]: dead letters read, classified, and judged against the ledger: listed,
+//!   shown, replayed (requeue before publish, ack after the confirm).
 //! - [`metrics`]: every metric the coordinator exports, defined once.
 //! - [`error`]: [`CoordinatorError`], the one error type of the crate (API operations and
 //!   planning runs alike), with its transient/cause/kind readings.
@@ -21,6 +25,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod estimate;
 pub mod leader;
@@ -28,6 +33,7 @@ pub mod metrics;
 pub mod planner;
 pub mod preview;
 pub mod probes;
+pub mod remote;
 pub mod select_check;
 pub mod service;
 pub mod sources;

@@ -32,7 +32,6 @@ use fleet_core::wire::{FolderRef, Lane};
 use fleet_core::{Backoff, Broker, Ledger, LedgerError};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
-use uipath_client::ClientError;
 
 use crate::config::CoordinatorConfig;
 use crate::metrics::Metrics;
@@ -41,31 +40,6 @@ use crate::sources::{DatasetRef, Sources};
 
 /// Why a planning run stopped: the crate's one error type (see `crate::error`).
 pub use crate::error::CoordinatorError as PlanError;
-
-/// What to do about a source's failure at planning, in words.
-pub fn source_hint(error: &ClientError) -> &'static str {
-    use ClientError as E;
-    match error {
-        E::Forbidden { .. } | E::InvalidScope { .. } => {
-            "grant the application the dataset's read scope and a role on the folder (Admin > External Applications, Orchestrator > Folders), then submit again with `--rerun`"
-        }
-        E::FolderNotFound { .. } | E::FolderRequired { .. } | E::NotFound { .. } => {
-            "the folder or tenant is gone or not assigned to the application: assign it (Orchestrator > Folders > Assign Account/Group) or check the source's organization and tenant, then submit again with `--rerun`"
-        }
-        E::InvalidClient { .. }
-        | E::UnauthorizedClient { .. }
-        | E::LoginRequired { .. }
-        | E::Unauthorized { .. }
-        | E::TokenRejected { .. }
-        | E::RopcFailed { .. }
-        | E::UserKeyRevoked { .. }
-        | E::MachineCredentials { .. }
-        | E::WrongTokenUrl { .. } => {
-            "fix the source's credentials (`uipath-fleet check` says which), then submit again with `--rerun`"
-        }
-        _ => "UiPath did not answer after the client's retries; check that the source is reachable (`uipath-fleet check`), then submit again with `--rerun`",
-    }
-}
 
 /// What a probe of `unit` was, for error messages: `$count probe of jobs in folder
 /// Finance (2024-01-01T00:00:00+00:00 .. 2025-01-01T00:00:00+00:00)`.

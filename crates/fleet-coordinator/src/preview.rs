@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use fleet_core::plan::{FieldError, RequestError};
-use serde::Serialize;
 use uipath_client::ClientError;
 
 use crate::service::{preview_hint, Coordinator, ServiceError};
@@ -32,19 +31,7 @@ pub struct PreviewInput {
     pub limit: Option<u32>,
 }
 
-/// A preview: a few records of a dataset, read without publishing anything.
-#[derive(Debug, Clone, Serialize)]
-pub struct PreviewView {
-    pub source: String,
-    pub dataset: String,
-    pub records: Vec<serde_json::Value>,
-    /// Folders read (folder-scoped datasets).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub folders: Vec<String>,
-    /// Said when there is nothing to show, and why that may be.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
+pub use crate::api::views::PreviewView;
 
 impl Coordinator {
     /// A few records of one dataset and range, read now and published nowhere.

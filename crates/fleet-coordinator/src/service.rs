@@ -10,11 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_core::ledger::{Progress, RequestKind, RequestRecord, RequestState, StreamState};
+use fleet_core::ledger::{RequestKind, RequestRecord, RequestState};
 use fleet_core::plan::request::Catalog;
 use fleet_core::plan::{self, FieldError, RequestError};
 use fleet_core::{Backoff, Broker, Ledger};
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -32,50 +31,7 @@ use fleet_core::Readiness;
 pub use crate::error::CoordinatorError as ServiceError;
 pub use crate::preview::{PreviewInput, PreviewView};
 
-/// A request with its progress, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestView {
-    #[serde(flatten)]
-    pub request: RequestRecord,
-    pub progress: ProgressView,
-    /// Sync streams with their planned end and watermark.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub streams: Vec<StreamView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProgressView {
-    /// Slices that count toward the request (split parents excluded).
-    pub total: u64,
-    /// Slices in a terminal state.
-    pub done: u64,
-    pub percent: f64,
-    #[serde(flatten)]
-    pub counts: Progress,
-}
-
-impl From<Progress> for ProgressView {
-    fn from(p: Progress) -> Self {
-        let (total, done) = (p.total(), p.done());
-        ProgressView {
-            total,
-            done,
-            percent: if total == 0 {
-                0.0
-            } else {
-                (done as f64 * 1000.0 / total as f64).round() / 10.0
-            },
-            counts: p,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StreamView {
-    pub stream: String,
-    #[serde(flatten)]
-    pub state: StreamState,
-}
+pub use crate::api::views::{ProgressView, RequestView, StreamView};
 
 pub(crate) struct Inner {
     pub(crate) planner: Planner,
@@ -387,22 +343,5 @@ impl Coordinator {
 }
 
 pub(crate) fn preview_hint(error: &ClientError, dataset: &DatasetRef) -> Option<String> {
-    let scope = match dataset {
-        DatasetRef::Orchestrator(d) => format!("{}.Read", d.scope),
-        DatasetRef::DataService(_) => {
-            "DataService.Data.Read (user scope: use the login flow)".to_owned()
-        }
-    };
-    match error {
-        ClientError::Forbidden { .. } | ClientError::InvalidScope { .. } => Some(format!(
-            "the application needs scope {scope} and a role on the folder; add it under Admin > External Applications"
-        )),
-        ClientError::FolderNotFound { .. } => {
-            Some("assign the application to the folder in Orchestrator".to_owned())
-        }
-        ClientError::UnauthorizedClient { .. } | ClientError::LoginRequired { .. } => {
-            Some("run `uipath-fleet login` for this source".to_owned())
-        }
-        _ => None,
-    }
+    uipath_client::fix::preview(error, dataset)
 }

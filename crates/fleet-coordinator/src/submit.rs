@@ -7,7 +7,6 @@
 
 use fleet_core::ledger::{RequestKind, RequestRecord, RequestState};
 use fleet_core::plan::{BackfillRequest, FieldError, RequestError};
-use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::estimate::{over_cap, Estimate};
@@ -27,15 +26,7 @@ pub struct Submission {
     pub estimate_error: Option<String>,
 }
 
-/// A dry run's answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct DryRun {
-    /// Always true: nothing was stored.
-    pub dry_run: bool,
-    /// The id the request would have.
-    pub id: String,
-    pub estimate: Estimate,
-}
+pub use crate::api::views::DryRun;
 
 impl Coordinator {
     /// Parse, cap and check a backfill body; the request record it would be.

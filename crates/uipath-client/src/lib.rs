@@ -13,15 +13,20 @@
 //! - [`dataservice`]: paging of Data Service entities.
 //! - [`metadata`]: the tenant's own field lists (Orchestrator `$metadata`, Data Service
 //!   schemas), the live half of the field catalog in `fleet_core::fields`.
-//! - [`error`]: [`ClientError`] and its [`Disposition`] — what the caller should do next.
+//! - [`error`]: [`ClientError`] and its [`Disposition`] — what the caller should do next;
+//!   [`fix`]: what to change when UiPath refuses, in words (one table for every caller).
+//! - [`check`]: does a source work, per dataset: token, scopes, folders, Data Service
+//!   entities and a probe read each, as findings with their fix.
 //!
 //! The crate knows nothing about queues: a worker asks for pages, and every failure
 //! comes back with a disposition it can act on.
 
 pub mod auth;
+pub mod check;
 pub mod client;
 pub mod dataservice;
 pub mod error;
+pub mod fix;
 pub mod metadata;
 pub mod odata;
 pub mod source;

@@ -1,47 +1,28 @@
 //! `uipath-fleet dlq list|show|replay`: the jobs the fleet gave up on, read from the
 //! dead-letter queue on RabbitMQ and matched with their slices in the Redis ledger.
+//! What is read, and what a replay does with each letter (requeue before publish, ack
+//! after the confirm), is `fleet_coordinator::dlq`; this is the command around it.
 //!
-//! Guarantees:
-//! - `list` and `show` change nothing. They consume the *whole* dead-letter queue and
-//!   hold every delivery unsettled; when done they close that connection, and RabbitMQ
-//!   puts the letters back (the queue is a quorum queue with no delivery limit) in the
-//!   order they were delivered. Returned messages go *behind* those still waiting, so
-//!   taking only some would move them to the back: `list --limit` only limits what is
-//!   printed. (A letter dead-lettered while the command runs ends up ahead of the ones
-//!   given back.) At most 65,535 letters can be read this way; with more in the queue
-//!   the command refuses rather than reorder them.
-//! - `replay` sends a letter's job back to its lane only after the ledger has moved the
-//!   slice from Failed to Queued (reopening its request, see
-//!   `fleet_core::ledger::Transition::Requeue`), and acks the letter only after the
-//!   broker has confirmed that publish. Interrupted anywhere, nothing is lost: a letter
-//!   whose slice is already Queued is sent again by the next replay.
-//! - What happens to each chosen letter, and why, is one printed line:
-//!   - slice Failed: requeued in the ledger, job re-sent, letter acked (**replayed**);
-//!   - slice Planned, Queued or Running (an interrupted replay, or a job RabbitMQ
-//!     dead-lettered over its delivery limit while the ledger still had it running): the
-//!     job is sent again as it is, letter acked (**replayed**; workers fence duplicates);
-//!   - slice Completed, Split or Cancelled, or its request Cancelled, or a second letter
-//!     of a slice replayed earlier in the same run: nothing to redo, letter acked
-//!     (**dropped**);
-//!   - a body that is not a slice job of this version, or a slice the ledger does not
-//!     know (wrong prefix? wiped ledger?): the letter stays (**kept**), for a person.
-//! - `--dry-run` prints the same lines as "would ..." and changes nothing.
-//! - Ids given to `replay` that match no letter are refused (exit 1) before anything
-//!   changes.
+//! - `list` and `show` change nothing: the letters are held unsettled on a connection of
+//!   their own and given back, in their order, by closing it. `list --limit` only limits
+//!   what is printed.
+//! - `replay` prints one line per chosen letter: what happened to it and why;
+//!   `--dry-run` prints the same lines as "would ..." and changes nothing. Ids that
+//!   match no letter are refused (exit 1) before anything changes.
 
 mod letters;
 mod render;
-mod replay;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args, Subcommand};
+use fleet_coordinator::dlq::{Choice, Held, Replay};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::BackendArgs;
 use crate::config::FleetConfig;
-use letters::{Fleet, Held};
+use letters::Fleet;
 
 /// Flags of `uipath-fleet dlq`.
 #[derive(Debug, Clone, clap::Args)]
@@ -152,18 +133,63 @@ pub async fn run(
     let mut config = config.clone();
     args.target().backends.apply(&mut config);
     let fleet = Fleet::connect(&config, &shutdown).await?;
-    let mut held = Held::default();
-    let result = match fleet.peek(&mut held).await {
+    let (mut reader, mut held) = (None, Held::default());
+    let result = match fleet.peek(&mut reader, &mut held).await {
         Ok(()) => match &args.action {
-            DlqAction::List(a) => fleet.list(&held.letters, a.limit, a.json, out).await,
+            DlqAction::List(a) => render::list(&held.letters, a.limit, a.json, out),
             DlqAction::Show(a) => fleet.show(&held.letters, &a.id, a.json, out).await,
-            DlqAction::Replay(a) => fleet.replay(&mut held.letters, a, out).await,
+            DlqAction::Replay(a) => fleet.replay(&mut held, a, out).await,
         },
         Err(e) => Err(e),
     };
-    fleet.give_back(held).await;
+    fleet.give_back(reader, held).await;
     fleet.broker.close().await;
     result
+}
+
+impl Fleet {
+    /// `dlq replay`: one line per chosen letter, then the counts.
+    async fn replay(
+        &self,
+        held: &mut Held,
+        args: &ReplayArgs,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let choice = Choice {
+            ids: args.ids.clone(),
+            reason: args.reason.clone(),
+            all: args.all,
+        };
+        let letters = &mut held.letters;
+        let mut replay = Replay::new(&self.ledger, &self.broker, letters, &choice, args.dry_run)?;
+        for letter in letters.iter_mut().filter(|l| choice.takes(l)) {
+            let (verdict, why) = replay.step(letter).await?;
+            let done = if args.dry_run {
+                format!("would {}", verdict.word())
+            } else {
+                verdict.done().to_owned()
+            };
+            writeln!(out, "{}  {done}: {why}", letter.id())?;
+        }
+        let t = replay.tally();
+        let total = t.total();
+        if total == 0 {
+            writeln!(out, "no dead letter matched")?;
+        } else if args.dry_run {
+            writeln!(
+                out,
+                "{total} letter(s): would replay {}, drop {}, keep {} (dry run: nothing changed)",
+                t.replayed, t.dropped, t.kept
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{total} letter(s): {} replayed, {} dropped, {} kept",
+                t.replayed, t.dropped, t.kept
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

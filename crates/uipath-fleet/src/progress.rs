@@ -10,9 +10,8 @@
 //!
 //! Usage: build the board once, call [`Board::update`] with the current rows as often as
 //! you poll (rows are matched by label; a new label adds a bar), and [`Board::finish`]
-//! at the end. Rows come from the coordinator in-process ([`Row`] from
-//! [`RequestView`]) or over HTTP ([`ApiRequest`], the JSON of `GET /v1/requests/{id}`,
-//! then [`Row`] from `&ApiRequest`).
+//! at the end. Rows come from the coordinator's [`RequestView`], in-process or decoded
+//! from the API by `fleet_coordinator::remote`.
 //!
 //! Guarantees: the board writes only to stderr (or the writer given to
 //! [`Board::plain`]), never to stdout, so a command's stdout stays clean for scripts;
@@ -22,11 +21,9 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use fleet_coordinator::service::RequestView;
 use fleet_core::ledger::RequestState;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Deserialize;
 
 /// How often plain mode repeats a row whose state did not change.
 pub const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
@@ -89,8 +86,8 @@ fn request_label(kind: &str, spec: &serde_json::Value, id: &str) -> String {
     }
 }
 
-/// The state as the API writes it (`running`, `completed`, ...).
-fn state_name<T: serde::Serialize>(state: &T) -> String {
+/// A state or kind as the API writes it (`running`, `completed`, `sync`, ...).
+pub(crate) fn state_name<T: serde::Serialize>(state: &T) -> String {
     match serde_json::to_value(state) {
         Ok(serde_json::Value::String(s)) => s,
         _ => "unknown".to_owned(),
@@ -106,72 +103,6 @@ impl From<&RequestView> for Row {
             total: view.progress.total,
             records: view.progress.counts.records,
             state: state_name(&r.state),
-        }
-    }
-}
-
-/// A request as the API returns it (`GET /v1/requests/{id}`, and each element of
-/// `GET /v1/requests`'s `requests`). Unknown fields are ignored so a newer coordinator
-/// does not break an older client.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiRequest {
-    pub id: String,
-    /// `backfill` or `sync`.
-    pub kind: String,
-    /// `planning`, `running`, `completed`, `failed`, `cancelled`.
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-    /// The normalized request as accepted.
-    #[serde(default)]
-    pub spec: serde_json::Value,
-    #[serde(default)]
-    pub planned: bool,
-    /// The last problem, if any.
-    #[serde(default)]
-    pub note: Option<String>,
-    pub progress: ApiProgress,
-    /// Sync streams (only on `GET /v1/requests/{id}` of a sync).
-    #[serde(default)]
-    pub streams: Vec<serde_json::Value>,
-}
-
-impl ApiRequest {
-    /// Completed, failed or cancelled: nothing more will happen.
-    pub fn is_terminal(&self) -> bool {
-        self.state().is_some_and(RequestState::is_terminal)
-    }
-
-    /// The state, if this client knows its name (a newer coordinator may have more).
-    pub fn state(&self) -> Option<RequestState> {
-        self.state.parse().ok()
-    }
-}
-
-/// A request's progress as the API returns it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ApiProgress {
-    pub total: u64,
-    pub done: u64,
-    pub percent: f64,
-    pub planned: u64,
-    pub queued: u64,
-    pub running: u64,
-    pub completed: u64,
-    pub failed: u64,
-    pub split: u64,
-    pub cancelled: u64,
-    pub records: u64,
-}
-
-impl From<&ApiRequest> for Row {
-    fn from(r: &ApiRequest) -> Row {
-        Row {
-            label: request_label(&r.kind, &r.spec, &r.id),
-            done: r.progress.done,
-            total: r.progress.total,
-            records: r.progress.records,
-            state: r.state.clone(),
         }
     }
 }
@@ -412,7 +343,7 @@ mod tests {
                           "cancelled": 0, "records": 300},
             "something_new": 1
         });
-        let request: ApiRequest = serde_json::from_value(json).unwrap();
+        let request: RequestView = serde_json::from_value(json).unwrap();
         assert!(!request.is_terminal());
         let row = Row::from(&request);
         assert_eq!(row.label, "backfill jobs,queue-items bf-01234567");

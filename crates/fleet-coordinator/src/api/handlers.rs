@@ -7,13 +7,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fleet_core::dataset;
-use fleet_core::fields;
 use fleet_core::fields::select::MAX_SELECT_FIELDS;
 use fleet_core::plan::RequestError;
 use serde::Deserialize;
-use serde_json::json;
-use uipath_client::{AuthConfig, Deployment};
+use uipath_client::fix;
 
+use super::views::{
+    CancelView, DatasetView, DatasetsView, EntityView, ProblemView, RequestList, SourceView,
+    SourcesView, SubmittedView,
+};
 use super::ApiError;
 use crate::service::{Coordinator, PreviewInput, ServiceError};
 
@@ -72,13 +74,11 @@ pub async fn submit_backfill(
     }
     let s = c.submit_backfill_estimated(&body).await?;
     let id = s.record.id.clone();
-    let mut view = serde_json::to_value(c.request(&id).await?).expect("plain struct");
-    if let Some(e) = &s.estimate {
-        view["estimate"] = serde_json::to_value(e).expect("plain struct");
-    }
-    if let Some(e) = &s.estimate_error {
-        view["estimate_error"] = json!(e);
-    }
+    let view = SubmittedView {
+        request: c.request(&id).await?,
+        estimate: s.estimate,
+        estimate_error: s.estimate_error,
+    };
     Ok((
         if s.created {
             StatusCode::ACCEPTED
@@ -120,7 +120,8 @@ pub struct ListQuery {
 
 pub async fn list_requests(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult {
     let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
-    Ok(Json(json!({ "requests": c.requests(limit).await? })).into_response())
+    let requests = c.requests(limit).await?;
+    Ok(Json(RequestList { requests }).into_response())
 }
 
 pub async fn get_request(State(c): State<Coordinator>, Path(id): Path<String>) -> ApiResult {
@@ -128,47 +129,21 @@ pub async fn get_request(State(c): State<Coordinator>, Path(id): Path<String>) -
 }
 
 pub async fn cancel_request(State(c): State<Coordinator>, Path(id): Path<String>) -> ApiResult {
-    let (view, cancelled) = c.cancel(&id).await?;
-    Ok(Json(json!({ "cancelled_slices": cancelled, "request": view })).into_response())
+    let (request, cancelled_slices) = c.cancel(&id).await?;
+    Ok(Json(CancelView {
+        cancelled_slices,
+        request,
+    })
+    .into_response())
 }
 
 pub async fn sources(State(c): State<Coordinator>) -> ApiResult {
-    let list: Vec<_> = c
+    let sources = c
         .sources()
         .iter()
-        .map(|(name, client)| {
-            let s = client.source();
-            let (kind, location) = match &s.deployment {
-                Deployment::Cloud {
-                    organization,
-                    tenant,
-                    ..
-                } => (
-                    "cloud",
-                    json!({ "organization": organization, "tenant": tenant }),
-                ),
-                Deployment::Standalone { tenancy_name, .. } => {
-                    ("standalone", json!({ "tenancy_name": tenancy_name }))
-                }
-            };
-            let auth = match &s.auth {
-                AuthConfig::ClientCredentials { .. } => "client-credentials",
-                AuthConfig::RefreshToken { .. } => "refresh-token",
-                AuthConfig::PersonalAccessToken { .. } => "personal-access-token",
-                AuthConfig::Ropc { .. } => "ropc",
-                AuthConfig::UserKey { .. } => "user-key",
-                AuthConfig::Machine { .. } => "machine",
-            };
-            json!({
-                "name": name,
-                "deployment": kind,
-                "orchestrator_url": s.orchestrator_url().as_str(),
-                "location": location,
-                "auth": auth,
-            })
-        })
+        .map(|(name, client)| SourceView::new(name, client))
         .collect();
-    Ok(Json(json!({ "sources": list })).into_response())
+    Ok(Json(SourcesView { sources }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -177,28 +152,11 @@ pub struct DatasetsQuery {
 }
 
 pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuery>) -> ApiResult {
-    let orchestrator: Vec<_> = dataset::all()
-        .iter()
-        .map(|d| {
-            json!({
-                "name": d.slug,
-                "entity": d.entity,
-                "folder_scoped": d.folder_scoped,
-                "scope": format!("{}.Read", d.scope),
-                "time_field": d.time_field,
-                "key_field": d.id_field,
-                "max_page": d.max_page,
-                "paging_window": d.window,
-                "fields": fields::orchestrator(d.slug).unwrap_or_default().iter().map(|f| json!({
-                    "name": f.name,
-                    "type": f.ty.label(),
-                    "collection": f.collection,
-                    "nullable": f.nullable,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let mut body = json!({ "datasets": orchestrator });
+    let mut view = DatasetsView {
+        datasets: dataset::all().iter().map(DatasetView::from).collect(),
+        dataservice: None,
+        dataservice_error: None,
+    };
     if let Some(source) = q.source {
         if c.sources().get(&source).is_none() {
             return Err(ServiceError::Request(RequestError::Fields(vec![
@@ -211,27 +169,19 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
         }
         // The Orchestrator datasets are listed whatever Data Service answers: a source
         // without a Data Service login (or a Data Service that is down) still has them.
-        let entities = match c.sources().entities(&source).await {
-            Ok(entities) => entities,
-            Err(error) => {
-                body["dataservice_error"] = json!({
-                    "error": error.to_string(),
-                    "hint": "Data Service needs a user sign-in (auth.method = \"refresh-token\" and `uipath-fleet login`) with DataService.Schema.Read",
-                });
-                return Ok(Json(body).into_response());
+        match c.sources().entities(&source).await {
+            Ok(entities) => {
+                view.dataservice = Some(entities.iter().map(EntityView::from).collect())
             }
-        };
-        body["dataservice"] = json!(entities
-            .iter()
-            .map(|e| json!({
-                "name": fleet_core::dataset::dataservice_name(&e.name),
-                "display_name": e.display_name,
-                "records": e.record_count,
-                "fields": e.fields.iter().map(|f| json!({"name": f.name, "type": f.sql_type, "system": f.is_system})).collect::<Vec<_>>(),
-            }))
-            .collect::<Vec<_>>());
+            Err(error) => {
+                view.dataservice_error = Some(ProblemView {
+                    error: error.to_string(),
+                    hint: Some(fix::DATASERVICE_SIGN_IN.to_owned()),
+                })
+            }
+        }
     }
-    Ok(Json(body).into_response())
+    Ok(Json(view).into_response())
 }
 
 pub async fn preview(

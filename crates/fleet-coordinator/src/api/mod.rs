@@ -21,6 +21,7 @@
 //! | `GET /healthz` `/readyz` `/metrics` | liveness, readiness, Prometheus       |
 
 mod handlers;
+pub mod views;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -29,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fleet_core::plan::{FieldError, RequestError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::service::{Coordinator, ServiceError};
@@ -126,17 +127,51 @@ async fn count_calls(State(c): State<Coordinator>, request: Request, next: Next)
     response
 }
 
-/// An error response.
-#[derive(Debug, Serialize)]
+/// An error answer: the status, and as JSON what went wrong, each wrong field and what
+/// to do. The server builds it; the client ([`crate::remote`]) decodes it (the status
+/// from the response) and shows it with [`std::fmt::Display`], naming each field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
     pub error: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.status {
+            StatusCode::UNAUTHORIZED => "the coordinator refused the API token (401)",
+            StatusCode::NOT_FOUND => "not found (404)",
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+                "the coordinator rejected the request"
+            }
+            StatusCode::BAD_GATEWAY => "a UiPath source failed (502)",
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "the coordinator cannot reach RabbitMQ or Redis (503)"
+            }
+            _ => "the coordinator answered with an error",
+        };
+        write!(f, "{what}: {}", self.error)?;
+        for field in &self.fields {
+            write!(f, "\n  {}: {}", field.field, field.message)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        } else if self.status == StatusCode::UNAUTHORIZED {
+            write!(
+                f,
+                "\n  hint: pass the coordinator's token with --api-token, UIPATH_FLEET_API_TOKEN or coordinator.api_token"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -9,7 +9,8 @@
 //! Output: people get tables and sentences on stdout; `--json` prints the API's JSON
 //! instead, one document, for scripts (`backfill`/`sync` add `"created": true|false`).
 //! Live progress (`backfill --wait`, `status ID --watch`) goes to stderr (see
-//! [`crate::progress`]).
+//! [`crate::progress`]). The calls themselves are `fleet_coordinator::remote`, which
+//! decodes the very types the coordinator answers with.
 //!
 //! Exit codes: 0 done; 1 the coordinator refused or failed (each wrong field, the error
 //! and the hint are printed), could not be reached, or a waited-for request
@@ -18,246 +19,26 @@
 //! says so and exits 0: nothing of it runs, which is what was asked. The API token is
 //! never printed.
 
-mod api;
+mod args;
 pub(crate) mod show;
+
+pub use args::{
+    BackfillArgs, CancelArgs, ClientCommand, Connection, DatasetsArgs, PreviewArgs, RequestFlags,
+    StatusArgs, SyncArgs,
+};
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context as _};
-use clap::{Args, Subcommand};
+use anyhow::bail;
+use fleet_coordinator::remote::{Answer, ApiClient, RequestView};
 use fleet_core::ledger::RequestState;
-use fleet_core::Secret;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
-use url::Url;
 
-pub use self::api::{Api, ApiError, FieldError, Unreachable};
 use crate::config::{ConfigError, FleetConfig};
-use crate::progress::{ApiRequest, Board, Row};
-
-/// The client commands (top-level commands of `uipath-fleet`).
-#[derive(Debug, Clone, Subcommand)]
-pub enum ClientCommand {
-    /// List the datasets that can be synced, with their scope, time and key fields;
-    /// with `--source`, also that source's Data Service entities and their fields.
-    Datasets(DatasetsArgs),
-
-    /// Read a few records of a dataset now, publishing nothing: to see what a backfill
-    /// would copy.
-    Preview(PreviewArgs),
-
-    /// Copy a date range of one or more datasets: submit a backfill and print its id
-    /// (an identical earlier request is returned instead of a new one). `--wait` shows
-    /// progress until it ends.
-    Backfill(BackfillArgs),
-
-    /// Keep datasets up to date on a schedule (`--every 15m` or `--cron "*/15 * * * *"`).
-    Sync(SyncArgs),
-
-    /// Recent requests as a table; with an ID, one request with its progress.
-    Status(StatusArgs),
-
-    /// Cancel a request: queued slices are dropped, running ones stop at their next
-    /// page, a sync plans no more windows.
-    Cancel(CancelArgs),
-}
-
-/// Where the coordinator is, and how to talk to it.
-#[derive(Debug, Clone, Args)]
-pub struct Connection {
-    /// The configuration file (TOML); its `[coordinator]` says where the API is.
-    #[arg(long, value_name = "FILE", env = "UIPATH_FLEET_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// The coordinator's URL (default: coordinator.url, else http://<coordinator.listen>).
-    #[arg(long, value_name = "URL", env = "UIPATH_FLEET_COORDINATOR")]
-    pub coordinator: Option<Url>,
-
-    /// The API's bearer token (default: coordinator.api_token).
-    #[arg(long, value_name = "TOKEN", env = "UIPATH_FLEET_API_TOKEN", hide_env_values = true, value_parser = secret)]
-    pub api_token: Option<Secret>,
-}
-
-fn secret(text: &str) -> Result<Secret, String> {
-    Ok(Secret::new(text))
-}
-
-/// Flags of `uipath-fleet datasets`.
-#[derive(Debug, Clone, Args)]
-pub struct DatasetsArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    /// Also list this source's Data Service entities.
-    #[arg(long, value_name = "NAME")]
-    pub source: Option<String>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Flags of `uipath-fleet preview`.
-#[derive(Debug, Clone, Args)]
-pub struct PreviewArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    /// The source to read.
-    #[arg(long, value_name = "NAME")]
-    pub source: String,
-    /// The dataset (`jobs`, `QueueItems`, `dataservice/<Entity>`, ...).
-    #[arg(long, value_name = "NAME")]
-    pub dataset: String,
-    /// Start of the range: `YYYY-MM-DD` or an RFC 3339 time.
-    #[arg(long, value_name = "TIME")]
-    pub from: Option<String>,
-    /// End of the range (exclusive).
-    #[arg(long, value_name = "TIME")]
-    pub to: Option<String>,
-    /// A folder path or key (default: all visible folders).
-    #[arg(long, value_name = "FOLDER")]
-    pub folder: Option<String>,
-    /// Fields to read, comma separated (default: all).
-    #[arg(long, value_name = "FIELDS", value_delimiter = ',')]
-    pub select: Vec<String>,
-    /// How many records, 1 to 100 (default 10).
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// What backfills and syncs share.
-#[derive(Debug, Clone, Args)]
-pub struct RequestFlags {
-    /// A source to read (repeat, or separate with commas).
-    #[arg(long = "source", value_name = "NAME", value_delimiter = ',')]
-    pub sources: Vec<String>,
-    /// A dataset to copy (repeat, or separate with commas).
-    #[arg(long = "dataset", value_name = "NAME", value_delimiter = ',')]
-    pub datasets: Vec<String>,
-    /// Slice width (`1h`, `1d`, `7d`, ...; default: chosen from a `$count` probe).
-    #[arg(long, value_name = "WIDTH")]
-    pub width: Option<String>,
-    /// The fields to read of a dataset: `DATASET=F1,F2` (repeat per dataset).
-    #[arg(long, value_name = "DATASET=FIELDS")]
-    pub select: Vec<String>,
-    /// A JSON file with the request body; the flags above are written over it.
-    #[arg(long, value_name = "FILE")]
-    pub body: Option<PathBuf>,
-    /// Run the same work again as a new request, even though an identical one exists (one
-    /// that was cancelled, or finished and should be read again). Without it, submitting
-    /// the same request returns the earlier one.
-    #[arg(long)]
-    pub rerun: bool,
-    /// Print the API's JSON (with `"created"`).
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Flags of `uipath-fleet backfill`.
-#[derive(Debug, Clone, Args)]
-pub struct BackfillArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    #[command(flatten)]
-    pub request: RequestFlags,
-    /// Start of the range: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
-    #[arg(long, value_name = "TIME")]
-    pub from: Option<String>,
-    /// End of the range (exclusive), not in the future.
-    #[arg(long, value_name = "TIME")]
-    pub to: Option<String>,
-    /// Show progress until the backfill ends; exit 0 if it completed, 1 otherwise.
-    #[arg(long, conflicts_with = "dry_run")]
-    pub wait: bool,
-    /// Only estimate: slices, records and API requests (from `$count` probes) and the
-    /// time at the tenant's budget, per source and dataset. Nothing is stored; the
-    /// probes are reused by a real submission within 15 minutes.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// How often to poll while waiting, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
-    pub poll_ms: u64,
-}
-
-/// Flags of `uipath-fleet sync`.
-#[derive(Debug, Clone, Args)]
-pub struct SyncArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    #[command(flatten)]
-    pub request: RequestFlags,
-    /// Run every interval (`10s` to `7d`).
-    #[arg(long, value_name = "INTERVAL", conflicts_with = "cron")]
-    pub every: Option<String>,
-    /// Run on a cron schedule (UTC), e.g. `"*/15 * * * *"`.
-    #[arg(long, value_name = "EXPR")]
-    pub cron: Option<String>,
-    /// How far each window reaches back to catch late updates (default 15m).
-    #[arg(long, value_name = "DURATION")]
-    pub lookback: Option<String>,
-    /// How long data needs to settle before it is read (default 2m).
-    #[arg(long, value_name = "DURATION")]
-    pub settle: Option<String>,
-    /// Start of the first window (default: now).
-    #[arg(long, value_name = "TIME")]
-    pub start: Option<String>,
-}
-
-/// Flags of `uipath-fleet status`.
-#[derive(Debug, Clone, Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    /// A request id; without one, the recent requests.
-    pub id: Option<String>,
-    /// Print the API's JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// With an ID: show progress until the request ends (or ctrl-c).
-    #[arg(long, requires = "id")]
-    pub watch: bool,
-    /// How many recent requests to list.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: usize,
-    /// How often to poll while watching, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
-    pub poll_ms: u64,
-}
-
-/// Flags of `uipath-fleet cancel`.
-#[derive(Debug, Clone, Args)]
-pub struct CancelArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    /// The request to cancel.
-    pub id: String,
-    /// Print the API's JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl ClientCommand {
-    fn connection(&self) -> &Connection {
-        match self {
-            ClientCommand::Datasets(a) => &a.connection,
-            ClientCommand::Preview(a) => &a.connection,
-            ClientCommand::Backfill(a) => &a.connection,
-            ClientCommand::Sync(a) => &a.connection,
-            ClientCommand::Status(a) => &a.connection,
-            ClientCommand::Cancel(a) => &a.connection,
-        }
-    }
-
-    /// The configuration file the command reads, if any.
-    pub fn config_path(&self) -> Option<&Path> {
-        self.connection().config.as_deref()
-    }
-}
+use crate::progress::{Board, Row};
 
 /// Runs a client command.
 pub async fn run(
@@ -278,7 +59,7 @@ pub async fn run(
         .api_token
         .clone()
         .or_else(|| config.coordinator.api_token.clone());
-    let api = Api::new(base, token)?;
+    let api = ApiClient::new(base, token)?;
     match command {
         ClientCommand::Datasets(a) => datasets(&api, a, out).await,
         ClientCommand::Preview(a) => preview(&api, a, out).await,
@@ -289,17 +70,16 @@ pub async fn run(
     }
 }
 
-async fn datasets(api: &Api, args: &DatasetsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let query: Vec<(&str, String)> = args.source.iter().map(|s| ("source", s.clone())).collect();
-    let body = api.get(&["datasets"], &query).await?;
+async fn datasets(api: &ApiClient, args: &DatasetsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let answer = api.datasets(args.source.as_deref()).await?;
     if args.json {
-        return print_json(out, &body);
+        return print_json(out, &answer.json);
     }
-    show::datasets(out, &body)?;
+    show::datasets(out, &answer.view)?;
     Ok(())
 }
 
-async fn preview(api: &Api, args: &PreviewArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+async fn preview(api: &ApiClient, args: &PreviewArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut body = json!({ "source": args.source, "dataset": args.dataset });
     if let Some(from) = &args.from {
         body["from"] = json!(as_rfc3339(from));
@@ -316,11 +96,11 @@ async fn preview(api: &Api, args: &PreviewArgs, out: &mut dyn Write) -> anyhow::
     if let Some(limit) = args.limit {
         body["limit"] = json!(limit);
     }
-    let (_, answer) = api.post(&["preview"], &body).await?;
+    let answer = api.preview(&body).await?;
     if args.json {
-        return print_json(out, &answer);
+        return print_json(out, &answer.json);
     }
-    show::preview(out, &answer)?;
+    show::preview(out, &answer.view)?;
     Ok(())
 }
 
@@ -334,7 +114,7 @@ fn as_rfc3339(text: &str) -> String {
 }
 
 async fn backfill(
-    api: &Api,
+    api: &ApiClient,
     args: &BackfillArgs,
     shutdown: CancellationToken,
     out: &mut dyn Write,
@@ -342,46 +122,36 @@ async fn backfill(
     let mut body = request_body(&args.request)?;
     set_opt(&mut body, "from", &args.from);
     set_opt(&mut body, "to", &args.to);
+    let body = Value::Object(body);
     if args.dry_run {
-        let (_, answer) = api
-            .post_query(&["backfills"], &[("dry_run", "true")], &Value::Object(body))
-            .await?;
+        let answer = api.dry_run(&body).await?;
         if args.request.json {
-            return print_json(out, &answer);
+            return print_json(out, &answer.json);
         }
-        show::estimate(out, &answer)?;
+        show::estimate(out, &answer.view)?;
         return Ok(());
     }
-    let (status, answer) = api.post(&["backfills"], &Value::Object(body)).await?;
-    let created = status != reqwest::StatusCode::OK;
-    let request: ApiRequest = parse_request(&answer)?;
+    let answer = api.backfill(&body).await?;
+    let created = answer.created();
+    let request = &answer.view.request;
     if !args.wait {
-        submitted(
-            out,
-            "backfill",
-            &request,
-            created,
-            &answer,
-            args.request.json,
-        )?;
+        submitted(out, "backfill", &answer, request, args.request.json)?;
         if !args.request.json {
-            show::submitted_estimate(out, &answer)?;
+            show::submitted_estimate(out, &answer.view)?;
         }
         return Ok(());
     }
     if !args.request.json {
-        show::submitted(out, "backfill", &request, created)?;
-        show::submitted_estimate(out, &answer)?;
+        show::submitted(out, "backfill", request, created)?;
+        show::submitted_estimate(out, &answer.view)?;
     }
+    let id = &request.request.id;
     let poll = Duration::from_millis(args.poll_ms.max(50));
-    let Some(last) = watch(api, &request.id, poll, &shutdown).await? else {
-        bail!(
-            "stopped waiting; the backfill goes on: see `uipath-fleet status {}`",
-            request.id
-        );
+    let Some(last) = watch(api, id, poll, &shutdown).await? else {
+        bail!("stopped waiting; the backfill goes on: see `uipath-fleet status {id}`");
     };
     if args.request.json {
-        let mut last_json = api.get(&["requests", &request.id], &[]).await?;
+        let mut last_json = api.request(id).await?.json;
         last_json["created"] = json!(created);
         print_json(out, &last_json)?;
     } else {
@@ -391,61 +161,59 @@ async fn backfill(
 }
 
 /// Ok if the request completed; an error saying how it ended otherwise.
-fn ended(request: &ApiRequest) -> anyhow::Result<()> {
-    match request.state() {
-        Some(RequestState::Completed) => Ok(()),
+fn ended(view: &RequestView) -> anyhow::Result<()> {
+    let (request, progress) = (&view.request, &view.progress);
+    match request.state {
+        RequestState::Completed => Ok(()),
         // Nothing was planned: the reason is the note (a probe or folder listing that
         // failed, the cap), not dead letters.
-        Some(RequestState::Failed) if request.progress.total == 0 => bail!(
+        RequestState::Failed if progress.total == 0 => bail!(
             "request {} failed before any slice was planned: {}",
             request.id,
             request.note.as_deref().unwrap_or("no reason recorded")
         ),
-        Some(RequestState::Failed) => bail!(
+        RequestState::Failed => bail!(
             "request {} failed: {} of {} slices failed{} (see `uipath-fleet dlq`)",
             request.id,
-            request.progress.failed,
-            request.progress.total,
+            progress.counts.failed,
+            progress.total,
             request
                 .note
                 .as_deref()
                 .map(|n| format!("; {n}"))
                 .unwrap_or_default()
         ),
-        _ => bail!("request {} ended {}", request.id, request.state),
+        state => bail!("request {} ended {}", request.id, state.as_str()),
     }
 }
 
-async fn sync(api: &Api, args: &SyncArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+async fn sync(api: &ApiClient, args: &SyncArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut body = request_body(&args.request)?;
     set_opt(&mut body, "every", &args.every);
     set_opt(&mut body, "cron", &args.cron);
     set_opt(&mut body, "lookback", &args.lookback);
     set_opt(&mut body, "settle", &args.settle);
     set_opt(&mut body, "start", &args.start);
-    let (status, answer) = api.post(&["syncs"], &Value::Object(body)).await?;
-    let created = status != reqwest::StatusCode::OK;
-    let request = parse_request(&answer)?;
-    submitted(out, "sync", &request, created, &answer, args.request.json)
+    let answer = api.sync(&Value::Object(body)).await?;
+    submitted(out, "sync", &answer, &answer.view, args.request.json)
 }
 
-fn submitted(
+/// The answer to a submission: its JSON with `"created"`, or in words.
+fn submitted<T>(
     out: &mut dyn Write,
     kind: &str,
-    request: &ApiRequest,
-    created: bool,
-    answer: &Value,
+    answer: &Answer<T>,
+    request: &RequestView,
     json: bool,
 ) -> anyhow::Result<()> {
     if json {
-        let mut answer = answer.clone();
-        answer["created"] = json!(created);
-        return print_json(out, &answer);
+        let mut json = answer.json.clone();
+        json["created"] = json!(answer.created());
+        return print_json(out, &json);
     }
-    show::submitted(out, kind, request, created)?;
+    show::submitted(out, kind, request, answer.created())?;
     Ok(())
 }
-
 /// The request body: `--body FILE` if given, with the flags written over it.
 fn request_body(flags: &RequestFlags) -> anyhow::Result<Map<String, Value>> {
     let mut body = match &flags.body {
@@ -518,31 +286,18 @@ fn set_opt(body: &mut Map<String, Value>, key: &str, value: &Option<String>) {
     }
 }
 
-fn parse_request(value: &Value) -> anyhow::Result<ApiRequest> {
-    serde_json::from_value(value.clone())
-        .context("the coordinator's answer is not a request; is it a uipath-fleet coordinator of the same version?")
-}
-
 async fn status(
-    api: &Api,
+    api: &ApiClient,
     args: &StatusArgs,
     shutdown: CancellationToken,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Some(id) = &args.id else {
-        let body = api
-            .get(&["requests"], &[("limit", args.limit.max(1).to_string())])
-            .await?;
+        let answer = api.requests(args.limit.max(1)).await?;
         if args.json {
-            return print_json(out, &body);
+            return print_json(out, &answer.json);
         }
-        let requests: Vec<ApiRequest> = serde_json::from_value(
-            body.get("requests")
-                .cloned()
-                .unwrap_or(Value::Array(Vec::new())),
-        )
-        .context("the coordinator's answer is not a list of requests")?;
-        show::requests(out, &requests)?;
+        show::requests(out, &answer.view.requests)?;
         return Ok(());
     };
     let mut watched = None;
@@ -550,97 +305,58 @@ async fn status(
         let poll = Duration::from_millis(args.poll_ms.max(50));
         watched = watch(api, id, poll, &shutdown).await?;
     }
-    let body = api.get(&["requests", id], &[]).await?;
-    let request = parse_request(&body)?;
+    let answer = api.request(id).await?;
     if args.json {
-        print_json(out, &body)?;
+        print_json(out, &answer.json)?;
     } else {
-        show::request(out, &request)?;
+        show::request(out, &answer.view)?;
     }
     // `--watch` waits for the end and says how it ended in its exit code, as
     // `backfill --wait` does: 0 only for a request that completed.
     if watched.is_some() {
-        ended(&request)?;
+        ended(&answer.view)?;
     }
     Ok(())
 }
 
-async fn cancel(api: &Api, args: &CancelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let body = api.delete(&["requests", &args.id]).await?;
+async fn cancel(api: &ApiClient, args: &CancelArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let answer = api.cancel(&args.id).await?;
     if args.json {
-        return print_json(out, &body);
+        return print_json(out, &answer.json);
     }
-    let request = parse_request(body.get("request").unwrap_or(&Value::Null))?;
-    let dropped = body
-        .get("cancelled_slices")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    if request.state() != Some(RequestState::Cancelled) {
+    let request = &answer.view.request.request;
+    let state = request.state.as_str();
+    if request.state != RequestState::Cancelled {
         // The ledger leaves a request that had ended as it was; nothing runs, which is
         // what the caller wanted, so this is not a failure (exit 0).
-        writeln!(
-            out,
-            "{} had already {}: nothing to cancel",
-            request.id, request.state
-        )?;
+        writeln!(out, "{} had already {state}: nothing to cancel", request.id)?;
         return Ok(());
     }
+    let dropped = answer.view.cancelled_slices;
     writeln!(
         out,
-        "cancelled {}: {dropped} slice(s) dropped; state {}",
-        request.id, request.state
+        "cancelled {}: {dropped} slice(s) dropped; state {state}",
+        request.id
     )?;
     Ok(())
 }
 
-/// How long the coordinator may be unreachable while we watch before we give up.
-const WATCH_PATIENCE: Duration = Duration::from_secs(30);
-
-/// Shows the request's progress until it ends (`Some(last view)`) or `shutdown`
-/// (`None`). A coordinator that is briefly away (restart, rollout) is waited for.
+/// Shows the request's progress on a [`Board`] until it ends (`Some(last view)`) or
+/// `shutdown` (`None`).
 async fn watch(
-    api: &Api,
+    api: &ApiClient,
     id: &str,
     poll: Duration,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Option<ApiRequest>> {
+) -> anyhow::Result<Option<RequestView>> {
     let mut board = Board::new();
-    let mut last_ok = Instant::now();
-    loop {
-        match api.get(&["requests", id], &[]).await {
-            Ok(body) => {
-                last_ok = Instant::now();
-                let request = parse_request(&body)?;
-                board.update(&[Row::from(&request)]);
-                if request.is_terminal() {
-                    board.finish();
-                    return Ok(Some(request));
-                }
-            }
-            Err(e) if transient(&e) && last_ok.elapsed() < WATCH_PATIENCE => {
-                warn!(error = %e, "cannot read the request's progress; trying again");
-            }
-            Err(e) => {
-                board.finish();
-                return Err(e);
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(poll) => {}
-            () = shutdown.cancelled() => {
-                board.finish();
-                return Ok(None);
-            }
-        }
-    }
-}
-
-fn transient(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<Unreachable>().is_some()
-        || e.downcast_ref::<ApiError>().is_some_and(|a| {
-            a.status == reqwest::StatusCode::SERVICE_UNAVAILABLE
-                || a.status == reqwest::StatusCode::BAD_GATEWAY
+    let watched = api
+        .watch(id, poll, shutdown, &mut |view| {
+            board.update(&[Row::from(view)])
         })
+        .await;
+    board.finish();
+    Ok(watched?)
 }
 
 fn print_json(out: &mut dyn Write, value: &Value) -> anyhow::Result<()> {
@@ -653,6 +369,8 @@ fn print_json(out: &mut dyn Write, value: &Value) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
+
+    use std::path::Path;
 
     use super::*;
     use crate::cli::{Cli, Command};
@@ -725,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_request_that_failed_in_planning_says_why_not_dead_letters() {
-        let request: ApiRequest = serde_json::from_value(json!({
+        let request: RequestView = serde_json::from_value(json!({
             "id": "bf-1", "kind": "backfill", "state": "failed",
             "created_at": "2024-06-01T00:00:00Z", "spec": {}, "planned": false,
             "note": "planning stopped: source acme, $count probe of jobs in folder Finance (..): odata/Jobs: server error (HTTP 503); check ...",
@@ -762,7 +480,7 @@ mod tests {
                 "datasets": [{"dataset": "jobs", "streams": 3, "widths": ["1d"],
                     "slices": 1098, "records": 2_196_000, "requests": 4392}]}]}});
         let mut out = Vec::new();
-        show::estimate(&mut out, &answer).unwrap();
+        show::estimate(&mut out, &serde_json::from_value(answer.clone()).unwrap()).unwrap();
         let text = String::from_utf8(out).unwrap();
         for part in [
             "acme    jobs     3        1d     1,098   2,196,000  4,392",
@@ -773,7 +491,11 @@ mod tests {
             assert!(text.contains(part), "`{part}` not in:\n{text}");
         }
         let mut out = Vec::new();
-        show::submitted_estimate(&mut out, &json!({"estimate": answer["estimate"]})).unwrap();
+        let submitted = json!({"estimate": answer["estimate"], "id": "bf-9", "kind": "backfill",
+            "state": "planning", "created_at": "2024-06-01T00:00:00Z", "spec": {},
+            "progress": {"planned": 0, "queued": 0, "running": 0, "completed": 0, "failed": 0,
+                         "split": 0, "cancelled": 0, "records": 0}});
+        show::submitted_estimate(&mut out, &serde_json::from_value(submitted).unwrap()).unwrap();
         assert!(String::from_utf8(out)
             .unwrap()
             .starts_with("estimate: 1,098 slices"));

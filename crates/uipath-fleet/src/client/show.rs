@@ -4,11 +4,13 @@
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
-use fleet_core::ledger::RequestState;
+use fleet_coordinator::estimate::{duration_words as minutes_words, thousands};
+use fleet_coordinator::remote::{DatasetsView, DryRun, PreviewView, RequestView, SubmittedView};
+use fleet_core::ledger::{RequestKind, RequestState};
 use fleet_core::plan::Schedule;
 use serde_json::Value;
 
-use crate::progress::{ApiRequest, Row};
+use crate::progress::{state_name, Row};
 
 /// Writes rows as columns separated by two spaces, the first row a header.
 pub fn table(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> {
@@ -36,16 +38,12 @@ pub fn table(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> {
     Ok(())
 }
 
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        None | Some(Value::Null) => "-".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_owned()
 }
 
 /// `GET /v1/datasets`.
-pub fn datasets(out: &mut dyn Write, body: &Value) -> io::Result<()> {
+pub fn datasets(out: &mut dyn Write, body: &DatasetsView) -> io::Result<()> {
     let mut rows = vec![vec![
         "DATASET".to_owned(),
         "ENTITY".to_owned(),
@@ -54,57 +52,46 @@ pub fn datasets(out: &mut dyn Write, body: &Value) -> io::Result<()> {
         "KEY".to_owned(),
         "FOLDERS".to_owned(),
     ]];
-    for d in body
-        .get("datasets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let folders = if d.get("folder_scoped").and_then(Value::as_bool) == Some(true) {
+    for d in &body.datasets {
+        let folders = if d.folder_scoped {
             "per folder"
         } else {
             "tenant"
         };
         rows.push(vec![
-            text(d, "name"),
-            text(d, "entity"),
-            text(d, "scope"),
-            text(d, "time_field"),
-            text(d, "key_field"),
+            d.name.clone(),
+            d.entity.clone(),
+            d.scope.clone(),
+            or_dash(d.time_field.as_deref()),
+            or_dash(d.key_field.as_deref()),
             folders.to_owned(),
         ]);
     }
     table(out, &rows)?;
-    if let Some(problem) = body.get("dataservice_error") {
+    if let Some(problem) = &body.dataservice_error {
         writeln!(out)?;
-        writeln!(
-            out,
-            "Data Service: unreachable: {}",
-            problem.get("error").and_then(Value::as_str).unwrap_or("-")
-        )?;
-        if let Some(hint) = problem.get("hint").and_then(Value::as_str) {
+        writeln!(out, "Data Service: unreachable: {}", problem.error)?;
+        if let Some(hint) = &problem.hint {
             writeln!(out, "  {hint}")?;
         }
     }
-    if let Some(entities) = body.get("dataservice").and_then(Value::as_array) {
+    if let Some(entities) = &body.dataservice {
         writeln!(out)?;
         if entities.is_empty() {
             writeln!(out, "Data Service: no entities")?;
         }
         for e in entities {
             let fields: Vec<String> = e
-                .get("fields")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|f| f.get("system").and_then(Value::as_bool) != Some(true))
-                .map(|f| format!("{} ({})", text(f, "name"), text(f, "type")))
+                .fields
+                .iter()
+                .filter(|f| !f.system)
+                .map(|f| format!("{} ({})", f.name, or_dash(f.ty.as_deref())))
                 .collect();
             writeln!(
                 out,
                 "{}  {} records  fields: {}",
-                text(e, "name"),
-                text(e, "records"),
+                e.name,
+                e.records.map_or("-".to_owned(), |n| n.to_string()),
                 if fields.is_empty() {
                     "-".to_owned()
                 } else {
@@ -117,34 +104,22 @@ pub fn datasets(out: &mut dyn Write, body: &Value) -> io::Result<()> {
 }
 
 /// `POST /v1/preview`: a heading, then one record per line as JSON.
-pub fn preview(out: &mut dyn Write, body: &Value) -> io::Result<()> {
-    let records = body
-        .get("records")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let folders: Vec<String> = body
-        .get("folders")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.as_str().map(str::to_owned))
-        .collect();
+pub fn preview(out: &mut dyn Write, body: &PreviewView) -> io::Result<()> {
     write!(
         out,
         "{} record(s) of {} from {}",
-        records.len(),
-        text(body, "dataset"),
-        text(body, "source")
+        body.records.len(),
+        body.dataset,
+        body.source
     )?;
-    if !folders.is_empty() {
-        write!(out, " (folders: {})", folders.join(", "))?;
+    if !body.folders.is_empty() {
+        write!(out, " (folders: {})", body.folders.join(", "))?;
     }
     writeln!(out)?;
-    if let Some(message) = body.get("message").and_then(Value::as_str) {
+    if let Some(message) = &body.message {
         writeln!(out, "{message}")?;
     }
-    for r in &records {
+    for r in &body.records {
         writeln!(out, "{r}")?;
     }
     Ok(())
@@ -154,87 +129,59 @@ pub fn preview(out: &mut dyn Write, body: &Value) -> io::Result<()> {
 pub fn submitted(
     out: &mut dyn Write,
     kind: &str,
-    request: &ApiRequest,
+    view: &RequestView,
     created: bool,
 ) -> io::Result<()> {
+    let (id, state) = (&view.request.id, view.request.state.as_str());
     if created {
-        writeln!(out, "{kind} {} accepted ({})", request.id, request.state)?;
+        writeln!(out, "{kind} {id} accepted ({state})")?;
     } else {
         writeln!(
             out,
-            "{kind} {} already exists: an identical earlier request was returned ({})",
-            request.id, request.state
+            "{kind} {id} already exists: an identical earlier request was returned ({state})"
         )?;
     }
     out.flush()
 }
 
-fn count(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn minutes(v: &Value) -> f64 {
-    v.get("minutes").and_then(Value::as_f64).unwrap_or(0.0)
-}
-
 /// The estimate of a dry run (`POST /v1/backfills?dry_run=true`): per source and
 /// dataset, then the totals in words. Nothing was stored.
-pub fn estimate(out: &mut dyn Write, body: &Value) -> io::Result<()> {
-    use fleet_coordinator::estimate::{duration_words, thousands};
-    let e = body.get("estimate").cloned().unwrap_or(Value::Null);
+pub fn estimate(out: &mut dyn Write, body: &DryRun) -> io::Result<()> {
+    let e = &body.estimate;
     let mut rows = vec![[
         "SOURCE", "DATASET", "FOLDERS", "WIDTH", "SLICES", "RECORDS", "REQUESTS",
     ]
     .map(String::from)
     .to_vec()];
-    let sources = e
-        .get("sources")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for s in &sources {
-        for d in s
-            .get("datasets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let widths: Vec<&str> = d
-                .get("widths")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+    for s in &e.sources {
+        for d in &s.datasets {
             rows.push(vec![
-                text(s, "source"),
-                text(d, "dataset"),
-                count(d, "streams").to_string(),
-                if widths.is_empty() {
+                s.source.clone(),
+                d.dataset.clone(),
+                d.streams.to_string(),
+                if d.widths.is_empty() {
                     "whole".to_owned()
                 } else {
-                    widths.join(",")
+                    d.widths.join(",")
                 },
-                thousands(count(d, "slices")),
-                thousands(count(d, "records")),
-                thousands(count(d, "requests")),
+                thousands(d.slices),
+                thousands(d.records),
+                thousands(d.requests),
             ]);
         }
     }
     table(out, &rows)?;
-    for s in &sources {
+    for s in &e.sources {
         let budgets: Vec<String> = s
-            .get("budget_per_minute")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(family, n)| format!("{} {family}", n.as_f64().unwrap_or(0.0).round()))
+            .budget_per_minute
+            .iter()
+            .map(|(family, n)| format!("{} {family}", n.round()))
             .collect();
         writeln!(
             out,
             "{}: about {} at {}",
-            text(s, "source"),
-            duration_words(minutes(s)),
+            s.source,
+            minutes_words(s.minutes),
             if budgets.is_empty() {
                 "no rate limit".to_owned()
             } else {
@@ -245,56 +192,44 @@ pub fn estimate(out: &mut dyn Write, body: &Value) -> io::Result<()> {
     writeln!(
         out,
         "dry run of {}: {}; nothing was stored — submit without --dry-run to run it",
-        text(body, "id"),
-        describe(&e)
+        body.id,
+        e.describe()
     )?;
     out.flush()
 }
 
-/// The totals of an estimate in one sentence.
-fn describe(e: &Value) -> String {
-    use fleet_coordinator::estimate::{duration_words, thousands};
-    format!(
-        "{} slices, ~{} records in ~{} API requests, about {} at the tenant's backfill budget",
-        thousands(count(e, "slices")),
-        thousands(count(e, "records")),
-        thousands(count(e, "requests")),
-        duration_words(minutes(e))
-    )
-}
-
 /// The estimate a new backfill's 202 carries, in words (nothing for an earlier one).
-pub fn submitted_estimate(out: &mut dyn Write, answer: &Value) -> io::Result<()> {
-    if let Some(e) = answer.get("estimate") {
-        writeln!(out, "estimate: {}", describe(e))?;
-    } else if let Some(why) = answer.get("estimate_error").and_then(Value::as_str) {
+pub fn submitted_estimate(out: &mut dyn Write, answer: &SubmittedView) -> io::Result<()> {
+    if let Some(e) = &answer.estimate {
+        writeln!(out, "estimate: {}", e.describe())?;
+    } else if let Some(why) = &answer.estimate_error {
         writeln!(out, "no estimate: {why}")?;
     }
     out.flush()
 }
 
 /// One request in detail.
-pub fn request(out: &mut dyn Write, r: &ApiRequest) -> io::Result<()> {
+pub fn request(out: &mut dyn Write, r: &RequestView) -> io::Result<()> {
     request_at(out, r, Utc::now())
 }
 
+/// The names in the request's `key` list (`sources`, `datasets`), joined by `sep`.
+fn names(spec: &Value, key: &str, sep: &str) -> Option<String> {
+    spec.get(key).and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(sep)
+    })
+}
+
 /// One request in detail, as of `now` (a sync's next run and lag are counted from it).
-pub fn request_at(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io::Result<()> {
-    let list = |key: &str| -> String {
-        r.spec
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_else(|| "-".to_owned())
-    };
+pub fn request_at(out: &mut dyn Write, view: &RequestView, now: DateTime<Utc>) -> io::Result<()> {
+    let r = &view.request;
+    let list = |key: &str| names(&r.spec, key, ", ").unwrap_or_else(|| "-".to_owned());
     writeln!(out, "request   {}", r.id)?;
-    writeln!(out, "kind      {}", r.kind)?;
-    writeln!(out, "state     {}", r.state)?;
+    writeln!(out, "kind      {}", state_name(&r.kind))?;
+    writeln!(out, "state     {}", r.state.as_str())?;
     writeln!(out, "created   {}", r.created_at.to_rfc3339())?;
     writeln!(out, "sources   {}", list("sources"))?;
     writeln!(out, "datasets  {}", list("datasets"))?;
@@ -306,11 +241,11 @@ pub fn request_at(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io
             to.as_str().unwrap_or("-")
         )?;
     }
-    if r.kind == "sync" {
-        sync_schedule(out, r, now)?;
+    if r.kind == RequestKind::Sync {
+        sync_schedule(out, view, now)?;
     }
-    let p = &r.progress;
-    writeln!(out, "progress  {}", Row::from(r).describe())?;
+    let p = &view.progress.counts;
+    writeln!(out, "progress  {}", Row::from(view).describe())?;
     writeln!(
         out,
         "slices    {} planned, {} queued, {} running, {} completed, {} failed, {} cancelled, {} split",
@@ -319,22 +254,27 @@ pub fn request_at(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io
     if let Some(note) = &r.note {
         // A request that failed with nothing planned failed in planning: the note is
         // the error, and there are no dead letters to look at.
-        let label = if r.state() == Some(RequestState::Failed) && p.total == 0 {
+        let label = if r.state == RequestState::Failed && view.progress.total == 0 {
             "error   "
         } else {
             "note    "
         };
         writeln!(out, "{label}  {note}")?;
     }
-    for s in &r.streams {
-        let name = s.get("stream").and_then(Value::as_str).unwrap_or("-");
-        writeln!(out, "stream    {name}: {}", watermark_words(s, now))?;
+    for s in &view.streams {
+        writeln!(
+            out,
+            "stream    {}: {}",
+            s.stream,
+            watermark_words(s.state.watermark, now)
+        )?;
     }
     Ok(())
 }
 
 /// A sync's schedule, next run, windows and overall watermark, in words.
-fn sync_schedule(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io::Result<()> {
+fn sync_schedule(out: &mut dyn Write, view: &RequestView, now: DateTime<Utc>) -> io::Result<()> {
+    let r = &view.request;
     let schedule: Option<Schedule> = r
         .spec
         .get("schedule")
@@ -342,8 +282,8 @@ fn sync_schedule(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io:
     let Some(schedule) = schedule else {
         return writeln!(out, "schedule  unknown");
     };
-    let next = if r.is_terminal() {
-        format!("no next run ({})", r.state)
+    let next = if view.is_terminal() {
+        format!("no next run ({})", r.state.as_str())
     } else {
         match schedule.next_tick(now) {
             Some(t) => format!(
@@ -364,10 +304,10 @@ fn sync_schedule(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io:
             duration_words(settle)
         )?;
     }
-    let oldest = r
+    let oldest = view
         .streams
         .iter()
-        .map(watermark)
+        .map(|s| s.state.watermark)
         .min_by_key(|w| w.map(|t| t.timestamp()).unwrap_or(i64::MIN));
     match oldest {
         None => {}
@@ -377,23 +317,15 @@ fn sync_schedule(out: &mut dyn Write, r: &ApiRequest, now: DateTime<Utc>) -> io:
             "watermark {} ({} behind; the oldest of {} stream(s))",
             t.format("%Y-%m-%d %H:%M:%S UTC"),
             duration_words((now - t).num_seconds()),
-            r.streams.len()
+            view.streams.len()
         )?,
     }
     Ok(())
 }
 
-fn watermark(stream: &Value) -> Option<DateTime<Utc>> {
-    stream
-        .get("watermark")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// "complete to 2025-07-01 10:00:00 UTC (17m behind)", or that nothing completed yet.
-fn watermark_words(stream: &Value, now: DateTime<Utc>) -> String {
-    match watermark(stream) {
+fn watermark_words(watermark: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match watermark {
         Some(t) => format!(
             "complete to {} ({} behind)",
             t.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -425,7 +357,7 @@ pub fn duration_words(secs: i64) -> String {
 }
 
 /// Recent requests as a table.
-pub fn requests(out: &mut dyn Write, requests: &[ApiRequest]) -> io::Result<()> {
+pub fn requests(out: &mut dyn Write, requests: &[RequestView]) -> io::Result<()> {
     if requests.is_empty() {
         return writeln!(out, "no requests yet");
     }
@@ -438,26 +370,16 @@ pub fn requests(out: &mut dyn Write, requests: &[ApiRequest]) -> io::Result<()> 
         "CREATED".to_owned(),
         "DATASETS".to_owned(),
     ]];
-    for r in requests {
-        let datasets = r
-            .spec
-            .get("datasets")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+    for view in requests {
+        let (r, p) = (&view.request, &view.progress);
         rows.push(vec![
             r.id.clone(),
-            r.kind.clone(),
-            r.state.clone(),
-            format!("{}/{}", r.progress.done, r.progress.total),
-            r.progress.records.to_string(),
+            state_name(&r.kind),
+            r.state.as_str().to_owned(),
+            format!("{}/{}", p.done, p.total),
+            p.counts.records.to_string(),
             r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            datasets,
+            names(&r.spec, "datasets", ",").unwrap_or_default(),
         ]);
     }
     table(out, &rows)
@@ -475,7 +397,7 @@ mod tests {
             "dataservice_error": {"error": "unauthorized_client", "hint": "run `uipath-fleet login`"}
         });
         let mut out = Vec::new();
-        datasets(&mut out, &body).unwrap();
+        datasets(&mut out, &serde_json::from_value(body).unwrap()).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().any(|l| l.starts_with("jobs ")), "{text}");
         assert!(
@@ -492,7 +414,8 @@ mod tests {
             "created_at": "2025-07-01T09:00:00Z",
             "spec": {"sources": ["acme"], "datasets": ["jobs"], "schedule": {"every": 900},
                      "lookback_secs": 900, "settle_secs": 120},
-            "progress": {"total": 4, "done": 3, "completed": 3, "running": 1, "records": 42},
+            "progress": {"total": 4, "done": 3, "completed": 3, "running": 1, "records": 42,
+                         "planned": 0, "queued": 0, "failed": 0, "split": 0, "cancelled": 0},
             "streams": [
                 {"stream": "acme/jobs/Finance", "planned_to": "2025-07-01T10:00:00Z",
                  "watermark": "2025-07-01T09:45:00Z"},
@@ -500,7 +423,7 @@ mod tests {
                  "watermark": null}
             ]
         });
-        let request: ApiRequest = serde_json::from_value(json).unwrap();
+        let request: RequestView = serde_json::from_value(json).unwrap();
         let now: DateTime<Utc> = "2025-07-01T10:05:50Z".parse().unwrap();
         let mut out = Vec::new();
         request_at(&mut out, &request, now).unwrap();

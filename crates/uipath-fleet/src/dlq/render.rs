@@ -1,109 +1,78 @@
 //! What `dlq list` and `dlq show` print: a table or JSON of the letters, and one letter
 //! in full with its slice in the ledger.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
-use anyhow::Context as _;
-use fleet_core::broker::Headers;
-use fleet_core::ledger::{Ledger as _, RequestState, SliceRecord};
-use fleet_core::wire::SliceJob;
-use serde::Serialize;
+use fleet_coordinator::dlq::{Letter, ListReport, ShowReport};
 
-use super::letters::{Fleet, Letter, Summary};
+use super::letters::Fleet;
 
 /// Longest error text in the `list` table.
 const ERROR_WIDTH: usize = 60;
 
-#[derive(Debug, Serialize)]
-struct ListOutput {
-    /// The oldest `--limit` letters.
-    letters: Vec<Summary>,
-    /// Letters in the queue (all of them, printed or not).
-    count: usize,
-    by_reason: BTreeMap<String, usize>,
-}
-
-#[derive(Debug, Serialize)]
-struct ShowOutput {
-    #[serde(flatten)]
-    summary: Summary,
-    /// Letters in the queue with this message id (duplicates are possible).
-    copies: usize,
-    headers: Headers,
-    job: Option<SliceJob>,
-    /// The body as text, when it is not a job this build reads.
-    body: Option<String>,
-    slice: Option<SliceRecord>,
-    request_state: Option<RequestState>,
+/// `dlq list`: the oldest `limit` letters as a table (or JSON), then the counts.
+pub(super) fn list(
+    letters: &[Letter],
+    limit: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let report = ListReport::new(letters, limit);
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if letters.is_empty() {
+        writeln!(out, "the dead-letter queue is empty")?;
+        return Ok(());
+    }
+    let shown = &letters[..report.letters.len()];
+    let rows: Vec<[String; 8]> = shown.iter().map(row).collect();
+    let head = [
+        "MESSAGE ID",
+        "REASON",
+        "SLICE",
+        "WHAT",
+        "FOLDER",
+        "RANGE",
+        "LANE",
+        "ERROR",
+    ]
+    .map(str::to_owned);
+    let mut widths = head.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for r in std::iter::once(&head).chain(&rows) {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
+    }
+    let counts: Vec<String> = report
+        .by_reason
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    if shown.len() < letters.len() {
+        writeln!(out, "(the oldest {} shown)", shown.len())?;
+    }
+    writeln!(
+        out,
+        "{} dead letter(s): {}",
+        letters.len(),
+        counts.join(", ")
+    )?;
+    Ok(())
 }
 
 impl Fleet {
-    pub(super) async fn list(
-        &self,
-        letters: &[Letter],
-        limit: usize,
-        json: bool,
-        out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
-        let shown = &letters[..letters.len().min(limit)];
-        let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
-        for l in letters {
-            *by_reason.entry(l.reason().to_owned()).or_default() += 1;
-        }
-        if json {
-            let output = ListOutput {
-                letters: shown.iter().map(Letter::summary).collect(),
-                count: letters.len(),
-                by_reason,
-            };
-            serde_json::to_writer_pretty(&mut *out, &output)?;
-            writeln!(out)?;
-            return Ok(());
-        }
-        if letters.is_empty() {
-            writeln!(out, "the dead-letter queue is empty")?;
-            return Ok(());
-        }
-        let rows: Vec<[String; 8]> = shown.iter().map(row).collect();
-        let head = [
-            "MESSAGE ID",
-            "REASON",
-            "SLICE",
-            "WHAT",
-            "FOLDER",
-            "RANGE",
-            "LANE",
-            "ERROR",
-        ]
-        .map(str::to_owned);
-        let mut widths = head.clone().map(|h| h.chars().count());
-        for r in &rows {
-            for (w, cell) in widths.iter_mut().zip(r) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        for r in std::iter::once(&head).chain(&rows) {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            writeln!(out, "{}", cells.join("  ").trim_end())?;
-        }
-        let counts: Vec<String> = by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        if shown.len() < letters.len() {
-            writeln!(out, "(the oldest {} shown)", shown.len())?;
-        }
-        writeln!(
-            out,
-            "{} dead letter(s): {}",
-            letters.len(),
-            counts.join(", ")
-        )?;
-        Ok(())
-    }
-
+    /// `dlq show`: one letter in full, with its slice in the ledger.
     pub(super) async fn show(
         &self,
         letters: &[Letter],
@@ -111,53 +80,14 @@ impl Fleet {
         json: bool,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let matching: Vec<&Letter> = letters
-            .iter()
-            .filter(|l| l.message_id.as_deref() == Some(id))
-            .collect();
-        let Some(letter) = matching.first() else {
-            anyhow::bail!("no dead letter has message id `{id}`");
-        };
-        let slice = match letter.slice_id() {
-            Some(s) => self
-                .ledger
-                .get_slice(s)
-                .await
-                .with_context(|| format!("reading slice {s} from the ledger"))?,
-            None => None,
-        };
-        let request_state = match &slice {
-            Some(s) => self
-                .ledger
-                .get_request(&s.request_id)
-                .await
-                .with_context(|| format!("reading request {} from the ledger", s.request_id))?
-                .map(|r| r.state),
-            None => None,
-        };
-        let output = ShowOutput {
-            summary: letter.summary(),
-            copies: matching.len(),
-            headers: letter.headers.clone(),
-            job: letter.job.as_ref().ok().cloned(),
-            body: letter
-                .job
-                .is_err()
-                .then(|| String::from_utf8_lossy(&letter.body).into_owned()),
-            slice,
-            request_state,
-        };
+        let report = ShowReport::read(&self.ledger, letters, id).await?;
         if json {
-            serde_json::to_writer_pretty(&mut *out, &output)?;
+            serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
             return Ok(());
         }
-        print_show(&output, out)
+        print_show(&report, out)
     }
-}
-
-pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// One row of the `list` table.
@@ -205,7 +135,7 @@ fn one_line(text: &str, width: usize) -> String {
     cut
 }
 
-fn print_show(o: &ShowOutput, out: &mut dyn Write) -> anyhow::Result<()> {
+fn print_show(o: &ShowReport, out: &mut dyn Write) -> anyhow::Result<()> {
     let s = &o.summary;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     writeln!(out, "message id: {}", opt(&s.message_id))?;
