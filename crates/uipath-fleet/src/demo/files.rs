@@ -117,7 +117,8 @@ mod tests {
         assert_eq!(c.backfills.len(), 1);
         assert_eq!(c.syncs.len(), 1);
         assert_eq!(c.syncs[0]["every"].as_str(), Some("10s"));
-        let body = crate::embedded::table_json(&c.backfills[0]);
+        let body: serde_json::Value =
+            serde_json::from_slice(&crate::config::request_body(&c.backfills[0])).unwrap();
         assert_eq!(body["from"], "2025-05-01");
         assert_eq!(body["datasets"][1], "audit-logs");
     }

@@ -25,7 +25,7 @@ use uipath_sim::data::DataConfig;
 use uipath_sim::stats::StatsSnapshot;
 
 use super::files::ndjson_files;
-use crate::embedded::EmbeddedFleet;
+use fleet_assembly::EmbeddedFleet;
 
 /// The source name of the busy tenant (the first level under `--out`).
 pub const LIVE_SOURCE: &str = "live";

@@ -34,7 +34,7 @@ use uipath_sim::config::{
 use uipath_sim::server::RunningSim;
 
 use crate::config::{ConfigError, FleetConfig};
-use crate::embedded::{EmbeddedFleet, LEDGER_FILE};
+use crate::embedded::LEDGER_FILE;
 use crate::progress::{Board, Row};
 
 mod files;
@@ -273,7 +273,9 @@ async fn demo(
         sim.base_url()
     )?;
     let started = Instant::now();
-    let fleet = EmbeddedFleet::start(&config, shutdown).await?;
+    let Some(fleet) = crate::embedded::start(&config, shutdown).await? else {
+        anyhow::bail!("stopped before the fleet was running");
+    };
     let (workers, slots) = fleet.workers();
     writeln!(
         out,
@@ -306,25 +308,22 @@ async fn demo(
             Ok(s) => ids.push(s.id),
             Err(e) => {
                 fleet.stop().await;
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
 
     let mut board = Board::new();
     let (views, interrupted) = fleet
-        .watch(
-            &ids,
-            &mut board,
-            |i, v| Row {
-                label: format!("{:<12}", datasets[i]),
+        .watch(&ids, true, POLL, shutdown, |views| {
+            let rows = views.iter().zip(datasets).map(|(v, ds)| Row {
+                label: format!("{ds:<12}"),
                 ..Row::from(v)
-            },
-            true,
-            POLL,
-            shutdown,
-        )
+            });
+            board.update(&rows.collect::<Vec<_>>());
+        })
         .await;
+    board.finish();
     let elapsed = started.elapsed();
     let done = views
         .iter()
