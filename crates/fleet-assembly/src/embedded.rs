@@ -56,6 +56,7 @@ use uipath_client::SourceConfig;
 use crate::backends::{build_sources, BackendOptions, Backends};
 use crate::connect::unless_stopped;
 use crate::error::{Context as _, Error};
+use crate::process::join_within;
 use crate::token_store::{TokenStore, TokenStoreOptions};
 
 /// The ledger journal's file name inside the state directory.
@@ -461,15 +462,7 @@ impl EmbeddedFleet {
                 Err(e) => warn!(error = %e, "a worker task failed"),
             }
         }
-        match tokio::time::timeout(STOP_GRACE, &mut self.coordinator_task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => warn!(error = %e, "the coordinator stopped with an error"),
-            Ok(Err(e)) => warn!(error = %e, "the coordinator task failed"),
-            Err(_) => {
-                warn!("the coordinator did not stop in time");
-                self.coordinator_task.abort();
-            }
-        }
+        join_within(&mut self.coordinator_task, STOP_GRACE, "the coordinator").await;
         if let Some(backends) = &self.backends {
             backends.close().await;
         }

@@ -7,6 +7,7 @@
 //! - [`backends`]: connecting a fleet process to RabbitMQ and Redis ([`Backends`]) and
 //!   building the sources' clients; [`connect`]: the start-up retry they use.
 //! - [`token_store`]: opening the token cache (Redis or a file, sealed or not).
+//! - [`demo`]: the demo's simulator, state directory and reading of the sink's files.
 //! - [`rerun`]: taking back what an earlier run left failed for a cause that may be gone.
 //!
 //! The library takes its own option structs ([`FleetOptions`], [`ProcessOptions`],
@@ -16,6 +17,7 @@
 
 pub mod backends;
 pub mod connect;
+pub mod demo;
 pub mod embedded;
 pub mod error;
 pub mod process;

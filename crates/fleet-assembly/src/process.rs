@@ -116,17 +116,27 @@ impl WorkerProcess {
     pub async fn run(mut self, shutdown: CancellationToken) -> RunSummary {
         let summary = self.worker.run(shutdown).await;
         self.stop_http.cancel();
-        match tokio::time::timeout(HTTP_GRACE, &mut self.http).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => warn!(error = %e, "the health listener failed"),
-            Ok(Err(e)) => warn!(error = %e, "the health listener task failed"),
-            Err(_) => {
-                warn!("the health listener did not stop in time");
-                self.http.abort();
-            }
-        }
+        join_within(&mut self.http, HTTP_GRACE, "the health listener").await;
         self.backends.close().await;
         summary
+    }
+}
+
+/// Waits up to `grace` for a task told to stop (`what` names it in logs): its failure is
+/// logged, and a task still running then is aborted.
+pub(crate) async fn join_within<E: std::fmt::Display>(
+    task: &mut tokio::task::JoinHandle<Result<(), E>>,
+    grace: Duration,
+    what: &str,
+) {
+    match tokio::time::timeout(grace, &mut *task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "{what} stopped with an error"),
+        Ok(Err(e)) => warn!(error = %e, "{what} task failed"),
+        Err(_) => {
+            warn!("{what} did not stop in time");
+            task.abort();
+        }
     }
 }
 

@@ -34,16 +34,16 @@ use uipath_sim::config::{
 use uipath_sim::server::RunningSim;
 
 use crate::config::{ConfigError, FleetConfig};
-use crate::embedded::LEDGER_FILE;
 use crate::progress::{Board, Row};
 
 mod files;
 pub mod live;
 
-use files::{clear_previous_output, count_output, example_config, ndjson_files};
+use files::example_config;
+use fleet_assembly::demo::{clear_previous_output, count_output, ndjson_files, DemoState};
 
 /// The source name the demo gives the simulator (the first level under `--out`).
-pub const DEMO_SOURCE: &str = "demo";
+pub use fleet_assembly::demo::DEMO_SOURCE;
 /// Datasets back-filled unless `--datasets` says otherwise.
 pub const DEFAULT_DATASETS: &str = "jobs,robot-logs,audit-logs";
 /// The configuration the demo leaves in `--out` for `uipath-fleet run`.
@@ -163,44 +163,6 @@ impl DemoArgs {
     }
 }
 
-/// The state directory and whether it is ours to remove.
-struct State {
-    dir: PathBuf,
-    temporary: bool,
-}
-
-impl State {
-    fn choose(given: Option<&Path>) -> anyhow::Result<State> {
-        if let Some(dir) = given {
-            return Ok(State {
-                dir: dir.to_owned(),
-                temporary: false,
-            });
-        }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "uipath-fleet-demo-{}-{nanos:08x}",
-            std::process::id()
-        ));
-        Ok(State {
-            dir,
-            temporary: true,
-        })
-    }
-
-    fn has_ledger(&self) -> bool {
-        self.dir.join(LEDGER_FILE).exists()
-    }
-
-    fn cleanup(&self) {
-        if self.temporary {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// Runs `uipath-fleet demo`.
 pub async fn run(
     args: &DemoArgs,
@@ -218,7 +180,7 @@ pub async fn run(
         ))
         .into());
     }
-    let state = State::choose(args.state.as_deref())?;
+    let state = DemoState::choose(args.state.as_deref());
     let resuming = state.has_ledger();
     if !resuming {
         let mut removed = clear_previous_output(&args.out, &datasets)?;
@@ -262,7 +224,7 @@ async fn demo(
     shutdown: &CancellationToken,
     out: &mut dyn Write,
     sim: &RunningSim,
-    state: &State,
+    state: &DemoState,
     datasets: &[&'static str],
     (from, to): (NaiveDate, NaiveDate),
 ) -> anyhow::Result<()> {
@@ -463,7 +425,7 @@ fn demo_config(
     args: &DemoArgs,
     base: &FleetConfig,
     sim: &RunningSim,
-    state: &State,
+    state: &DemoState,
 ) -> anyhow::Result<FleetConfig> {
     let text = format!(
         r#"
