@@ -148,20 +148,26 @@ impl Leader {
         }
     }
 
-    /// Run until `shutdown`: take or renew the lease every tick and, while holding it,
-    /// do one round of leader work. Releases the lease on the way out.
-    pub async fn run(&self, shutdown: CancellationToken) {
+    /// Run until `shutdown`: every tick, do one round of leader work while leading.
+    /// [`Lease::Shared`]: lead only while holding the `schedules` lease (taken or renewed
+    /// each tick, released on the way out). [`Lease::Alone`]: the headless mode of a
+    /// fleet in one process, the only coordinator of its ledger, which always leads.
+    pub async fn run(&self, shutdown: CancellationToken, lease: Lease) {
         let cfg = self.planner.config.clone();
         let mut leading = false;
         loop {
-            match self
-                .planner
-                .ledger
-                .try_lease(SCHEDULE_LEASE, &cfg.replica, cfg.lease_ttl)
-                .await
-            {
+            let now_leading = match lease {
+                Lease::Alone => Ok(true),
+                Lease::Shared => {
+                    self.planner
+                        .ledger
+                        .try_lease(SCHEDULE_LEASE, &cfg.replica, cfg.lease_ttl)
+                        .await
+                }
+            };
+            match now_leading {
                 Ok(now_leading) => {
-                    if now_leading != leading {
+                    if now_leading != leading && lease == Lease::Shared {
                         info!(replica = %cfg.replica, leading = now_leading, "schedule lease changed hands");
                     }
                     leading = now_leading;
@@ -187,14 +193,14 @@ impl Leader {
                 _ = tokio::time::sleep(cfg.tick) => {}
             }
         }
-        if leading {
+        if leading && lease == Lease::Shared {
             let _ = self
                 .planner
                 .ledger
                 .release_lease(SCHEDULE_LEASE, &cfg.replica)
                 .await;
-            self.planner.metrics.leader.set(0);
         }
+        self.planner.metrics.leader.set(0);
     }
 
     /// One round of leader work over the non-terminal requests.
@@ -398,26 +404,25 @@ impl Leader {
     }
 
     /// Sync slices left `Planned` past `stale_planned` were added by a run that died
-    /// before the broker confirmed their jobs: publish them again.
+    /// before the broker confirmed their jobs: publish them again (the first page of
+    /// them each tick) and mark them `Queued`.
     async fn republish_stale(&self, request: &RequestRecord) -> Result<(), PlanError> {
         // Wall-clock time, like the ledger's `updated_at` stamps (not the schedule clock).
         let cutoff = Utc::now()
             - chrono::Duration::from_std(self.planner.config.stale_planned)
                 .unwrap_or(chrono::Duration::seconds(30));
-        let stale: Vec<SliceRecord> = self
-            .planner
-            .ledger
-            .list_slices(&request.id, Some(SliceState::Planned), None, 1_000)
-            .await?
-            .into_iter()
-            .filter(|s| s.updated_at < cutoff)
-            .collect();
-        if stale.is_empty() {
-            return Ok(());
+        let stale = Republish {
+            state: SliceState::Planned,
+            page: 1_000,
+            all_pages: false,
+        };
+        let n = stale
+            .run(&self.planner, &request.id, |s| s.updated_at < cutoff)
+            .await?;
+        if n > 0 {
+            info!(request = %request.id, slices = n, "republished unconfirmed sync jobs");
         }
-        info!(request = %request.id, slices = stale.len(), "republishing unconfirmed sync jobs");
-        let ids: Vec<String> = stale.iter().map(|s| s.id.clone()).collect();
-        self.planner.publish_planned(&stale, &ids).await
+        Ok(())
     }
 
     /// Stream names and states of a sync (for the API), from the cached units.
@@ -434,6 +439,96 @@ impl Leader {
             out.push((stream, state));
         }
         Ok(out)
+    }
+}
+
+/// Whether the leader shares its work with other replicas through the `schedules` lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// Lead while holding the lease (a coordinator process, one of many replicas).
+    Shared,
+    /// Always lead, no lease: the only coordinator of its ledger (a fleet in one process).
+    Alone,
+}
+
+/// Publishes again the jobs of every queued or running slice of every unfinished request
+/// (requests newest first, at most [`RESUME_SCAN`]): for a fleet in one process whose
+/// in-memory broker died with the previous process while its ledger did not. Slices
+/// still `Planned` are left to the planner (unfinished plans) and the leader (sync
+/// windows), which publish them themselves. Returns how many were published.
+pub async fn resume(planner: &Planner) -> Result<u64, PlanError> {
+    let mut published = 0u64;
+    let requests = planner.ledger.list_requests(RESUME_SCAN).await?;
+    for request in requests.iter().filter(|r| !r.state.is_terminal()) {
+        for state in [SliceState::Queued, SliceState::Running] {
+            let resumed = Republish {
+                state,
+                page: RESUME_PAGE,
+                all_pages: true,
+            };
+            published += resumed.run(planner, &request.id, |_| true).await?;
+        }
+    }
+    if published > 0 {
+        info!(
+            slices = published,
+            "resumed the unfinished slices of the previous run"
+        );
+    }
+    Ok(published)
+}
+
+/// How many requests [`resume`] looks at (newest first).
+const RESUME_SCAN: usize = 10_000;
+/// Slices read from the ledger per page while resuming.
+const RESUME_PAGE: usize = 500;
+
+/// Jobs published again for slices whose job may be lost: the one walk behind
+/// [`resume`] and the leader's republishing of unconfirmed sync jobs.
+struct Republish {
+    /// The slices' state; `Planned` ones are marked `Queued` once their jobs are
+    /// confirmed, the others keep their state.
+    state: SliceState,
+    /// Slices read from the ledger at a time.
+    page: usize,
+    /// Every page, or only the first.
+    all_pages: bool,
+}
+
+impl Republish {
+    /// Publishes the jobs of `request`'s slices in `self.state` that `keep` selects;
+    /// returns how many.
+    async fn run(
+        &self,
+        planner: &Planner,
+        request: &str,
+        keep: impl Fn(&SliceRecord) -> bool,
+    ) -> Result<u64, PlanError> {
+        let mut published = 0u64;
+        let mut after: Option<String> = None;
+        loop {
+            let page: Vec<SliceRecord> = planner
+                .ledger
+                .list_slices(request, Some(self.state), after.as_deref(), self.page)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let chosen: Vec<SliceRecord> = page.iter().filter(|s| keep(s)).cloned().collect();
+            if !chosen.is_empty() {
+                if self.state == SliceState::Planned {
+                    let ids: Vec<String> = chosen.iter().map(|s| s.id.clone()).collect();
+                    planner.publish_planned(&chosen, &ids).await?;
+                } else {
+                    let refs: Vec<&SliceRecord> = chosen.iter().collect();
+                    planner.publish_jobs(&refs).await?;
+                }
+                published += chosen.len() as u64;
+            }
+            if !self.all_pages {
+                break;
+            }
+        }
+        Ok(published)
     }
 }
 

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use uipath_client::ClientError;
 
 use crate::config::CoordinatorConfig;
-use crate::leader::{Leader, PlanRuns};
+use crate::leader::{Leader, Lease, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::select_check::TenantFields;
@@ -110,7 +110,7 @@ impl Coordinator {
         let leader = {
             let me = self.clone();
             let token = shutdown.child_token();
-            tokio::spawn(async move { me.inner.leader.run(token).await })
+            tokio::spawn(async move { me.inner.leader.run(token, Lease::Shared).await })
         };
         info!(%addr, replica = %self.inner.config.replica, "coordinator API listening");
         let app = crate::api::router(self.clone());
@@ -143,7 +143,15 @@ impl Coordinator {
         }
     }
 
-    /// One round of leader work now (tests and the embedded mode drive it directly).
+    /// Run the leader loop without the API and without the schedule lease until
+    /// `shutdown` (the headless mode of a fleet in one process, the only coordinator of
+    /// its ledger); then stop its planning runs.
+    pub async fn lead(&self, shutdown: CancellationToken) {
+        self.inner.leader.run(shutdown, Lease::Alone).await;
+        self.inner.runs.close().await;
+    }
+
+    /// One round of leader work now (tests drive it directly).
     pub async fn leader_tick(&self) -> Result<(), crate::planner::PlanError> {
         self.inner.leader.tick().await
     }

@@ -7,6 +7,8 @@
 //!   `<dir>/<source>/<dataset>/<YYYY-MM-DD>.ndjson` — the date being the UTC date of the
 //!   record's own time field (a delete's: when it was seen) — or on stdout.
 //! - [`consume`] runs a subscription into a sink: batch, write, flush, then acknowledge.
+//! - [`FileSinkBroker`] puts a sink in front of a broker for a fleet in one process:
+//!   record messages are written and synced before `publish` confirms them.
 //!
 //! Guarantees: **an acknowledged record is on disk** (written and synced); nothing is
 //! lost when the sink crashes, since unacknowledged messages are delivered again.
@@ -18,6 +20,7 @@
 //! sink. Files are appended to, so a restarted sink continues where it stopped; one sink
 //! writes to a directory at a time (a lock file enforces it).
 
+mod broker;
 mod consume;
 mod files;
 mod message;
@@ -25,6 +28,7 @@ mod partition;
 mod seen;
 mod sink;
 
+pub use broker::FileSinkBroker;
 pub use consume::{consume, ConsumeOptions, ConsumeSummary};
 pub use seen::DEFAULT_DEDUPE_WINDOW;
 pub use sink::{FileSink, SinkOptions, Target, DEFAULT_FILE_MODE, DEFAULT_MAX_OPEN_FILES};

@@ -160,7 +160,8 @@ impl Worker {
 }
 
 impl RunSummary {
-    fn merge(&mut self, other: RunSummary) {
+    /// Adds `other`'s counts to these (the summaries of several slots or workers).
+    pub fn merge(&mut self, other: RunSummary) {
         for (k, v) in other.outcomes {
             *self.outcomes.entry(k).or_default() += v;
         }

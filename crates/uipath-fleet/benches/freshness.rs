@@ -28,7 +28,6 @@ use chrono::{DateTime, Days, SecondsFormat, Utc};
 use fleet_core::ledger::RequestKind;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use uipath_fleet::embedded::EmbeddedFleet;
 use uipath_fleet::FleetConfig;
 use uipath_sim::config::{
     SimConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT, OR_READ_SCOPES,
@@ -115,7 +114,9 @@ dir = "{out}"
     let config = FleetConfig::parse(&text)?;
     config.validate()?;
     let shutdown = CancellationToken::new();
-    let fleet = EmbeddedFleet::start(&config, &shutdown).await?;
+    let fleet = uipath_fleet::embedded::start(&config, &shutdown)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("stopped before the fleet was running"))?;
     let start = DateTime::<Utc>::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default();
     let before = sim.sim.stats.snapshot();
     let body = serde_json::json!({

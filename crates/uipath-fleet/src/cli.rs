@@ -205,7 +205,7 @@ pub struct LoginArgs {
 /// what they do at info (a line per slice started and finished, requests planned,
 /// files written), everyone else's warnings.
 pub const SERVICE_LOG_FILTER: &str =
-    "warn,uipath_fleet=info,fleet_worker=info,fleet_coordinator=info,fleet_sink=info";
+    "warn,uipath_fleet=info,fleet_assembly=info,fleet_worker=info,fleet_coordinator=info,fleet_sink=info";
 
 /// The log filter of everything else (client commands, `check`, and `demo`/`run`, which
 /// draw progress on stderr) when `RUST_LOG` is not set.

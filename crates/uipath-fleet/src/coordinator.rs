@@ -14,15 +14,12 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::Context as _;
+use fleet_assembly::CoordinatorProcess;
 use fleet_core::Secret;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use uipath_client::client::ClientOptions;
 
-use crate::backends::Backends;
+use crate::backends::process_options;
 use crate::cli::BackendArgs;
 use crate::config::{ConfigError, FleetConfig};
 
@@ -77,9 +74,7 @@ pub async fn run(
     shutdown: CancellationToken,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    args.apply(&mut config);
-    config.validate()?;
+    let config = crate::with_flags(config, |c| args.apply(c))?;
     if config.sources.is_empty() {
         return Err(ConfigError(
             "sources: no [[sources]] configured; pass --config FILE with at least one source"
@@ -89,35 +84,14 @@ pub async fn run(
     }
     let settings = config.coordinator.settings_with(&config.limits);
     let replica = settings.replica.clone();
-
-    let connected = Backends::connect(
-        &config,
-        &format!("uipath-fleet coordinator {replica}"),
-        config.coordinator.connect_timeout(),
-        &shutdown,
-    )
-    .await;
-    let backends = match connected {
-        Ok(b) => b,
-        Err(_) if shutdown.is_cancelled() => {
-            writeln!(out, "coordinator {replica} stopped before it was ready")?;
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    let process = format!("uipath-fleet coordinator {replica}");
+    let c = &config.coordinator;
+    let options = process_options(&config, &process, c.connect_timeout(), c.listen)?;
+    let Some(coordinator) = CoordinatorProcess::start(&options, settings, &shutdown).await? else {
+        writeln!(out, "coordinator {replica} stopped before it was ready")?;
+        return Ok(());
     };
-    let sources = backends.sources(&config, &ClientOptions::default())?;
-    let coordinator = fleet_coordinator::Coordinator::new(
-        settings,
-        backends.ledger(),
-        Arc::new(backends.broker.clone()),
-        sources,
-    );
-
-    let listen = config.coordinator.listen;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding coordinator.listen {listen}"))?;
-    let addr = listener.local_addr()?;
+    let addr = coordinator.addr()?;
     let shown = if addr.ip().is_unspecified() {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
     } else {
@@ -135,9 +109,7 @@ pub async fn run(
     )?;
     out.flush()?;
 
-    let served = coordinator.run(listener, shutdown).await;
-    backends.close().await;
-    served.context("running the coordinator")?;
+    coordinator.run(shutdown).await?;
     writeln!(out, "coordinator {replica} stopped")?;
     out.flush()?;
     Ok(())

@@ -4,15 +4,15 @@
 //!
 //! - [`cli`]: flags and subcommands.
 //! - [`config`]: the TOML configuration file ([`FleetConfig`]) and its sections.
-//! - [`token_store`]: opening the configured token cache (Redis or a file, sealed or not).
-//! - [`backends`]: connecting a fleet process to RabbitMQ and Redis; [`connect`]: the
-//!   start-up retry it uses.
+//! - [`token_store`], [`backends`], [`embedded`]: the configuration's token cache,
+//!   backends and one-process fleet mapped into [`fleet_assembly`]'s options (the
+//!   assembly itself, connecting and retrying are the library's); [`connect`]: its
+//!   start-up retry for the binary's own connections.
 //! - [`login`]: `uipath-fleet login`, the one-time browser sign-in.
 //! - [`worker`]: `uipath-fleet worker`, one worker process of a distributed fleet.
 //! - [`coordinator`]: `uipath-fleet coordinator`, the coordinator process of a fleet.
-//! - [`embedded`]: coordinator, workers and file sink in one process (`run`, `demo`).
 //! - [`demo`], [`run`]: the one-command tour; a fleet from a configuration file;
-//!   [`rerun`]: what `run` takes back from an earlier failed run.
+//!   [`rerun`]: what `run` says it took back from an earlier failed run.
 //! - [`client`]: the commands that talk to a coordinator's API (`backfill`, `status`, ...);
 //!   [`progress`]: their live progress bars (terminal) or plain lines (pipes, CI).
 //! - [`check`]: credentials, scopes and folder access per source and dataset.
@@ -46,6 +46,23 @@ use std::io::Write;
 pub use cli::{Cli, Command};
 pub use config::{ConfigError, FleetConfig};
 use tokio_util::sync::CancellationToken;
+
+/// Whether `e` is a configuration mistake (exit status 2): the binary's [`ConfigError`]
+/// or a setting [`fleet_assembly`] refused.
+pub fn is_config_error(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ConfigError>().is_some() || e.chain().any(fleet_assembly::Error::is_config)
+}
+
+/// `config` with a command's flags written over it (`apply`), checked again.
+pub(crate) fn with_flags(
+    config: &FleetConfig,
+    apply: impl FnOnce(&mut FleetConfig),
+) -> Result<FleetConfig, ConfigError> {
+    let mut config = config.clone();
+    apply(&mut config);
+    config.validate()?;
+    Ok(config)
+}
 
 /// Runs `command` with `config` until it ends or `shutdown` is cancelled; writes what the
 /// operator must read to `out` (logs go to tracing). A configuration mistake found on

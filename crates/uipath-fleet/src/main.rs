@@ -11,7 +11,7 @@ use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
-use uipath_fleet::{Cli, ConfigError, FleetConfig};
+use uipath_fleet::{Cli, FleetConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
         Err(e) if uipath_fleet::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<ConfigError>().is_some() {
+            if uipath_fleet::is_config_error(&e) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

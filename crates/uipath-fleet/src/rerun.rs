@@ -1,66 +1,28 @@
-//! Running a request again after a fix: what `uipath-fleet run` does with a request of
-//! its configuration that an earlier run left failed.
-//!
-//! The most common second step of a new user is "fix the secret, run again". The
-//! request is found in the state (same id: the configuration did not change), so without
-//! this step the run would only report the old failure. Here every failure whose cause
-//! may be gone by now ([`fleet_core::cause::may_pass`]: credentials, scopes, folder
-//! roles, network, rate limits, outages) is taken back:
-//!
-//! - a request whose **planning** failed goes back to Planning
-//!   ([`fleet_core::Ledger::reopen_request`]) and the coordinator plans it again;
-//! - each **failed slice** goes back to Queued ([`Transition::Requeue`], which reopens
-//!   its request) and its job is published afresh (attempt 0, so it gets the whole retry
-//!   schedule again). As with `dlq replay`, the ledger moves before the job is published:
-//!   an interrupted retry leaves a Queued slice that the next start publishes again.
-//!
-//! Failures with a lasting cause (a bad request, a window too dense, a job the fleet
-//! cannot read) are left failed and reported with what to do instead.
+//! What `uipath-fleet run` says about a request of its configuration that an earlier
+//! run left failed: what [`fleet_assembly::rerun::retry_failed`] took back and what it
+//! left.
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
-use fleet_coordinator::Coordinator;
-use fleet_core::cause::{cause_of, may_pass};
-use fleet_core::ledger::{RequestState, SliceRecord, SliceState, Transition};
+pub use fleet_assembly::rerun::{retry_failed, Retried};
 
-/// Failed slices read (and requeued) per page.
-const PAGE: usize = 500;
-
-/// What [`retry_failed`] took back, and what it left.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Retried {
-    /// The cause of a planning failure that was taken back (the request plans again).
-    pub replanned: Option<String>,
-    /// Failed slices requeued, by cause.
-    pub slices: BTreeMap<String, u64>,
-    /// Failures left as they are (their cause does not pass by itself), by cause.
-    pub kept: BTreeMap<String, u64>,
+/// "its planning, which failed with invalid_client and 3 failed slice(s) (forbidden ×2,
+/// transport ×1)".
+pub fn describe_retried(r: &Retried) -> String {
+    let mut parts = Vec::new();
+    if let Some(cause) = &r.replanned {
+        parts.push(format!("its planning, which failed with {cause}"));
+    }
+    if !r.slices.is_empty() {
+        let n: u64 = r.slices.values().sum();
+        parts.push(format!("{n} failed slice(s) ({})", tally(&r.slices)));
+    }
+    parts.join(" and ")
 }
 
-impl Retried {
-    /// Whether anything was taken back.
-    pub fn retried(&self) -> bool {
-        self.replanned.is_some() || !self.slices.is_empty()
-    }
-
-    /// "planning (invalid_client)", "3 failed slice(s) (forbidden ×2, transport ×1)".
-    pub fn describe_retried(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(cause) = &self.replanned {
-            parts.push(format!("its planning, which failed with {cause}"));
-        }
-        if !self.slices.is_empty() {
-            let n: u64 = self.slices.values().sum();
-            parts.push(format!("{n} failed slice(s) ({})", tally(&self.slices)));
-        }
-        parts.join(" and ")
-    }
-
-    /// "bad_request ×2".
-    pub fn describe_kept(&self) -> String {
-        tally(&self.kept)
-    }
+/// "bad_request ×2".
+pub fn describe_kept(r: &Retried) -> String {
+    tally(&r.kept)
 }
 
 fn tally(causes: &BTreeMap<String, u64>) -> String {
@@ -69,77 +31,6 @@ fn tally(causes: &BTreeMap<String, u64>) -> String {
         .map(|(cause, n)| format!("{cause} ×{n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The cause of a stored failure text, `unknown` when it carries none.
-fn cause(text: Option<&str>) -> String {
-    text.and_then(cause_of).unwrap_or("unknown").to_owned()
-}
-
-/// Takes back every failure of request `id` whose cause may be gone (see the module
-/// docs). A cancelled or unknown request is left alone.
-pub async fn retry_failed(coordinator: &Coordinator, id: &str) -> anyhow::Result<Retried> {
-    let ledger = coordinator.ledger();
-    let mut out = Retried::default();
-    let Some(request) = ledger.get_request(id).await.context("reading the ledger")? else {
-        return Ok(out);
-    };
-    match request.state {
-        RequestState::Cancelled | RequestState::Completed => return Ok(out),
-        RequestState::Failed if !request.planned => {
-            let c = cause(request.note.as_deref());
-            if may_pass(&c) {
-                if ledger
-                    .reopen_request(id)
-                    .await
-                    .context("reopening the request")?
-                {
-                    out.replanned = Some(c);
-                }
-            } else {
-                *out.kept.entry(c).or_default() += 1;
-            }
-            // A request that failed while planning may still hold slices planned before
-            // the failure; the planner publishes those itself when it runs again.
-            return Ok(out);
-        }
-        _ => {}
-    }
-
-    let mut after: Option<String> = None;
-    loop {
-        let page: Vec<SliceRecord> = ledger
-            .list_slices(id, Some(SliceState::Failed), after.as_deref(), PAGE)
-            .await
-            .context("reading the ledger")?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        let mut requeued = Vec::new();
-        for slice in &page {
-            let c = cause(slice.last_error.as_deref());
-            if !may_pass(&c) {
-                *out.kept.entry(c).or_default() += 1;
-                continue;
-            }
-            let outcome = ledger
-                .transition(&slice.id, Transition::Requeue)
-                .await
-                .context("requeueing a failed slice")?;
-            if let (true, Some(now)) = (outcome.applied, outcome.slice) {
-                *out.slices.entry(c).or_default() += 1;
-                requeued.push(now);
-            }
-        }
-        if !requeued.is_empty() {
-            let refs: Vec<&SliceRecord> = requeued.iter().collect();
-            coordinator
-                .planner()
-                .publish_jobs(&refs)
-                .await
-                .context("publishing the retried slices' jobs")?;
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -155,12 +46,9 @@ mod tests {
         };
         assert!(r.retried());
         assert_eq!(
-            r.describe_retried(),
+            describe_retried(&r),
             "its planning, which failed with invalid_client and 3 failed slice(s) (forbidden ×2, transport ×1)"
         );
-        assert_eq!(r.describe_kept(), "bad_request ×2");
-        assert!(!Retried::default().retried());
-        assert_eq!(cause(Some("invalid_client: x")), "invalid_client");
-        assert_eq!(cause(None), "unknown");
+        assert_eq!(describe_kept(&r), "bad_request ×2");
     }
 }

@@ -28,6 +28,7 @@ use crate::cli::BackendArgs;
 use crate::config::{ConfigError, FleetConfig};
 use crate::embedded::{is_distributed, EmbeddedFleet};
 use crate::progress::{Board, Row};
+use crate::rerun::{describe_kept, describe_retried, retry_failed};
 
 /// How often progress is read.
 const POLL: Duration = Duration::from_millis(500);
@@ -118,9 +119,7 @@ pub async fn run(
         )
         .into());
     }
-    let mut config = config.clone();
-    args.apply(&mut config);
-    config.validate()?;
+    let config = crate::with_flags(config, |c| args.apply(c))?;
     if args.until_done {
         if !config.syncs.is_empty() {
             return Err(ConfigError(
@@ -137,17 +136,13 @@ pub async fn run(
     }
 
     let started = Instant::now();
-    let fleet = match EmbeddedFleet::start(&config, &shutdown).await {
-        Ok(f) => f,
-        Err(_) if shutdown.is_cancelled() => {
-            writeln!(out, "stopped before the fleet was running")?;
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    let Some(fleet) = crate::embedded::start(&config, &shutdown).await? else {
+        writeln!(out, "stopped before the fleet was running")?;
+        return Ok(());
     };
     describe_fleet(&fleet, &config, out)?;
 
-    let submitted = match fleet.submit_configured(&config).await {
+    let submitted = match crate::embedded::submit_configured(&fleet, &config).await {
         Ok(s) => s,
         Err(e) => {
             fleet.stop().await;
@@ -172,10 +167,11 @@ pub async fn run(
         }
     }
     for s in submitted.iter().filter(|s| !s.created) {
-        let retried = match crate::rerun::retry_failed(fleet.coordinator(), &s.id).await {
+        let retried = match retry_failed(fleet.coordinator(), &s.id).await {
             Ok(r) => r,
             Err(e) => {
                 fleet.stop().await;
+                let e = anyhow::Error::new(e);
                 return Err(e.context(format!("retrying what failed in {}", s.origin)));
             }
         };
@@ -184,7 +180,7 @@ pub async fn run(
                 out,
                 "{}: retrying {} of {} {}: the cause may be gone since the earlier run (credentials, scopes, network)",
                 s.origin,
-                retried.describe_retried(),
+                describe_retried(&retried),
                 kind_name(s.kind),
                 s.id
             )?;
@@ -196,7 +192,7 @@ pub async fn run(
                 s.origin,
                 retried.kept.values().sum::<u64>(),
                 s.id,
-                retried.describe_kept()
+                describe_kept(&retried)
             )?;
         }
     }
@@ -211,20 +207,16 @@ pub async fn run(
     let ids: Vec<String> = submitted.iter().map(|s| s.id.clone()).collect();
     let mut board = Board::new();
     let (finished, interrupted) = fleet
-        .watch(
-            &ids,
-            &mut board,
-            |_, v| Row::from(v),
-            args.until_done,
-            POLL,
-            &shutdown,
-        )
+        .watch(&ids, args.until_done, POLL, &shutdown, |views| {
+            board.update(&views.iter().map(Row::from).collect::<Vec<_>>());
+        })
         .await;
+    board.finish();
     let summary = fleet.stop().await;
 
     let mut failed = Vec::new();
     for (s, v) in submitted.iter().zip(&finished) {
-        let state = crate::progress::Row::from(v).state;
+        let state = Row::from(v).state;
         writeln!(
             out,
             "{}: {} {}: {state}, {} records, {}/{} slices",

@@ -21,16 +21,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use fleet_amqp::AmqpBroker;
-use fleet_core::broker::{Broker as _, Feed, Subscription};
-use fleet_core::BrokerError;
+use fleet_assembly::{SinkProcess, SinkProcessOptions};
+use fleet_core::broker::{Feed, Subscription};
 use fleet_sink::{ConsumeSummary, FileSink, Target};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::BackendArgs;
 use crate::config::FleetConfig;
-use crate::connect::patiently;
 
 /// Flags of `uipath-fleet sink`. Each overrides its `[sink]` field.
 #[derive(Debug, Clone, clap::Args)]
@@ -105,10 +102,8 @@ pub async fn run(
     shutdown: CancellationToken,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    args.apply(&mut config);
-    config.validate()?;
-    let settings = config.sink.clone();
+    let config = crate::with_flags(config, |c| args.apply(c))?;
+    let settings = &config.sink;
     let mut stderr = std::io::stderr();
     // With --stdout, stdout is the data: the two lines go to stderr.
     let lines: &mut dyn Write = if args.stdout { &mut stderr } else { out };
@@ -122,71 +117,43 @@ pub async fn run(
     let (target, target_text) = if args.stdout {
         (Target::Stdout, "stdout".to_owned())
     } else {
-        let dir = settings.dir.clone();
-        let text = dir.display().to_string();
-        (Target::Dir(dir), text)
-    };
-    let mut sink = FileSink::open_with(target, settings.sink_options())
-        .with_context(|| format!("opening the sink's output {target_text}"))?;
-
-    let what = format!("RabbitMQ at {}", amqp.redacted_url());
-    let wait = Duration::from_secs(settings.connect_timeout_secs);
-    let subscription = Subscription {
-        queue: settings.queue.clone(),
-        feed: Feed::Records {
-            patterns: settings.patterns.clone(),
-        },
-        // A batch holds its deliveries until it is flushed.
-        prefetch: u16::try_from(settings.batch).unwrap_or(u16::MAX),
-    };
-    let connected = async {
-        let broker = patiently(&what, wait, &shutdown, BrokerError::is_transient, || {
-            AmqpBroker::connect(amqp.clone())
-        })
-        .await?;
-        let (b, sub) = (&broker, &subscription);
-        let subscriber = patiently(
-            &what,
-            wait,
-            &shutdown,
-            BrokerError::is_transient,
-            move || async move {
-                b.declare().await?;
-                if throwaway {
-                    b.subscribe_throwaway(sub.clone()).await
-                } else {
-                    let queue = b.names().subscription(&sub.queue);
-                    Ok((queue, b.subscribe(sub.clone()).await?))
-                }
-            },
+        (
+            Target::Dir(settings.dir.clone()),
+            settings.dir.display().to_string(),
         )
-        .await
-        .context("declaring the sink's queue")?;
-        anyhow::Ok((broker, subscriber))
-    }
-    .await;
-    let (broker, (queue, subscriber)) = match connected {
-        Ok(c) => c,
-        Err(_) if shutdown.is_cancelled() => {
-            writeln!(lines, "sink stopped before it was ready")?;
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    };
+    let options = SinkProcessOptions {
+        amqp,
+        connect_timeout: Duration::from_secs(settings.connect_timeout_secs),
+        subscription: Subscription {
+            queue: settings.queue.clone(),
+            feed: Feed::Records {
+                patterns: settings.patterns.clone(),
+            },
+            // A batch holds its deliveries until it is flushed.
+            prefetch: u16::try_from(settings.batch).unwrap_or(u16::MAX),
+        },
+        throwaway,
+        target,
+        sink: settings.sink_options(),
+        consume: settings.consume_options(),
+    };
+    let Some(sink) = SinkProcess::start(options, &shutdown).await? else {
+        writeln!(lines, "sink stopped before it was ready")?;
+        return Ok(());
     };
 
     writeln!(
         lines,
-        "sink ready: {} queue {queue}, patterns {}, writing to {target_text} (dedupe {})",
+        "sink ready: {} queue {}, patterns {}, writing to {target_text} (dedupe {})",
         if throwaway { "throwaway" } else { "durable" },
+        sink.queue(),
         settings.patterns.join(" "),
         if settings.dedupe { "on" } else { "off" },
     )?;
     lines.flush()?;
 
-    let result =
-        fleet_sink::consume(subscriber, &mut sink, settings.consume_options(), shutdown).await;
-    broker.close().await;
-    let summary = result?;
+    let (summary, sink) = sink.run(shutdown).await?;
     writeln!(lines, "sink stopped: {}", describe(&summary, &sink))?;
     lines.flush()?;
     Ok(())

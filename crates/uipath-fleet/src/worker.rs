@@ -10,20 +10,14 @@
 //! stdout carries only those two lines, for operators and scripts; logs go to stderr.
 
 use std::io::Write;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use fleet_worker::{RunSummary, Worker};
-use tokio::net::TcpListener;
+use fleet_assembly::WorkerProcess;
+use fleet_worker::RunSummary;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
-use crate::backends::Backends;
+use crate::backends::process_options;
 use crate::cli::WorkerArgs;
-use crate::config::{ConfigError, FleetConfig};
-
-/// How long the health listener gets to finish its requests after the worker stopped.
-const HTTP_GRACE: Duration = Duration::from_secs(5);
+use crate::config::FleetConfig;
 
 /// Runs a worker until `shutdown` is cancelled and its jobs are drained.
 pub async fn run(
@@ -32,68 +26,31 @@ pub async fn run(
     shutdown: CancellationToken,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    args.apply(&mut config);
-    config.validate()?;
+    let config = crate::with_flags(config, |c| args.apply(c))?;
     let settings = config.worker.settings()?;
     let id = settings.worker.id.clone();
-
-    let connected = Backends::connect(
-        &config,
-        &format!("uipath-fleet worker {id}"),
-        settings.connect_timeout,
-        &shutdown,
-    )
-    .await;
-    let backends = match connected {
-        Ok(b) => b,
-        // Told to stop while still connecting: nothing was taken, nothing to drain.
-        Err(_) if shutdown.is_cancelled() => {
-            writeln!(out, "worker {id} stopped before it was ready")?;
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    let sources = backends.sources(&config, &settings.client)?;
-    let worker = Worker::new(
+    let process = format!("uipath-fleet worker {id}");
+    let options = process_options(&config, &process, settings.connect_timeout, settings.listen)?;
+    let started = WorkerProcess::start(
+        &options,
         settings.worker.clone(),
-        backends.ledger(),
-        std::sync::Arc::new(backends.broker.clone()),
-        sources,
-    )
-    .map_err(ConfigError)?;
-
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding worker.listen {}", settings.listen))?;
-    let addr = listener.local_addr()?;
-    let stop_http = CancellationToken::new();
-    let mut http = tokio::spawn(fleet_worker::http::serve(
-        worker.clone(),
-        listener,
-        stop_http.clone(),
-    ));
+        &settings.client,
+        &shutdown,
+    );
+    let Some(worker) = started.await? else {
+        writeln!(out, "worker {id} stopped before it was ready")?;
+        return Ok(());
+    };
     writeln!(
         out,
-        "worker {id} ready: {} job slots, {} output; health and metrics on http://{addr}",
+        "worker {id} ready: {} job slots, {} output; health and metrics on http://{}",
         settings.worker.concurrency,
         settings.worker.output.as_str(),
+        worker.addr(),
     )?;
     out.flush()?;
 
     let summary = worker.run(shutdown).await;
-
-    stop_http.cancel();
-    match tokio::time::timeout(HTTP_GRACE, &mut http).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "the health listener failed"),
-        Ok(Err(e)) => warn!(error = %e, "the health listener task failed"),
-        Err(_) => {
-            warn!("the health listener did not stop in time");
-            http.abort();
-        }
-    }
-    backends.close().await;
     writeln!(out, "worker {id} stopped: {}", describe(&summary))?;
     out.flush()?;
     Ok(())

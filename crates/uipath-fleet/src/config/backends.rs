@@ -154,17 +154,7 @@ pub(super) fn check_prefix(field: &str, prefix: &str) -> Result<(), ConfigError>
 }
 
 /// `scheme://user:***@host...`: a URL fit for logs and messages.
-pub fn redact_url(url: &Secret) -> String {
-    match url::Url::parse(url.expose()) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparsable URL>".into(),
-    }
-}
+pub use fleet_assembly::redact_url;
 
 #[cfg(test)]
 mod tests {

@@ -11,69 +11,28 @@
 //! sink writes (`<out>/live/<dataset>/`), never from the simulator.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read as _, Seek as _, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use chrono::{DateTime, Days, Months, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use fleet_assembly::demo::{Tail, LIVE_FOLDERS, LIVE_JOBS_PER_DAY};
+use fleet_assembly::EmbeddedFleet;
 use fleet_core::ledger::RequestKind;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use uipath_sim::config::{SimConfig, TenantConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG};
-use uipath_sim::data::DataConfig;
+use uipath_sim::config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG};
 use uipath_sim::stats::StatsSnapshot;
 
-use super::files::ndjson_files;
-use crate::embedded::EmbeddedFleet;
-
-/// The source name of the busy tenant (the first level under `--out`).
-pub const LIVE_SOURCE: &str = "live";
-/// The busy tenant the live phase syncs.
-pub const LIVE_TENANT: &str = "LiveTenant";
-/// What the live phase syncs.
-pub const LIVE_DATASETS: [&str; 2] = ["jobs", "queue-items"];
+pub use fleet_assembly::demo::{sim_config, LIVE_DATASETS, LIVE_SOURCE, LIVE_TENANT};
 /// The sync's schedule: every 10 s, 2 s settle, 30 s re-read.
 const EVERY: &str = "10s";
 const SETTLE: &str = "2s";
 const LOOKBACK: &str = "30s";
-/// Busy tenant densities, per folder and day.
-const LIVE_JOBS_PER_DAY: f64 = 20_000.0;
-const LIVE_ITEMS_PER_DAY: f64 = 20_000.0;
-const LIVE_FOLDERS: [&str; 3] = ["Finance", "HR", "Operations"];
 /// How often the files are read for new lines.
 const TAIL_POLL: Duration = Duration::from_millis(500);
 /// Job lines printed at most; later changes are only counted.
 const MAX_JOB_LINES: usize = 40;
-
-/// The demo's simulator: live, the demo tenant's data starting seven months before
-/// `today` (so `--months` up to 6 fit) and ending at `today` 00:00 (live mode extends the
-/// span past the wall clock), plus the busy [`LIVE_TENANT`].
-pub fn sim_config(today: NaiveDate) -> SimConfig {
-    let mut config = SimConfig::default().live();
-    config.data.span_start = today - Months::new(7);
-    config.data.span_end = today;
-    let busy = DataConfig {
-        seed: 20_250_701,
-        span_start: today - Days::new(2),
-        span_end: today,
-        folders: LIVE_FOLDERS.map(String::from).to_vec(),
-        extra_folders: 0,
-        weekend_factor: 1.0,
-        jobs_per_day: LIVE_JOBS_PER_DAY,
-        queue_items_per_day: LIVE_ITEMS_PER_DAY,
-        robot_logs_per_day: 10.0,
-        audit_logs_per_day: 10.0,
-        ..DataConfig::default()
-    };
-    if let Some(org) = config.orgs.iter_mut().find(|o| o.name == DEMO_ORG) {
-        org.tenants.push(TenantConfig {
-            name: LIVE_TENANT.into(),
-            data: Some(busy),
-        });
-    }
-    config
-}
 
 /// The `[[sources]]` table of the busy tenant, for the demo's configuration.
 pub(super) fn source_toml(base_url: &str, scopes: &[&str]) -> String {
@@ -99,37 +58,6 @@ pub(super) struct LiveSummary {
     pub requests: u64,
     pub throttled: u64,
     pub secs: f64,
-}
-
-/// Reads the lines appended to a dataset's `.ndjson` files since the last call.
-#[derive(Debug, Default)]
-struct Tail {
-    offsets: HashMap<PathBuf, u64>,
-}
-
-impl Tail {
-    /// New complete lines of every file in `dir`; a partly written last line waits.
-    fn read(&mut self, dir: &Path) -> anyhow::Result<Vec<Value>> {
-        let mut out = Vec::new();
-        for path in ndjson_files(dir)? {
-            let offset = self.offsets.entry(path.clone()).or_default();
-            let mut file = std::fs::File::open(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            file.seek(std::io::SeekFrom::Start(*offset))?;
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)?;
-            let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
-                continue;
-            };
-            *offset += end as u64 + 1;
-            for line in bytes[..end].split(|b| *b == b'\n') {
-                if let Ok(v) = serde_json::from_slice::<Value>(line) {
-                    out.push(v);
-                }
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// What the watcher has seen so far.

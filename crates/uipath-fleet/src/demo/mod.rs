@@ -34,16 +34,16 @@ use uipath_sim::config::{
 use uipath_sim::server::RunningSim;
 
 use crate::config::{ConfigError, FleetConfig};
-use crate::embedded::{EmbeddedFleet, LEDGER_FILE};
 use crate::progress::{Board, Row};
 
 mod files;
 pub mod live;
 
-use files::{clear_previous_output, count_output, example_config, ndjson_files};
+use files::example_config;
+use fleet_assembly::demo::{clear_previous_output, count_output, ndjson_files, DemoState};
 
 /// The source name the demo gives the simulator (the first level under `--out`).
-pub const DEMO_SOURCE: &str = "demo";
+pub use fleet_assembly::demo::DEMO_SOURCE;
 /// Datasets back-filled unless `--datasets` says otherwise.
 pub const DEFAULT_DATASETS: &str = "jobs,robot-logs,audit-logs";
 /// The configuration the demo leaves in `--out` for `uipath-fleet run`.
@@ -163,44 +163,6 @@ impl DemoArgs {
     }
 }
 
-/// The state directory and whether it is ours to remove.
-struct State {
-    dir: PathBuf,
-    temporary: bool,
-}
-
-impl State {
-    fn choose(given: Option<&Path>) -> anyhow::Result<State> {
-        if let Some(dir) = given {
-            return Ok(State {
-                dir: dir.to_owned(),
-                temporary: false,
-            });
-        }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "uipath-fleet-demo-{}-{nanos:08x}",
-            std::process::id()
-        ));
-        Ok(State {
-            dir,
-            temporary: true,
-        })
-    }
-
-    fn has_ledger(&self) -> bool {
-        self.dir.join(LEDGER_FILE).exists()
-    }
-
-    fn cleanup(&self) {
-        if self.temporary {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// Runs `uipath-fleet demo`.
 pub async fn run(
     args: &DemoArgs,
@@ -218,7 +180,7 @@ pub async fn run(
         ))
         .into());
     }
-    let state = State::choose(args.state.as_deref())?;
+    let state = DemoState::choose(args.state.as_deref());
     let resuming = state.has_ledger();
     if !resuming {
         let mut removed = clear_previous_output(&args.out, &datasets)?;
@@ -262,7 +224,7 @@ async fn demo(
     shutdown: &CancellationToken,
     out: &mut dyn Write,
     sim: &RunningSim,
-    state: &State,
+    state: &DemoState,
     datasets: &[&'static str],
     (from, to): (NaiveDate, NaiveDate),
 ) -> anyhow::Result<()> {
@@ -273,7 +235,9 @@ async fn demo(
         sim.base_url()
     )?;
     let started = Instant::now();
-    let fleet = EmbeddedFleet::start(&config, shutdown).await?;
+    let Some(fleet) = crate::embedded::start(&config, shutdown).await? else {
+        anyhow::bail!("stopped before the fleet was running");
+    };
     let (workers, slots) = fleet.workers();
     writeln!(
         out,
@@ -306,25 +270,22 @@ async fn demo(
             Ok(s) => ids.push(s.id),
             Err(e) => {
                 fleet.stop().await;
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
 
     let mut board = Board::new();
     let (views, interrupted) = fleet
-        .watch(
-            &ids,
-            &mut board,
-            |i, v| Row {
-                label: format!("{:<12}", datasets[i]),
+        .watch(&ids, true, POLL, shutdown, |views| {
+            let rows = views.iter().zip(datasets).map(|(v, ds)| Row {
+                label: format!("{ds:<12}"),
                 ..Row::from(v)
-            },
-            true,
-            POLL,
-            shutdown,
-        )
+            });
+            board.update(&rows.collect::<Vec<_>>());
+        })
         .await;
+    board.finish();
     let elapsed = started.elapsed();
     let done = views
         .iter()
@@ -464,7 +425,7 @@ fn demo_config(
     args: &DemoArgs,
     base: &FleetConfig,
     sim: &RunningSim,
-    state: &State,
+    state: &DemoState,
 ) -> anyhow::Result<FleetConfig> {
     let text = format!(
         r#"
