@@ -37,7 +37,7 @@ use uipath_client::ClientError;
 use crate::config::CoordinatorConfig;
 use crate::metrics::Metrics;
 use crate::probes::ProbeCache;
-use crate::sources::{DatasetRef, Sources};
+use fleet_reader::{DatasetRef, Sources};
 
 /// Why a planning run stopped.
 #[derive(Debug, thiserror::Error)]

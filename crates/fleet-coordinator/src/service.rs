@@ -28,8 +28,8 @@ use crate::leader::{Leader, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::select_check::TenantFields;
-use crate::sources::{DatasetRef, Sources};
 use fleet_core::Readiness;
+use fleet_reader::{DatasetRef, Sources};
 
 /// Why an operation failed, sorted by whose fault it is.
 #[derive(Debug, thiserror::Error)]

@@ -27,9 +27,9 @@ use fleet_core::messages;
 use fleet_core::plan::job_for;
 use fleet_core::wire::{Event, EventBody, ReadMode, SliceJob, WireError};
 use fleet_core::{BrokerError, Priority};
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 use uipath_client::{ClientError, Disposition};
 
 use crate::output::Output;
@@ -289,7 +289,11 @@ impl Inner {
             None => SliceCursor::start(&dataset),
             Some(text) => match SliceCursor::decode(&dataset, text) {
                 Ok(c) => c,
-                Err(e) => return self.give_up(d, &job, "bad_checkpoint", &e).await,
+                Err(e) => {
+                    return self
+                        .give_up(d, &job, "bad_checkpoint", &e.to_string())
+                        .await
+                }
             },
         };
         let read = SliceRead {

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet_core::{Broker, Ledger, Readiness};
+use fleet_reader::Sources;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use uipath_client::sources::Sources;
 
 use crate::config::WorkerConfig;
 use crate::job::JobOutcome;

@@ -30,9 +30,9 @@ use fleet_core::broker::Delivery;
 use fleet_core::dataset::ChangeMode;
 use fleet_core::ledger::{SliceRecord, SliceState, Transition};
 use fleet_core::wire::SliceJob;
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 
 use crate::job::{priority, Abandon, JobOutcome};
 use crate::output::{key_and_version, off_runtime, snapshot_hash, Output};

@@ -13,11 +13,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use fleet_amqp::AmqpBroker;
 use fleet_core::{Broker as _, Ledger, RateLimiter};
+use fleet_reader::Sources;
 use fleet_redis::{RedisLedger, RedisRateLimiter};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::Sources;
 use uipath_client::UipathClient;
 
 use crate::config::{redact_url, ConfigError, FleetConfig};

@@ -46,11 +46,11 @@ use fleet_core::dataset::{self, DatasetDef};
 use fleet_core::wire::FolderRef;
 use fleet_core::{RateLimiter, Sealer, TokenCache};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::{DatasetRef, Sources};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uipath_client::auth::{TokenOptions, TokenProvider};
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::{DatasetRef, Sources};
 use uipath_client::{AuthConfig, ClientError, SourceConfig, UipathClient};
 
 use crate::client::show::table;

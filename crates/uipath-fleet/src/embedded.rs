@@ -49,6 +49,7 @@ use fleet_core::ledger::{Ledger, RequestKind, SliceRecord, SliceState};
 use fleet_core::plan::RequestError;
 use fleet_core::RateLimiter;
 use fleet_memory::{FileLedger, MemoryBroker, MemoryRateLimiter};
+use fleet_reader::Sources;
 use fleet_sink::{FileSink, SinkError, SinkOptions, Target};
 use fleet_worker::{RunSummary, Worker};
 use tokio::net::TcpListener;
@@ -56,7 +57,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::Sources;
 
 use crate::backends::{build_sources, Backends};
 use crate::config::{ConfigError, FleetConfig};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use embedded::*;
-use uipath_client::sources::Sources;
+use fleet_reader::Sources;
 use uipath_sim::config::SimConfig;
 use uipath_sim::faults::FaultConfig;
 use uipath_sim::server::RunningSim;
