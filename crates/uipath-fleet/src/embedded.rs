@@ -396,7 +396,7 @@ impl EmbeddedFleet {
                 broker.clone(),
                 sources.clone(),
             )
-            .map_err(ConfigError)?;
+            .map_err(|e| ConfigError(e.to_string()))?;
             let stop = stop.clone();
             worker_tasks.spawn(async move { worker.run(stop).await });
         }

@@ -61,7 +61,7 @@ pub async fn run(
         std::sync::Arc::new(backends.broker.clone()),
         sources,
     )
-    .map_err(ConfigError)?;
+    .map_err(|e| ConfigError(e.to_string()))?;
 
     let listener = TcpListener::bind(settings.listen)
         .await
