@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use fleet_amqp::{AmqpBroker, AmqpConfig};
 use fleet_core::{Broker as _, Ledger, LimiterConfig, RateLimiter, Secret};
+use fleet_reader::Sources;
 use fleet_redis::{RedisLedger, RedisRateLimiter};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::Sources;
 use uipath_client::{SourceConfig, UipathClient};
 
 use crate::connect::patiently;

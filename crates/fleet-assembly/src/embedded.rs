@@ -43,6 +43,7 @@ use fleet_core::ledger::{Ledger, RequestKind};
 use fleet_core::plan::RequestError;
 use fleet_core::{LimiterConfig, RateLimiter};
 use fleet_memory::{FileLedger, MemoryBroker, MemoryRateLimiter};
+use fleet_reader::Sources;
 use fleet_sink::{FileSinkBroker, SinkOptions};
 use fleet_worker::{RunSummary, Worker, WorkerConfig};
 use tokio::net::TcpListener;
@@ -50,7 +51,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::Sources;
 use uipath_client::SourceConfig;
 
 use crate::backends::{build_sources, BackendOptions, Backends};
@@ -298,7 +298,7 @@ impl EmbeddedFleet {
             let mut config = options.worker.clone();
             config.id = format!("{}-{i}", options.worker.id);
             let worker = Worker::new(config, ledger.clone(), broker.clone(), sources.clone())
-                .map_err(Error::Config)?;
+                .map_err(|e| Error::Config(e.to_string()))?;
             let stop = stop.clone();
             worker_tasks.spawn(async move { worker.run(stop).await });
         }

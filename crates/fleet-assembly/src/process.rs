@@ -45,7 +45,7 @@ async fn open(
     client: &ClientOptions,
     listener_name: &str,
     shutdown: &CancellationToken,
-) -> Result<Option<(Backends, uipath_client::sources::Sources, TcpListener)>, Error> {
+) -> Result<Option<(Backends, fleet_reader::Sources, TcpListener)>, Error> {
     let connect = Backends::connect(&options.backends, options.connect_timeout, shutdown);
     let Some(backends) = unless_stopped(shutdown, connect).await? else {
         return Ok(None);
@@ -89,8 +89,8 @@ impl WorkerProcess {
             return Ok(None);
         };
         let broker = std::sync::Arc::new(backends.broker.clone());
-        let worker =
-            Worker::new(worker, backends.ledger(), broker, sources).map_err(Error::Config)?;
+        let worker = Worker::new(worker, backends.ledger(), broker, sources)
+            .map_err(|e| Error::Config(e.to_string()))?;
         let addr = listener.local_addr().context("reading worker.listen")?;
         let stop_http = CancellationToken::new();
         let http = tokio::spawn(fleet_worker::http::serve(

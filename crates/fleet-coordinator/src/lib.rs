@@ -1,8 +1,8 @@
 //! The coordinator: turns "backfill these datasets from A to B" and "keep these datasets
 //! in sync every 15 minutes" into slice jobs on the broker, and reports progress.
 //!
-//! - [`sources`]: the configured UiPath sources and what planning asks of them (folders,
-//!   `$count` probes, Data Service entities, previews).
+//! - The configured UiPath sources and what planning asks of them (folders, `$count`
+//!   probes, Data Service entities, previews) are `fleet_reader`'s [`Sources`].
 //! - [`planner`]: a request's units decided once (folders × datasets, widths from a
 //!   probe), fixed in the ledger, then cut into slices that are added to the ledger and
 //!   published in confirmed batches. Re-running it is harmless (deterministic ids).
@@ -36,11 +36,10 @@ pub mod probes;
 pub mod remote;
 pub mod select_check;
 pub mod service;
-pub mod sources;
 pub mod submit;
 pub mod sync;
 
 pub use config::{Clock, CoordinatorConfig};
 pub use error::CoordinatorError;
+pub use fleet_reader::Sources;
 pub use service::Coordinator;
-pub use sources::Sources;

@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use crate::config::CoordinatorConfig;
 use crate::metrics::Metrics;
 use crate::probes::ProbeCache;
-use crate::sources::{DatasetRef, Sources};
+use fleet_reader::{DatasetRef, Sources};
 
 /// Why a planning run stopped: the crate's one error type (see `crate::error`).
 pub use crate::error::CoordinatorError as PlanError;

@@ -9,7 +9,7 @@ use fleet_core::plan::{FieldError, RequestError};
 use uipath_client::ClientError;
 
 use crate::service::{preview_hint, Coordinator, ServiceError};
-use crate::sources::DatasetRef;
+use fleet_reader::DatasetRef;
 
 /// What to preview.
 #[derive(Debug, Clone, serde::Deserialize)]

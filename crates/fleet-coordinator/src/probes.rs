@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use fleet_core::wire::FolderRef;
 use uipath_client::ClientError;
 
-use crate::sources::{DatasetRef, Sources};
+use fleet_reader::{DatasetRef, Sources};
 
 /// (source, dataset, folder key, from, to): what one `$count` probe asked.
 type CountKey = (String, String, String, DateTime<Utc>, DateTime<Utc>);

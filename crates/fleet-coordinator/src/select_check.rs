@@ -21,8 +21,8 @@ use uipath_client::dataservice::DsEntity;
 use uipath_client::metadata::{dataservice_fields, TenantMetadata};
 
 use crate::service::Coordinator;
-use crate::sources::Sources;
 use fleet_core::dataset::dataservice_entity;
+use fleet_reader::Sources;
 
 /// How long a tenant's metadata is trusted once read.
 pub const FRESH_FOR: Duration = Duration::from_secs(10 * 60);

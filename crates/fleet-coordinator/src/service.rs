@@ -24,8 +24,8 @@ use crate::leader::{Leader, Lease, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::select_check::TenantFields;
-use crate::sources::{DatasetRef, Sources};
 use fleet_core::Readiness;
+use fleet_reader::{DatasetRef, Sources};
 
 /// Why an API operation failed: the crate's one error type (see `crate::error`).
 pub use crate::error::CoordinatorError as ServiceError;
@@ -351,5 +351,5 @@ impl Coordinator {
 }
 
 pub(crate) fn preview_hint(error: &ClientError, dataset: &DatasetRef) -> Option<String> {
-    uipath_client::fix::preview(error, dataset)
+    uipath_client::fix::preview(error, &dataset.read_scope())
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::WorkerError;
+
 /// How records go onto the records exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,21 +75,25 @@ impl Default for WorkerConfig {
 }
 
 impl WorkerConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), WorkerError> {
+        let bad = |field, problem: &str| {
+            Err(WorkerError::Config {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
         if self.concurrency == 0 || self.concurrency > 1024 {
-            return Err(format!(
-                "worker.concurrency: {} must be between 1 and 1024",
-                self.concurrency
-            ));
+            let problem = format!("{} must be between 1 and 1024", self.concurrency);
+            return bad("concurrency", &problem);
         }
         if self.page_size == Some(0) {
-            return Err("worker.page_size: must be at least 1".into());
+            return bad("page_size", "must be at least 1");
         }
         if self.max_attempts == 0 {
-            return Err("worker.max_attempts: must be at least 1".into());
+            return bad("max_attempts", "must be at least 1");
         }
         if self.poll.is_zero() {
-            return Err("worker.poll: must be positive".into());
+            return bad("poll", "must be positive");
         }
         Ok(())
     }

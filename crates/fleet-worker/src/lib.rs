@@ -6,10 +6,13 @@
 //! - [`config`]: [`WorkerConfig`] and [`OutputMode`] (one message per record or per page).
 //! - [`service`]: [`Worker`]: job slots, backoff when backends are down, readiness, drain
 //!   at shutdown.
-//! - `job`: one job from delivery to settlement — claim, page/publish/checkpoint, finish;
-//!   retry, defer, split or dead-letter by the client error's disposition.
-//! - `snapshot`: a sync window of a set without a modification time — the whole set
-//!   compared with the stream's previous snapshot: changed records and tombstones.
+//! - `job`: one job in flight as a value, from delivery to settlement — claim,
+//!   page/publish/checkpoint (`job/pages.rs`; a snapshot window, the whole set compared
+//!   with the stream's previous snapshot, in `job/snapshot.rs`), and the settle paths
+//!   (`job/settle.rs`): done, retry later, defer, split, give up, release, stop.
+//! - `shared`: what the job slots share (settings, ledger, broker, sources, metrics) and
+//!   the patient backend calls, with the worker's one backoff policy.
+//! - [`error`]: [`WorkerError`], what its functions fail with.
 //! - [`output`]: record ids, envelopes and pages, headers.
 //! - [`split`]: where to cut a dense slice and the two children.
 //! - [`metrics`], [`http`]: Prometheus metrics, `/healthz`, `/readyz`, `/metrics`.
@@ -20,14 +23,16 @@
 //! cancelled, or dead-lettered with a reason.
 
 pub mod config;
+pub mod error;
 pub mod http;
 mod job;
 pub mod metrics;
 pub mod output;
 pub mod service;
-mod snapshot;
+mod shared;
 pub mod split;
 
 pub use config::{OutputMode, WorkerConfig};
-pub use job::{Abandon, JobOutcome};
+pub use error::WorkerError;
+pub use job::JobOutcome;
 pub use service::{RunSummary, Worker};

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use fleet_reader::Sources;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 use uipath_client::client::StatsSnapshot;
-use uipath_client::sources::Sources;
 
 /// The worker's metrics, registered in their own registry.
 #[derive(Clone)]

@@ -223,29 +223,19 @@ mod tests {
     use super::*;
     use fleet_core::broker::Destination;
     use fleet_core::wire::headers;
-    use fleet_core::wire::{FolderRef, Lane};
     use serde_json::json;
 
+    /// A backfill job `s1` of request `r1` reading `dataset` of source `acme`, in folder
+    /// `folder` (id 3, key `k`) if any, as a worker receives it.
+    pub(super) fn job_of(dataset: &str, folder: Option<&str>) -> SliceJob {
+        let folder = folder.map(|path| json!({"id": 3, "key": "k", "path": path}));
+        let body = json!({"version": WIRE_VERSION, "slice_id": "s1", "request_id": "r1",
+            "lane": "backfill", "source": "acme", "dataset": dataset, "folder": folder});
+        SliceJob::from_bytes(body.to_string().as_bytes()).expect("a job")
+    }
+
     fn job() -> SliceJob {
-        SliceJob {
-            version: WIRE_VERSION,
-            slice_id: "s1".into(),
-            request_id: "r1".into(),
-            lane: Lane::Backfill,
-            source: "acme".into(),
-            dataset: "jobs".into(),
-            folder: Some(FolderRef {
-                id: 3,
-                key: "k".into(),
-                path: "Finance".into(),
-            }),
-            from: None,
-            to: None,
-            select: vec![],
-            read: Default::default(),
-            attempt: 0,
-            parent: None,
-        }
+        job_of("jobs", Some("Finance"))
     }
 
     fn rec(v: Value) -> Record {
@@ -382,11 +372,7 @@ mod tests {
     }
 
     fn machines_job() -> SliceJob {
-        SliceJob {
-            dataset: "machines".into(),
-            folder: None,
-            ..job()
-        }
+        job_of("machines", None)
     }
 
     #[test]
@@ -470,7 +456,6 @@ mod liveness {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use fleet_core::wire::{Lane, SliceJob, WIRE_VERSION};
     use serde_json::{json, Value};
 
     use super::*;
@@ -497,31 +482,14 @@ mod liveness {
             .collect()
     }
 
-    fn job() -> SliceJob {
-        SliceJob {
-            version: WIRE_VERSION,
-            slice_id: "s1".into(),
-            request_id: "r1".into(),
-            lane: Lane::Backfill,
-            source: "acme".into(),
-            dataset: "jobs".into(),
-            folder: None,
-            from: None,
-            to: None,
-            select: vec![],
-            read: Default::default(),
-            attempt: 0,
-            parent: None,
-        }
-    }
-
     /// A liveness check, not a performance claim: while the messages of a deliberately
     /// huge page are built, a one-thread runtime keeps running its other tasks (a broker
     /// heartbeat is one of them). Built on the runtime thread, this page holds it for
     /// seconds; the bound is a generous fraction of that.
     #[tokio::test(flavor = "current_thread")]
     async fn a_huge_page_is_built_while_the_runtime_keeps_ticking() {
-        let output = Output::new(OutputMode::Record, &job(), "org/tenant".into());
+        let job = super::tests::job_of("jobs", None);
+        let output = Output::new(OutputMode::Record, &job, "org/tenant".into());
         let records = huge_page(30_000);
         let stop = Arc::new(AtomicBool::new(false));
         let gap = Arc::new(Mutex::new(Duration::ZERO));

@@ -5,8 +5,9 @@
 //!   sync lane first), so a worker never holds more jobs than it works on: that is its
 //!   prefetch, and a killed worker strands at most `concurrency` jobs, which the broker
 //!   redelivers.
-//! - **Backends down.** A failed `next_job` backs the slot off (100 ms doubling to 5 s);
-//!   `/readyz` asks the backends themselves; the broker client reconnects by itself. Inside a job, ledger and broker calls are retried for
+//! - **Backends down.** A failed `next_job` backs the slot off (100 ms doubling to 5 s,
+//!   the worker's `BACKEND_BACKOFF`); `/readyz` asks the backends themselves; the broker
+//!   client reconnects by itself. Inside a job, ledger and broker calls are retried for
 //!   [`WorkerConfig::infra_patience`]; past that the job is let go unsettled (redelivered,
 //!   resumed from its checkpoint) and the slot backs off.
 //! - **Shutdown** (the token passed to [`Worker::run`]): slots stop taking jobs; running
@@ -15,30 +16,25 @@
 //!   [`WorkerConfig::drain_deadline`] is dropped unsettled and redelivered by the broker.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use fleet_core::broker::Delivery;
 use fleet_core::{Broker, Ledger, Readiness};
+use fleet_reader::Sources;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use uipath_client::sources::Sources;
 
 use crate::config::WorkerConfig;
-use crate::job::JobOutcome;
+use crate::error::WorkerError;
+use crate::job::{self, JobOutcome};
 use crate::metrics::Metrics;
+use crate::shared::{Shared, BACKEND_BACKOFF};
 
 /// A worker: cheap to clone, clones share everything.
 #[derive(Clone)]
 pub struct Worker {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: WorkerConfig,
-    pub(crate) ledger: Arc<dyn Ledger>,
-    pub(crate) broker: Arc<dyn Broker>,
-    pub(crate) sources: Sources,
-    pub(crate) metrics: Metrics,
+    inner: Arc<Shared>,
 }
 
 /// What a run did, for logs and tests.
@@ -59,13 +55,13 @@ impl Worker {
         ledger: Arc<dyn Ledger>,
         broker: Arc<dyn Broker>,
         sources: Sources,
-    ) -> Result<Worker, String> {
+    ) -> Result<Worker, WorkerError> {
         config.validate()?;
         if sources.is_empty() {
-            return Err("worker: no sources configured".into());
+            return Err(WorkerError::NoSources);
         }
         Ok(Worker {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Shared {
                 config,
                 ledger,
                 broker,
@@ -117,7 +113,7 @@ impl Worker {
         for n in 0..self.inner.config.concurrency {
             let (inner, shutdown, stop_pages) =
                 (self.inner.clone(), shutdown.clone(), stop_pages.clone());
-            slots.spawn(async move { inner.slot(n, shutdown, stop_pages).await });
+            slots.spawn(async move { slot(&inner, n, shutdown, stop_pages).await });
         }
         info!(
             worker = %self.inner.config.id,
@@ -169,73 +165,70 @@ impl RunSummary {
     }
 }
 
-impl Inner {
-    async fn slot(
-        self: Arc<Self>,
-        n: usize,
-        shutdown: CancellationToken,
-        stop_pages: CancellationToken,
-    ) -> RunSummary {
-        let mut summary = RunSummary::default();
-        let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            let taken = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                taken = self.broker.next_job(self.config.poll) => taken,
-            };
-            let delivery = match taken {
-                Ok(Some(d)) => d,
-                Ok(None) => continue,
-                Err(e) => {
-                    warn!(slot = n, error = %e, retry_in = ?backoff, "cannot take jobs");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
+/// One job slot: takes a job, works it to its settlement, and again until shutdown.
+async fn slot(
+    shared: &Shared,
+    n: usize,
+    shutdown: CancellationToken,
+    stop_pages: CancellationToken,
+) -> RunSummary {
+    let mut summary = RunSummary::default();
+    let mut backoff = BACKEND_BACKOFF.delays();
+    while !shutdown.is_cancelled() {
+        let taken = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            taken = shared.broker.next_job(shared.config.poll) => taken,
+        };
+        let delivery = match taken {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                let delay = backoff.next_or_max();
+                warn!(slot = n, error = %e, retry_in = ?delay, "cannot take jobs");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
                 }
-            };
-            let lane = delivery.lane.map(|l| l.as_str()).unwrap_or("unknown");
-            let started = Instant::now();
-            self.metrics.in_flight.inc();
-            let result = self.handle(delivery, &stop_pages).await;
-            self.metrics.in_flight.dec();
-            let outcome = match result {
-                Ok(outcome) => {
-                    backoff = Duration::from_millis(100);
-                    outcome.as_str()
-                }
-                Err(e) => {
-                    warn!(slot = n, error = %e, retry_in = ?backoff, "job let go for redelivery");
-                    summary.abandoned += 1;
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    "abandoned"
-                }
-            };
-            self.metrics.jobs.with_label_values(&[outcome]).inc();
-            self.metrics
-                .slice_seconds
-                .with_label_values(&[lane, outcome])
-                .observe(started.elapsed().as_secs_f64());
-            if outcome != "abandoned" {
-                *summary.outcomes.entry(outcome).or_default() += 1;
+                continue;
             }
+        };
+        let lane = delivery.lane.map(|l| l.as_str()).unwrap_or("unknown");
+        let started = Instant::now();
+        shared.metrics.in_flight.inc();
+        let result = job::handle(shared, delivery, &stop_pages).await;
+        shared.metrics.in_flight.dec();
+        let outcome = match result {
+            Ok(outcome) => {
+                backoff.reset();
+                outcome.as_str()
+            }
+            Err(e) => {
+                let delay = backoff.next_or_max();
+                warn!(slot = n, error = %e, retry_in = ?delay, "job let go for redelivery");
+                summary.abandoned += 1;
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                "abandoned"
+            }
+        };
+        shared.metrics.jobs.with_label_values(&[outcome]).inc();
+        shared
+            .metrics
+            .slice_seconds
+            .with_label_values(&[lane, outcome])
+            .observe(started.elapsed().as_secs_f64());
+        if outcome != "abandoned" {
+            *summary.outcomes.entry(outcome).or_default() += 1;
         }
-        summary
     }
+    summary
 }
 
 /// For tests and embedding: work exactly one delivery.
 impl Worker {
-    pub async fn handle(
-        &self,
-        delivery: fleet_core::broker::Delivery,
-    ) -> Result<JobOutcome, crate::job::Abandon> {
-        self.inner.handle(delivery, &CancellationToken::new()).await
+    pub async fn handle(&self, delivery: Delivery) -> Result<JobOutcome, WorkerError> {
+        job::handle(&self.inner, delivery, &CancellationToken::new()).await
     }
 }

@@ -24,10 +24,10 @@ use fleet_core::ledger::{RequestState, SliceRecord, SliceState, Transition};
 use fleet_core::wire::record_id;
 use fleet_core::wire::{headers, Event, EventBody, Lane, RecordPage, SliceJob, WIRE_VERSION};
 use fleet_core::{Broker, Ledger, Priority};
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead};
 use fleet_worker::output::key_and_version;
 use fleet_worker::{OutputMode, WorkerConfig};
 use serde_json::json;
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 use uipath_client::{AuthConfig, ClientError};
 use uipath_sim::config::{SimConfig, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT};
 
@@ -129,7 +129,7 @@ fn assert_split_tree(slices: &[SliceRecord], from: DateTime<Utc>, to: DateTime<U
 /// Every RobotLogs record id of `folder` over `[from, to)`, read directly: the range is
 /// halved wherever it holds more than the paging window, as the worker does.
 async fn reference_robot_logs(
-    sources: &uipath_client::sources::Sources,
+    sources: &fleet_reader::Sources,
     folder: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,

@@ -35,11 +35,11 @@ use fleet_core::ledger::{
 };
 use fleet_core::wire::{headers, Event, EventBody};
 use fleet_core::{Broker, Ledger, LedgerError};
+use fleet_reader::Sources;
 use fleet_redis::RedisLedger;
 use fleet_worker::{OutputMode, Worker, WorkerConfig};
 use serde_json::{json, Value};
 use uipath_client::client::{ClientOptions, StatsSnapshot};
-use uipath_client::sources::Sources;
 use uipath_sim::server::RunningSim;
 
 const FROM: &str = "2024-01-01T00:00:00Z";

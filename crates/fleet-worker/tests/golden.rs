@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::{acme, generous_limits, sim_config, start_sim};
-use fleet_coordinator::{Coordinator, CoordinatorConfig, Sources};
+use fleet_coordinator::{Coordinator, CoordinatorConfig};
 use fleet_core::broker::{Delivery, Depths, Destination, Outgoing, Subscriber, Subscription};
 use fleet_core::ledger::RequestState;
 use fleet_core::{Broker, BrokerError, Ledger, Sealer};
 use fleet_memory::{FileLedger, MemoryBroker, MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::Sources;
 use fleet_testkit::golden::{assert_golden, destination};
 use fleet_worker::{OutputMode, Worker, WorkerConfig};
 use serde_json::{json, Value};

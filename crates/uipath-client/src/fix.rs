@@ -3,7 +3,6 @@
 //! and its `GET /v1/datasets`. The error's own message says what went wrong; these say
 //! where to fix it, naming the configuration key or the UiPath admin page.
 
-use crate::sources::DatasetRef;
 use crate::{AuthConfig, ClientError};
 
 /// Every Data Service scope starts so (`DataService.Data.Read`, `DataService.Schema.Read`).
@@ -152,14 +151,9 @@ pub fn dataservice(source: &str, auth: &AuthConfig, e: &ClientError) -> Diagnosi
     }
 }
 
-/// What to do when a preview of `dataset` failed, if the error says.
-pub fn preview(error: &ClientError, dataset: &DatasetRef) -> Option<String> {
-    let scope = match dataset {
-        DatasetRef::Orchestrator(d) => format!("{}.Read", d.scope),
-        DatasetRef::DataService(_) => {
-            "DataService.Data.Read (user scope: use the login flow)".to_owned()
-        }
-    };
+/// What to do when a preview failed, if the error says; `scope` is the scope that
+/// reads the dataset (`OR.Jobs.Read`, or Data Service's user scope).
+pub fn preview(error: &ClientError, scope: &str) -> Option<String> {
     match error {
         ClientError::Forbidden { .. } | ClientError::InvalidScope { .. } => Some(format!(
             "the application needs scope {scope} and a role on the folder; add it under Admin > External Applications"

@@ -2,8 +2,6 @@
 //! Automation Suite, standalone) and Data Service.
 //!
 //! - [`source`]: where a source lives and how it authenticates ([`SourceConfig`]).
-//! - [`sources`]: the configured sources by name, and one page of a slice of any dataset
-//!   with a cursor a worker can checkpoint.
 //! - [`auth`]: the auth flows, all going through a fleet-wide [`fleet_core::TokenCache`]
 //!   with single-flight refresh ([`auth::TokenProvider`]); the one-time login
 //!   (authorization code + PKCE) that yields a refresh token.
@@ -15,14 +13,12 @@
 //!   schemas), the live half of the field catalog in `fleet_core::fields`.
 //! - [`error`]: [`ClientError`] and its [`Disposition`] — what the caller should do next;
 //!   [`fix`]: what to change when UiPath refuses, in words (one table for every caller).
-//! - [`check`]: does a source work, per dataset: token, scopes, folders, Data Service
-//!   entities and a probe read each, as findings with their fix.
 //!
 //! The crate knows nothing about queues: a worker asks for pages, and every failure
-//! comes back with a disposition it can act on.
+//! comes back with a disposition it can act on. The fleet's reading of slices (the
+//! configured sources by name, read modes, checkpointable cursors) is `fleet-reader`.
 
 pub mod auth;
-pub mod check;
 pub mod client;
 pub mod dataservice;
 pub mod error;
@@ -30,7 +26,6 @@ pub mod fix;
 pub mod metadata;
 pub mod odata;
 pub mod source;
-pub mod sources;
 
 pub use client::UipathClient;
 pub use error::{ClientError, Disposition};

@@ -1,7 +1,7 @@
 //! `uipath-fleet check`: does each configured source work, per dataset, and if not, what
 //! to change. Runs locally against the sources; no coordinator, RabbitMQ or Redis needed.
 //! The probing (token, scopes, folders, Data Service entities, one read per dataset) is
-//! `uipath_client::check`; this is the command around it.
+//! `fleet_reader::check`; this is the command around it.
 //!
 //! The datasets checked are `--dataset`, else those the configuration's `[[backfills]]`
 //! and `[[syncs]]` read from the source, else every Orchestrator dataset (none for a
@@ -25,9 +25,9 @@ use std::sync::Arc;
 use fleet_core::dataset;
 use fleet_core::{RateLimiter, Sealer, TokenCache};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::check::{self, Backends};
+use fleet_reader::DatasetRef;
 use tokio_util::sync::CancellationToken;
-use uipath_client::check::{self, Backends};
-use uipath_client::sources::DatasetRef;
 use uipath_client::{AuthConfig, SourceConfig};
 
 use crate::client::show::table;

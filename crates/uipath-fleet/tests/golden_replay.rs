@@ -16,11 +16,11 @@ use common::*;
 use fleet_core::broker::{Destination, Outgoing};
 use fleet_core::{Broker as _, Ledger as _, Sealer};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::Sources;
 use fleet_testkit::golden::assert_golden;
 use fleet_worker::{Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::Sources;
 use uipath_client::UipathClient;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use embedded::*;
+use fleet_reader::Sources;
 use fleet_testkit::fleet_toml::{write_embedded, Embedded};
-use uipath_client::sources::Sources;
 use uipath_sim::config::SimConfig;
 use uipath_sim::faults::FaultConfig;
 use uipath_sim::server::RunningSim;

@@ -17,12 +17,12 @@ use common::*;
 use fleet_core::broker::{Destination, Feed, Outgoing, Subscription};
 use fleet_core::wire::{self, headers, Op, Provenance, RecordEnvelope, WIRE_VERSION};
 use fleet_core::Broker as _;
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead};
 use fleet_testkit::process::{tail, without_fleet_env};
 use fleet_worker::output::key_and_version;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader, Lines};
 use tokio::process::{Child, Command};
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 
 const DATASETS: [&str; 2] = ["jobs", "queue-items"];
 /// The sink's queue (`<prefix>.sub.sink`).

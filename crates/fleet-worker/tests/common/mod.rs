@@ -11,17 +11,18 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use fleet_amqp::{AmqpBroker, AmqpConfig};
-use fleet_coordinator::{Coordinator, CoordinatorConfig, Sources};
+use fleet_coordinator::{Coordinator, CoordinatorConfig};
 use fleet_core::broker::{Feed, Subscriber, Subscription};
 use fleet_core::ratelimit::FamilyBudgets;
 use fleet_core::wire::{headers, RecordEnvelope, RecordPage};
 use fleet_core::{Broker, Budget, Ledger, LimiterConfig, Sealer, Secret};
+use fleet_reader::Sources;
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead};
 use fleet_redis::{RedisLedger, RedisRateLimiter, RedisTokenCache};
 use fleet_worker::output::key_and_version;
 use fleet_worker::{Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 use uipath_client::{AuthConfig, Deployment, SourceConfig, UipathClient};
 use uipath_sim::config::{
     SimConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT, OR_READ_SCOPES,

@@ -20,14 +20,13 @@ use fleet_core::{dataset, Priority};
 use serde::{Deserialize, Serialize};
 
 pub use literal::parse_datetime;
-pub use page::{Page, Pages};
+pub use page::{decode_envelope, Page, Pages};
 pub use slice::{Cursor, Record, SliceSpec, MAX_IDS_PER_QUERY};
 
 use crate::error::ClientError;
 use crate::UipathClient;
 
 pub(crate) use literal::{format_datetime, is_safe_datetime};
-pub(crate) use page::decode_envelope;
 
 /// An Orchestrator folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,7 +31,8 @@ struct Envelope {
     count: Option<u64>,
 }
 
-pub(crate) fn decode_envelope(body: &[u8]) -> Result<(Vec<Record>, Option<u64>), String> {
+/// Reads an OData collection body: its records and its `@odata.count`, if asked for.
+pub fn decode_envelope(body: &[u8]) -> Result<(Vec<Record>, Option<u64>), String> {
     let env: Envelope =
         serde_json::from_slice(body).map_err(|e| format!("not an OData collection: {e}"))?;
     let records = env

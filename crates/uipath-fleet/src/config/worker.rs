@@ -101,7 +101,7 @@ impl WorkerSection {
             drain_deadline: Duration::from_secs(self.drain_deadline_secs),
             ..WorkerConfig::default()
         };
-        worker.validate().map_err(ConfigError)?;
+        worker.validate().map_err(|e| ConfigError(e.to_string()))?;
         let client = ClientOptions {
             max_wait: Duration::from_secs(self.defer_after_secs),
             ..ClientOptions::default()

@@ -17,11 +17,11 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use fleet_core::{LimiterConfig, Sealer};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead, Sources};
 use fleet_worker::output::key_and_version;
 use serde_json::Value;
 use tokio::process::Command;
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead, Sources};
 use uipath_client::{SourceConfig, UipathClient};
 use uipath_sim::config::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT, OR_READ_SCOPES,

@@ -25,12 +25,12 @@ use fleet_core::ledger::SliceState;
 use fleet_core::ratelimit::FamilyBudgets;
 use fleet_core::wire::RecordEnvelope;
 use fleet_core::{Broker as _, Budget, Ledger, LimiterConfig, Sealer, Secret};
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead, Sources};
 use fleet_redis::{RedisLedger, RedisRateLimiter, RedisTokenCache};
 use fleet_worker::output::key_and_version;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uipath_client::client::ClientOptions;
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead, Sources};
 use uipath_client::{AuthConfig, Deployment, SourceConfig, UipathClient};
 use uipath_sim::config::{
     SimConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT, OR_READ_SCOPES,

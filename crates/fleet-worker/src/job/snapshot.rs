@@ -26,32 +26,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use fleet_core::broker::Delivery;
 use fleet_core::dataset::ChangeMode;
-use fleet_core::ledger::{SliceRecord, SliceState, Transition};
-use fleet_core::wire::SliceJob;
+use fleet_reader::{DatasetRef, SliceCursor};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead};
 
-use crate::job::{priority, Abandon, JobOutcome};
-use crate::output::{key_and_version, off_runtime, snapshot_hash, Output};
-use crate::service::Inner;
+use super::{Claimed, InFlight, JobOutcome};
+use crate::error::WorkerError;
+use crate::output::{key_and_version, off_runtime, snapshot_hash};
 
 /// How soon a window that lost the race to store its snapshot reads again.
 const REREAD_AFTER: Duration = Duration::from_secs(1);
 
-impl Inner {
-    /// Works a snapshot window to its settlement (the slice is claimed).
-    pub(crate) async fn work_snapshot(
-        &self,
-        d: Delivery,
-        job: &SliceJob,
-        slice: &SliceRecord,
-        read: &SliceRead,
-        output: &Output,
+impl InFlight<'_> {
+    /// Works a snapshot window of the claimed slice to its settlement.
+    pub(super) async fn snapshot(
+        self,
+        claimed: &Claimed,
         stop: &CancellationToken,
-    ) -> Result<JobOutcome, Abandon> {
+    ) -> Result<JobOutcome, WorkerError> {
+        let (slice, read, output) = (&claimed.slice, &claimed.read, &claimed.output);
         let volatile: &'static [&'static str] = match &read.dataset {
             DatasetRef::Orchestrator(def) => match def.change {
                 ChangeMode::Snapshot { volatile } => volatile,
@@ -61,26 +55,23 @@ impl Inner {
         };
         let Some(stream) = slice.stream.clone() else {
             let e = "a snapshot read needs the sync stream it compares with; only sync windows read this way";
-            return self.give_up(d, job, "bad_request", e).await;
+            return self.give_up("bad_request", e).await;
         };
-        let before = self
+        let (shared, request_id) = (self.shared, self.job.request_id.clone());
+        let before = shared
             .patiently("reading the stored snapshot", || {
-                self.ledger.snapshot(&job.request_id, &stream)
+                shared.ledger.snapshot(&request_id, &stream)
             })
             .await?;
         // The stored hashes are shared with the blocking pool, where each page is hashed.
         let known = Arc::new(before.hashes);
-        let labels = [job.source.as_str(), job.dataset.as_str()];
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut cursor = SliceCursor::start(&read.dataset);
         let (mut pages, mut published) = (0u64, 0u64);
         loop {
-            if stop.is_cancelled() {
-                return self.release(d, job, slice.attempts).await;
-            }
-            let (records, next) = match self.sources.read_page(read, &cursor, priority(job)).await {
+            let (records, next) = match self.read_at(read, &cursor, stop).await {
                 Ok(page) => page,
-                Err(e) => return self.client_error(d, job, slice, &cursor, e).await,
+                Err(why) => return self.interrupted(slice, &cursor, why).await,
             };
             pages += 1;
             // Hashing a page is CPU work: off the runtime threads, like building messages.
@@ -103,12 +94,11 @@ impl Inner {
             let n = changed.len() as u64;
             if n > 0 {
                 let messages = output.page_off_runtime(pages, changed, Utc::now()).await;
-                if let Err(e) = self.publish("records", messages).await {
-                    return self.publish_failed(d, job, slice, e).await;
+                if let Err(e) = shared.publish("records", messages).await {
+                    return self.records_unpublished(e).await;
                 }
             }
-            self.metrics.pages.with_label_values(&labels).inc();
-            self.metrics.records.with_label_values(&labels).inc_by(n);
+            self.count(1, n);
             published += n;
             match next {
                 Some(next) => cursor = next,
@@ -124,18 +114,15 @@ impl Inner {
         let deleted = gone.len() as u64;
         if deleted > 0 {
             let tombstones = output.tombstones(pages + 1, gone, Utc::now());
-            if let Err(e) = self.publish("tombstones", tombstones).await {
-                return self.publish_failed(d, job, slice, e).await;
+            if let Err(e) = shared.publish("tombstones", tombstones).await {
+                return self.records_unpublished(e).await;
             }
-            self.metrics
-                .records
-                .with_label_values(&labels)
-                .inc_by(deleted);
+            self.count(0, deleted);
         }
-        let stored = self
+        let stored = shared
             .patiently("storing the snapshot", || {
-                self.ledger.store_snapshot(
-                    &job.request_id,
+                shared.ledger.store_snapshot(
+                    &request_id,
                     &stream,
                     before.generation,
                     &seen,
@@ -145,44 +132,19 @@ impl Inner {
             .await?;
         if !stored {
             debug!("another window stored its snapshot first; reading again");
-            return self
-                .defer(
-                    d,
-                    job,
-                    slice.attempts,
-                    REREAD_AFTER,
-                    "a newer snapshot was stored meanwhile",
-                )
-                .await;
+            let why = "a newer snapshot was stored meanwhile";
+            return self.defer(REREAD_AFTER, why).await;
         }
-        let done = self
-            .transition(
-                &job.slice_id,
-                Transition::Complete {
-                    records: published + deleted,
-                    pages,
-                    claim: Some(slice.attempts),
-                },
-            )
-            .await?;
-        let completed = done
-            .slice
-            .filter(|s| done.applied || s.state == SliceState::Completed);
-        match completed {
-            Some(s) => {
-                self.completed_event(job, &s).await?;
-                self.ack(d).await?;
-                tracing::Span::current().record("records", s.records);
-                info!(
-                    keys = seen.len(),
-                    changed = published,
-                    deleted,
-                    pages,
-                    "snapshot window completed"
-                );
-                Ok(JobOutcome::Completed)
-            }
-            None => self.stopped(d).await,
-        }
+        let keys = seen.len();
+        self.done(published + deleted, pages, |_| {
+            info!(
+                keys,
+                changed = published,
+                deleted,
+                pages,
+                "snapshot window completed"
+            );
+        })
+        .await
     }
 }

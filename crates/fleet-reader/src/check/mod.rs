@@ -23,7 +23,7 @@
 //!    After a readable `jobs`, **change-capture**: whether the tenant stamps
 //!    `LastModificationTime`.
 //!
-//! What to change for each error comes from [`crate::fix`]. Secrets never appear in a
+//! What to change for each error comes from [`uipath_client::fix`]. Secrets never appear in a
 //! finding: the client's errors carry none, and nothing else here formats one.
 
 mod datasets;
@@ -34,11 +34,11 @@ use fleet_core::dataset;
 use fleet_core::{RateLimiter, TokenCache};
 use serde::Serialize;
 
-use crate::auth::{TokenOptions, TokenProvider};
-use crate::client::ClientOptions;
-use crate::fix::{self, Diagnosis, DATASERVICE_SCOPE_PREFIX};
-use crate::sources::{DatasetRef, Sources};
-use crate::{AuthConfig, ClientError, SourceConfig, UipathClient};
+use crate::{DatasetRef, Sources};
+use uipath_client::auth::{TokenOptions, TokenProvider};
+use uipath_client::client::ClientOptions;
+use uipath_client::fix::{self, Diagnosis, DATASERVICE_SCOPE_PREFIX};
+use uipath_client::{AuthConfig, ClientError, SourceConfig, UipathClient};
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -252,7 +252,7 @@ async fn check_token(
                     "{}: the identity server granted only robot scopes",
                     e.kind()
                 ),
-                crate::source::machine_migration(&crate::auth::scopes_for(&slugs)),
+                uipath_client::source::machine_migration(&uipath_client::auth::scopes_for(&slugs)),
             ));
             return None;
         }

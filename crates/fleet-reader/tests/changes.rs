@@ -3,6 +3,8 @@
 //! in it), and the queue-item feed returns the current state of exactly the items whose
 //! events fall in the window — both compared with the simulator's own records.
 
+// The simulator harness of uipath-client's paging tests, shared rather than copied.
+#[path = "../../uipath-client/tests/paging_common/mod.rs"]
 mod paging_common;
 
 use std::collections::BTreeSet;
@@ -11,10 +13,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use fleet_core::wire::{FolderRef, ReadMode};
 use fleet_core::Priority;
+use fleet_reader::{DatasetRef, SliceCursor, SliceRead, Sources};
 use paging_common::*;
 use serde_json::Value;
 use uipath_client::odata::{parse_datetime, Record};
-use uipath_client::sources::{DatasetRef, SliceCursor, SliceRead, Sources};
 use uipath_sim::config::SimConfig;
 
 /// A live tenant busy enough that every minute has jobs and items moving.

@@ -5,9 +5,9 @@ use fleet_core::dataset::DatasetDef;
 use fleet_core::wire::FolderRef;
 
 use super::{is_application, Finding};
-use crate::fix::{self, grants, DATASERVICE_DATA, DATASERVICE_SCOPE_PREFIX};
-use crate::sources::{DatasetRef, Sources};
-use crate::{ClientError, SourceConfig};
+use crate::{DatasetRef, Sources};
+use uipath_client::fix::{self, grants, DATASERVICE_DATA, DATASERVICE_SCOPE_PREFIX};
+use uipath_client::{ClientError, SourceConfig};
 
 /// One source's reads, with what its token check learned.
 pub(super) struct Probe<'a> {
