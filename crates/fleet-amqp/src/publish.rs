@@ -24,7 +24,8 @@ use fleet_core::BrokerError;
 use futures::stream::{FuturesUnordered, StreamExt};
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation};
+
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use tokio::time::Instant;
 
 use crate::config::MAX_NAME;
@@ -139,29 +140,47 @@ fn settle(res: Result<Confirmation, lapin::Error>, outcome: &mut Outcome) -> Opt
     None
 }
 
+/// The confirms of one batch: those still outstanding, what the settled ones said, and
+/// the first failure.
+#[derive(Default)]
+struct Confirms {
+    pending: FuturesUnordered<PublisherConfirm>,
+    outcome: Outcome,
+    failure: Option<lapin::Error>,
+}
+
+impl Confirms {
+    /// Waits for the next outstanding confirm and records it: `Ok(false)` when none is
+    /// outstanding, an error when the connection went meanwhile.
+    async fn settle_next(&mut self, watch: &mut Watch<'_>) -> Result<bool, SendFailure> {
+        match watch.run(self.pending.next()).await {
+            Some(Some(res)) => {
+                if let Some(e) = settle(res, &mut self.outcome) {
+                    self.failure.get_or_insert(e);
+                }
+                Ok(true)
+            }
+            Some(None) => Ok(false),
+            None => Err(SendFailure::lost()),
+        }
+    }
+}
+
 async fn send(
     ch: &Channel,
     batch: &[Outgoing],
     routes: &[Route],
     window: usize,
 ) -> Result<Outcome, SendFailure> {
-    let mut outcome = Outcome::default();
-    let mut pending = FuturesUnordered::new();
-    let mut failure: Option<lapin::Error> = None;
+    let mut confirms = Confirms::default();
     let mut watch = Watch::new(ch);
     for (i, (msg, r)) in batch.iter().zip(routes).enumerate() {
-        while pending.len() >= window {
-            match watch.run(pending.next()).await {
-                Some(Some(res)) => {
-                    if let Some(e) = settle(res, &mut outcome) {
-                        failure.get_or_insert(e);
-                    }
-                }
-                Some(None) => break,
-                None => return Err(SendFailure::lost()),
+        while confirms.pending.len() >= window {
+            if !confirms.settle_next(&mut watch).await? {
+                break;
             }
         }
-        if failure.is_some() {
+        if confirms.failure.is_some() {
             // The channel failed: its other confirms fail too; stop sending.
             break;
         }
@@ -177,27 +196,17 @@ async fn send(
             r.properties.clone(),
         );
         match watch.run(sent).await {
-            Some(Ok(confirm)) => pending.push(confirm),
+            Some(Ok(confirm)) => confirms.pending.push(confirm),
             Some(Err(e)) => return Err(SendFailure::lapin(&e, i > 0)),
             None => return Err(SendFailure::lost()),
         }
     }
     // Await the rest even after a failure: on a failed channel they fail at once, and on
     // a healthy one (a return or nack) the channel must be drained before reuse.
-    loop {
-        match watch.run(pending.next()).await {
-            Some(Some(res)) => {
-                if let Some(e) = settle(res, &mut outcome) {
-                    failure.get_or_insert(e);
-                }
-            }
-            Some(None) => break,
-            None => return Err(SendFailure::lost()),
-        }
-    }
-    match failure {
+    while confirms.settle_next(&mut watch).await? {}
+    match confirms.failure {
         Some(e) => Err(SendFailure::lapin(&e, true)),
-        None => Ok(outcome),
+        None => Ok(confirms.outcome),
     }
 }
 

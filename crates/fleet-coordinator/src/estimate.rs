@@ -205,15 +205,7 @@ impl Planner {
         &self,
         spec: &BackfillRequest,
     ) -> Result<(Vec<PlanUnit>, Estimate), PlanError> {
-        let units = self
-            .decide_units(
-                &spec.sources,
-                &spec.datasets,
-                &spec.select,
-                spec.slice_width,
-                Some((spec.from, spec.to)),
-            )
-            .await?;
+        let units = self.decide_backfill_units(spec).await?;
         let mut records = Vec::with_capacity(units.len());
         for unit in &units {
             records.push(

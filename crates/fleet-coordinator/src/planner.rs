@@ -142,6 +142,22 @@ impl Planner {
             })
     }
 
+    /// [`Planner::decide_units`] of a backfill: its sources, datasets, select, width and
+    /// range.
+    pub async fn decide_backfill_units(
+        &self,
+        spec: &BackfillRequest,
+    ) -> Result<Vec<PlanUnit>, PlanError> {
+        self.decide_units(
+            &spec.sources,
+            &spec.datasets,
+            &spec.select,
+            spec.slice_width,
+            Some((spec.from, spec.to)),
+        )
+        .await
+    }
+
     /// Decide the units of a request: every (source, dataset) — per folder for
     /// folder-scoped datasets — with its width: the request's, or one picked from a
     /// `$count` probe of the unit's range (untimed datasets have none).
@@ -342,15 +358,7 @@ impl Planner {
         let value = match stored {
             Some(v) => v,
             None => {
-                let units = self
-                    .decide_units(
-                        &spec.sources,
-                        &spec.datasets,
-                        &spec.select,
-                        spec.slice_width,
-                        Some((spec.from, spec.to)),
-                    )
-                    .await?;
+                let units = self.decide_backfill_units(spec).await?;
                 let plan = serde_json::to_value(Plan { units }).expect("plain struct");
                 self.ledger.fix_plan(id, &plan).await?
             }
