@@ -20,12 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet_amqp::{AmqpBroker, AmqpConfig};
-use fleet_coordinator::{Coordinator, CoordinatorConfig, Sources};
+use fleet_coordinator::{Coordinator, CoordinatorConfig};
 use fleet_core::ledger::SliceRecord;
 use fleet_core::plan::{self, PlanUnit, Width};
 use fleet_core::wire::Lane;
 use fleet_core::{Broker, Ledger, Sealer, Secret};
 use fleet_memory::{FileLedger, MemoryBroker, MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::Sources;
 use fleet_redis::RedisLedger;
 use uipath_client::client::ClientOptions;
 use uipath_client::{AuthConfig, Deployment, SourceConfig, UipathClient};

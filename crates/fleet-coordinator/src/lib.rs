@@ -2,7 +2,7 @@
 //! in sync every 15 minutes" into slice jobs on the broker, and reports progress.
 //!
 //! - The configured UiPath sources and what planning asks of them (folders, `$count`
-//!   probes, Data Service entities, previews) are `fleet_reader`'s [`Sources`].
+//!   probes, Data Service entities, previews) are `fleet_reader`'s [`Sources`](fleet_reader::Sources).
 //! - [`planner`]: a request's units decided once (folders × datasets, widths from a
 //!   probe), fixed in the ledger, then cut into slices that are added to the ledger and
 //!   published in confirmed batches. Re-running it is harmless (deterministic ids).
@@ -41,5 +41,4 @@ pub mod sync;
 
 pub use config::{Clock, CoordinatorConfig};
 pub use error::CoordinatorError;
-pub use fleet_reader::Sources;
 pub use service::Coordinator;

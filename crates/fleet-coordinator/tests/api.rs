@@ -191,7 +191,7 @@ async fn preview_shows_records_and_explains_empty_ranges_and_missing_permissions
     let sim = start_sim(sim_config()).await;
     let backends = Backends::connect("coord_api_preview").await;
     // A second source whose application lacks the Jobs scope.
-    let sources = fleet_coordinator::Sources::new([
+    let sources = fleet_reader::Sources::new([
         client(source_config(
             &sim,
             "acme",
@@ -281,7 +281,7 @@ async fn preview_shows_records_and_explains_empty_ranges_and_missing_permissions
 #[tokio::test]
 async fn an_open_api_is_refused_on_a_non_loopback_address() {
     let backends = Backends::connect("coord_api_open").await;
-    let coordinator = backends.coordinator(fleet_coordinator::Sources::default(), test_config());
+    let coordinator = backends.coordinator(fleet_reader::Sources::default(), test_config());
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let err = coordinator
         .run(listener, tokio_util::sync::CancellationToken::new())

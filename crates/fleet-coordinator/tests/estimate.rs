@@ -9,8 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use fleet_coordinator::Sources;
 use fleet_core::Ledger;
+use fleet_reader::Sources;
 use serde_json::Value;
 use uipath_sim::config::OR_READ_SCOPES;
 use uipath_sim::faults::FaultConfig;

@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fleet_amqp::{AmqpBroker, AmqpConfig};
-use fleet_coordinator::{Coordinator, CoordinatorConfig, Sources};
+use fleet_coordinator::{Coordinator, CoordinatorConfig};
 use fleet_core::broker::Lane;
 use fleet_core::ledger::{SliceRecord, SliceState};
 use fleet_core::ratelimit::FamilyBudgets;
 use fleet_core::wire::SliceJob;
 use fleet_core::{Broker, Budget, Ledger, LimiterConfig, Sealer, Secret};
 use fleet_memory::{MemoryRateLimiter, MemoryTokenCache};
+use fleet_reader::Sources;
 use fleet_redis::RedisLedger;
 use uipath_client::client::ClientOptions;
 use uipath_client::{AuthConfig, Deployment, SourceConfig, UipathClient};
