@@ -2,7 +2,8 @@
 //! against ([`sim_config`]: the documented demo tenant plus a busy [`LIVE_TENANT`]), the
 //! state directory it keeps or throws away ([`DemoState`]), and the reading of what
 //! the embedded sink wrote (`<out>/<source>/<dataset>/<date>.ndjson`): files counted,
-//! cleared, or followed as they grow ([`Tail`]). Showing it is the binary's part.
+//! cleared, or followed as they grow ([`Tail`]); the live phase's sync and what it
+//! delivers ([`live`]). Showing it is the binary's part.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _};
@@ -11,9 +12,12 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use uipath_sim::config::{SimConfig, TenantConfig, DEMO_ORG};
 use uipath_sim::data::DataConfig;
+use uipath_sim::stats::StatsSnapshot;
 
 use crate::embedded::LEDGER_FILE;
 use crate::error::{Context as _, Error};
+
+pub mod live;
 
 /// The source name the demo gives the simulator's demo tenant (the first level under
 /// the output directory).
@@ -147,6 +151,15 @@ pub fn count_output(dir: &Path) -> Result<(u64, usize), Error> {
         lines += text.iter().filter(|b| **b == b'\n').count() as u64;
     }
     Ok((lines, files.len()))
+}
+
+/// Requests the simulator answered, whatever the status.
+pub fn requests_sent(stats: &StatsSnapshot) -> u64 {
+    stats
+        .requests
+        .values()
+        .flat_map(|by_status| by_status.values())
+        .sum()
 }
 
 /// Reads the lines appended to a dataset's `.ndjson` files since the last call.

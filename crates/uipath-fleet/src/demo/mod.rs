@@ -40,7 +40,9 @@ mod files;
 pub mod live;
 
 use files::example_config;
-use fleet_assembly::demo::{clear_previous_output, count_output, ndjson_files, DemoState};
+use fleet_assembly::demo::{
+    clear_previous_output, count_output, ndjson_files, requests_sent, DemoState,
+};
 
 /// The source name the demo gives the simulator (the first level under `--out`).
 pub use fleet_assembly::demo::DEMO_SOURCE;
@@ -354,11 +356,7 @@ async fn demo(
         "  {:<18} {:>8} records in {:>4} file(s)",
         "total", total.0, total.1
     )?;
-    let requests: u64 = stats
-        .requests
-        .values()
-        .flat_map(|by_status| by_status.values())
-        .sum();
+    let requests = requests_sent(&stats);
     let grants: u64 = stats.token_grants.values().sum();
     writeln!(
         out,
@@ -366,7 +364,7 @@ async fn demo(
         stats.throttled
     )?;
     if let Some(l) = &live_summary {
-        l.print(out)?;
+        live::print(l, out)?;
     }
 
     let failed: Vec<String> = views
