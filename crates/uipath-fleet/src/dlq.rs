@@ -191,29 +191,3 @@ impl Fleet {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser as _;
-
-    #[derive(clap::Parser, Debug)]
-    struct Cmd {
-        #[command(flatten)]
-        dlq: DlqArgs,
-    }
-
-    #[test]
-    fn replay_needs_exactly_one_choice() {
-        assert!(Cmd::try_parse_from(["x", "replay"]).is_err());
-        assert!(Cmd::try_parse_from(["x", "replay", "--all", "--reason", "not_found"]).is_err());
-        assert!(Cmd::try_parse_from(["x", "replay", "abc", "--all"]).is_err());
-        let cmd = Cmd::try_parse_from(["x", "replay", "a", "b", "--dry-run"]).unwrap();
-        let DlqAction::Replay(r) = &cmd.dlq.action else {
-            panic!("not replay")
-        };
-        assert_eq!((r.ids.len(), r.dry_run, r.all), (2, true, false));
-        let cmd = Cmd::try_parse_from(["x", "list", "--config", "f.toml", "--limit", "5"]).unwrap();
-        assert_eq!(cmd.dlq.config_path(), Some(Path::new("f.toml")));
-    }
-}
