@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 
+use fleet_core::ledger::RequestKind;
 use serde_json::Value;
 use uipath_sim::config::{SimConfig, TenantConfig, DEMO_ORG};
 use uipath_sim::data::DataConfig;
 use uipath_sim::stats::StatsSnapshot;
 
-use crate::embedded::LEDGER_FILE;
+use crate::embedded::{EmbeddedFleet, LEDGER_FILE};
 use crate::error::{Context as _, Error};
 
 pub mod live;
@@ -140,6 +141,29 @@ pub fn ndjson_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     files.sort();
     Ok(files)
+}
+
+/// Submits one backfill of [`DEMO_SOURCE`] per dataset over `[from, to)` (one progress
+/// bar each); returns their ids in the order of `datasets`.
+pub async fn submit_backfills(
+    fleet: &EmbeddedFleet,
+    datasets: &[&str],
+    (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    for ds in datasets {
+        let body = serde_json::json!({
+            "sources": [DEMO_SOURCE],
+            "datasets": [ds],
+            "from": from.to_string(),
+            "to": to.to_string(),
+        });
+        let submitted = fleet
+            .submit(RequestKind::Backfill, ds, body.to_string().as_bytes())
+            .await?;
+        ids.push(submitted.id);
+    }
+    Ok(ids)
 }
 
 /// Lines (records) and files under `dir`.
