@@ -177,3 +177,68 @@ impl Watch {
         summary
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_reports_each_job_change_once_and_tallies_queue_items() {
+        let root = std::env::temp_dir().join(format!("fleet-assembly-live-{}", std::process::id()));
+        let (jobs, items) = (root.join("jobs"), root.join("queue-items"));
+        std::fs::create_dir_all(&jobs).unwrap();
+        std::fs::create_dir_all(&items).unwrap();
+        let start: DateTime<Utc> = "2025-07-01T10:00:00Z".parse().unwrap();
+        let job = |id: i64, state: &str, created: &str| {
+            format!(
+                "{}\n",
+                serde_json::json!({"key": id.to_string(), "folder": "HR",
+                    "record": {"Id": id, "State": state, "CreationTime": created}})
+            )
+        };
+        std::fs::write(
+            jobs.join("2025-07-01.ndjson"),
+            job(1, "Running", "2025-07-01T09:00:00Z")
+                + &job(2, "Pending", "2025-07-01T10:00:05Z")
+                + &job(2, "Pending", "2025-07-01T10:00:05Z"),
+        )
+        .unwrap();
+        std::fs::write(
+            items.join("2025-07-01.ndjson"),
+            "{\"key\":\"7\",\"record\":{\"Id\":7,\"Status\":\"New\"}}\n",
+        )
+        .unwrap();
+        let mut watch = Watch::new(start);
+        let landed = watch.poll(&root).unwrap();
+        assert_eq!(
+            landed,
+            [
+                Landed::Job {
+                    id: 1,
+                    change: JobChange::Changed {
+                        state: "Running".into(),
+                        created: Some("2025-07-01T09:00:00Z".parse().unwrap()),
+                    },
+                    folder: "HR".into(),
+                },
+                Landed::Job {
+                    id: 2,
+                    change: JobChange::New {
+                        state: "Pending".into()
+                    },
+                    folder: "HR".into(),
+                },
+                Landed::QueueItems {
+                    versions: 1,
+                    statuses: BTreeMap::from([("New".into(), 1)]),
+                },
+            ]
+        );
+        assert!(watch.poll(&root).unwrap().is_empty(), "nothing new landed");
+        let stats = StatsSnapshot::default();
+        let summary = watch.summary(1.0, &stats, &stats);
+        assert_eq!((summary.versions["jobs"], summary.records["jobs"]), (3, 2));
+        assert_eq!(summary.changed_jobs, 1);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
