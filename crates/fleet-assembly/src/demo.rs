@@ -2,18 +2,23 @@
 //! against ([`sim_config`]: the documented demo tenant plus a busy [`LIVE_TENANT`]), the
 //! state directory it keeps or throws away ([`DemoState`]), and the reading of what
 //! the embedded sink wrote (`<out>/<source>/<dataset>/<date>.ndjson`): files counted,
-//! cleared, or followed as they grow ([`Tail`]). Showing it is the binary's part.
+//! cleared, or followed as they grow ([`Tail`]); the live phase's sync and what it
+//! delivers ([`live`]). Showing it is the binary's part.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 
+use fleet_core::ledger::RequestKind;
 use serde_json::Value;
 use uipath_sim::config::{SimConfig, TenantConfig, DEMO_ORG};
 use uipath_sim::data::DataConfig;
+use uipath_sim::stats::StatsSnapshot;
 
-use crate::embedded::LEDGER_FILE;
+use crate::embedded::{EmbeddedFleet, LEDGER_FILE};
 use crate::error::{Context as _, Error};
+
+pub mod live;
 
 /// The source name the demo gives the simulator's demo tenant (the first level under
 /// the output directory).
@@ -138,6 +143,29 @@ pub fn ndjson_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// Submits one backfill of [`DEMO_SOURCE`] per dataset over `[from, to)` (one progress
+/// bar each); returns their ids in the order of `datasets`.
+pub async fn submit_backfills(
+    fleet: &EmbeddedFleet,
+    datasets: &[&str],
+    (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    for ds in datasets {
+        let body = serde_json::json!({
+            "sources": [DEMO_SOURCE],
+            "datasets": [ds],
+            "from": from.to_string(),
+            "to": to.to_string(),
+        });
+        let submitted = fleet
+            .submit(RequestKind::Backfill, ds, body.to_string().as_bytes())
+            .await?;
+        ids.push(submitted.id);
+    }
+    Ok(ids)
+}
+
 /// Lines (records) and files under `dir`.
 pub fn count_output(dir: &Path) -> Result<(u64, usize), Error> {
     let files = ndjson_files(dir)?;
@@ -147,6 +175,15 @@ pub fn count_output(dir: &Path) -> Result<(u64, usize), Error> {
         lines += text.iter().filter(|b| **b == b'\n').count() as u64;
     }
     Ok((lines, files.len()))
+}
+
+/// Requests the simulator answered, whatever the status.
+pub fn requests_sent(stats: &StatsSnapshot) -> u64 {
+    stats
+        .requests
+        .values()
+        .flat_map(|by_status| by_status.values())
+        .sum()
 }
 
 /// Reads the lines appended to a dataset's `.ndjson` files since the last call.

@@ -23,6 +23,9 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// Taking the dead letters failed (the error says which and why).
+    #[error(transparent)]
+    Dlq(#[from] fleet_coordinator::dlq::DlqError),
 }
 
 impl Error {

@@ -6,6 +6,8 @@
 //! - [`process`]: one worker, coordinator or file sink process of a distributed fleet.
 //! - [`backends`]: connecting a fleet process to RabbitMQ and Redis ([`Backends`]) and
 //!   building the sources' clients; [`connect`]: the start-up retry they use.
+//! - [`dead_letters`]: the dead-letter commands' connections, holding the letters and
+//!   giving them back in their order.
 //! - [`token_store`]: opening the token cache (Redis or a file, sealed or not).
 //! - [`demo`]: the demo's simulator, state directory and reading of the sink's files.
 //! - [`rerun`]: taking back what an earlier run left failed for a cause that may be gone.
@@ -17,6 +19,7 @@
 
 pub mod backends;
 pub mod connect;
+pub mod dead_letters;
 pub mod demo;
 pub mod embedded;
 pub mod error;

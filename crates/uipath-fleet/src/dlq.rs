@@ -10,7 +10,6 @@
 //!   `--dry-run` prints the same lines as "would ..." and changes nothing. Ids that
 //!   match no letter are refused (exit 1) before anything changes.
 
-mod letters;
 mod render;
 
 use std::io::Write;
@@ -22,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::BackendArgs;
 use crate::config::FleetConfig;
-use letters::Fleet;
+use fleet_assembly::dead_letters::DeadLetters;
 
 /// Flags of `uipath-fleet dlq`.
 #[derive(Debug, Clone, clap::Args)]
@@ -132,88 +131,63 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut config = config.clone();
     args.target().backends.apply(&mut config);
-    let fleet = Fleet::connect(&config, &shutdown).await?;
+    let amqp = config.broker.amqp_config("uipath-fleet dlq")?;
+    let redis_url = config.redis.url_for()?;
+    let prefix = config.redis.prefix().to_owned();
+    let fleet = DeadLetters::connect(amqp, redis_url, prefix, &shutdown).await?;
     let (mut reader, mut held) = (None, Held::default());
     let result = match fleet.peek(&mut reader, &mut held).await {
         Ok(()) => match &args.action {
             DlqAction::List(a) => render::list(&held.letters, a.limit, a.json, out),
-            DlqAction::Show(a) => fleet.show(&held.letters, &a.id, a.json, out).await,
-            DlqAction::Replay(a) => fleet.replay(&mut held, a, out).await,
+            DlqAction::Show(a) => render::show(&fleet, &held.letters, &a.id, a.json, out).await,
+            DlqAction::Replay(a) => replay(&fleet, &mut held, a, out).await,
         },
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     fleet.give_back(reader, held).await;
     fleet.broker.close().await;
     result
 }
 
-impl Fleet {
-    /// `dlq replay`: one line per chosen letter, then the counts.
-    async fn replay(
-        &self,
-        held: &mut Held,
-        args: &ReplayArgs,
-        out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
-        let choice = Choice {
-            ids: args.ids.clone(),
-            reason: args.reason.clone(),
-            all: args.all,
-        };
-        let letters = &mut held.letters;
-        let mut replay = Replay::new(&self.ledger, &self.broker, letters, &choice, args.dry_run)?;
-        for letter in letters.iter_mut().filter(|l| choice.takes(l)) {
-            let (verdict, why) = replay.step(letter).await?;
-            let done = if args.dry_run {
-                format!("would {}", verdict.word())
-            } else {
-                verdict.done().to_owned()
-            };
-            writeln!(out, "{}  {done}: {why}", letter.id())?;
-        }
-        let t = replay.tally();
-        let total = t.total();
-        if total == 0 {
-            writeln!(out, "no dead letter matched")?;
-        } else if args.dry_run {
-            writeln!(
-                out,
-                "{total} letter(s): would replay {}, drop {}, keep {} (dry run: nothing changed)",
-                t.replayed, t.dropped, t.kept
-            )?;
+/// `dlq replay`: one line per chosen letter, then the counts.
+async fn replay(
+    fleet: &DeadLetters,
+    held: &mut Held,
+    args: &ReplayArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let choice = Choice {
+        ids: args.ids.clone(),
+        reason: args.reason.clone(),
+        all: args.all,
+    };
+    let letters = &mut held.letters;
+    let mut replay = Replay::new(&fleet.ledger, &fleet.broker, letters, &choice, args.dry_run)?;
+    for letter in letters.iter_mut().filter(|l| choice.takes(l)) {
+        let (verdict, why) = replay.step(letter).await?;
+        let done = if args.dry_run {
+            format!("would {}", verdict.word())
         } else {
-            writeln!(
-                out,
-                "{total} letter(s): {} replayed, {} dropped, {} kept",
-                t.replayed, t.dropped, t.kept
-            )?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser as _;
-
-    #[derive(clap::Parser, Debug)]
-    struct Cmd {
-        #[command(flatten)]
-        dlq: DlqArgs,
-    }
-
-    #[test]
-    fn replay_needs_exactly_one_choice() {
-        assert!(Cmd::try_parse_from(["x", "replay"]).is_err());
-        assert!(Cmd::try_parse_from(["x", "replay", "--all", "--reason", "not_found"]).is_err());
-        assert!(Cmd::try_parse_from(["x", "replay", "abc", "--all"]).is_err());
-        let cmd = Cmd::try_parse_from(["x", "replay", "a", "b", "--dry-run"]).unwrap();
-        let DlqAction::Replay(r) = &cmd.dlq.action else {
-            panic!("not replay")
+            verdict.done().to_owned()
         };
-        assert_eq!((r.ids.len(), r.dry_run, r.all), (2, true, false));
-        let cmd = Cmd::try_parse_from(["x", "list", "--config", "f.toml", "--limit", "5"]).unwrap();
-        assert_eq!(cmd.dlq.config_path(), Some(Path::new("f.toml")));
+        writeln!(out, "{}  {done}: {why}", letter.id())?;
     }
+    let t = replay.tally();
+    let total = t.total();
+    if total == 0 {
+        writeln!(out, "no dead letter matched")?;
+    } else if args.dry_run {
+        writeln!(
+            out,
+            "{total} letter(s): would replay {}, drop {}, keep {} (dry run: nothing changed)",
+            t.replayed, t.dropped, t.kept
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{total} letter(s): {} replayed, {} dropped, {} kept",
+            t.replayed, t.dropped, t.kept
+        )?;
+    }
+    Ok(())
 }

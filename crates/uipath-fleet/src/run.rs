@@ -21,13 +21,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fleet_core::ledger::{RequestKind, RequestState};
+use fleet_core::ledger::RequestState;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::BackendArgs;
 use crate::config::{ConfigError, FleetConfig};
 use crate::embedded::{is_distributed, EmbeddedFleet};
-use crate::progress::{Board, Row};
+use crate::progress::{state_name, Board, Row};
 use crate::rerun::{describe_kept, describe_retried, retry_failed};
 
 /// How often progress is read.
@@ -154,7 +154,7 @@ pub async fn run(
             out,
             "{}: {} {}{}",
             s.origin,
-            kind_name(s.kind),
+            state_name(&s.kind),
             s.id,
             if s.created {
                 ""
@@ -181,7 +181,7 @@ pub async fn run(
                 "{}: retrying {} of {} {}: the cause may be gone since the earlier run (credentials, scopes, network)",
                 s.origin,
                 describe_retried(&retried),
-                kind_name(s.kind),
+                state_name(&s.kind),
                 s.id
             )?;
         }
@@ -221,7 +221,7 @@ pub async fn run(
             out,
             "{}: {} {}: {state}, {} records, {}/{} slices",
             s.origin,
-            kind_name(s.kind),
+            state_name(&s.kind),
             s.id,
             v.progress.counts.records,
             v.progress.done,
@@ -266,13 +266,6 @@ pub async fn run(
         anyhow::bail!("{}", failed.join("; "));
     }
     Ok(())
-}
-
-fn kind_name(kind: RequestKind) -> &'static str {
-    match kind {
-        RequestKind::Backfill => "backfill",
-        RequestKind::Sync => "sync",
-    }
 }
 
 /// "fleet running: 2 workers × 4 slots, in-process (state ..., records to ...); API on ..."

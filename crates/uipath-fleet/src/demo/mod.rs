@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{Months, NaiveDate};
-use fleet_core::ledger::{RequestKind, RequestState};
+use fleet_core::ledger::RequestState;
 use tokio_util::sync::CancellationToken;
 use uipath_sim::config::{
     SimConfig, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG, DEMO_TENANT, OR_READ_SCOPES,
@@ -40,7 +40,9 @@ mod files;
 pub mod live;
 
 use files::example_config;
-use fleet_assembly::demo::{clear_previous_output, count_output, ndjson_files, DemoState};
+use fleet_assembly::demo::{
+    clear_previous_output, count_output, ndjson_files, requests_sent, submit_backfills, DemoState,
+};
 
 /// The source name the demo gives the simulator (the first level under `--out`).
 pub use fleet_assembly::demo::DEMO_SOURCE;
@@ -255,25 +257,13 @@ async fn demo(
     }
     out.flush()?;
 
-    let mut ids = Vec::new();
-    for ds in datasets {
-        let body = serde_json::json!({
-            "sources": [DEMO_SOURCE],
-            "datasets": [ds],
-            "from": from.to_string(),
-            "to": to.to_string(),
-        });
-        match fleet
-            .submit(RequestKind::Backfill, ds, body.to_string().as_bytes())
-            .await
-        {
-            Ok(s) => ids.push(s.id),
-            Err(e) => {
-                fleet.stop().await;
-                return Err(e.into());
-            }
+    let ids = match submit_backfills(&fleet, datasets, (from, to)).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            fleet.stop().await;
+            return Err(e.into());
         }
-    }
+    };
 
     let mut board = Board::new();
     let (views, interrupted) = fleet
@@ -354,11 +344,7 @@ async fn demo(
         "  {:<18} {:>8} records in {:>4} file(s)",
         "total", total.0, total.1
     )?;
-    let requests: u64 = stats
-        .requests
-        .values()
-        .flat_map(|by_status| by_status.values())
-        .sum();
+    let requests = requests_sent(&stats);
     let grants: u64 = stats.token_grants.values().sum();
     writeln!(
         out,
@@ -366,7 +352,7 @@ async fn demo(
         stats.throttled
     )?;
     if let Some(l) = &live_summary {
-        l.print(out)?;
+        live::print(l, out)?;
     }
 
     let failed: Vec<String> = views

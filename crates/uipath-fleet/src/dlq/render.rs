@@ -5,7 +5,7 @@ use std::io::Write;
 
 use fleet_coordinator::dlq::{Letter, ListReport, ShowReport};
 
-use super::letters::Fleet;
+use fleet_assembly::dead_letters::DeadLetters;
 
 /// Longest error text in the `list` table.
 const ERROR_WIDTH: usize = 60;
@@ -71,23 +71,21 @@ pub(super) fn list(
     Ok(())
 }
 
-impl Fleet {
-    /// `dlq show`: one letter in full, with its slice in the ledger.
-    pub(super) async fn show(
-        &self,
-        letters: &[Letter],
-        id: &str,
-        json: bool,
-        out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
-        let report = ShowReport::read(&self.ledger, letters, id).await?;
-        if json {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
-            return Ok(());
-        }
-        print_show(&report, out)
+/// `dlq show`: one letter in full, with its slice in the ledger.
+pub(super) async fn show(
+    fleet: &DeadLetters,
+    letters: &[Letter],
+    id: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let report = ShowReport::read(&fleet.ledger, letters, id).await?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+        return Ok(());
     }
+    print_show(&report, out)
 }
 
 /// One row of the `list` table.

@@ -1,40 +1,51 @@
-//! The connections of `dlq`: [`Fleet::peek`] holds the letters unsettled on a RabbitMQ
-//! connection of their own, and [`Fleet::give_back`] closes that connection so that
-//! RabbitMQ puts them all back, in their order, before the command ends.
+//! The connections of the dead-letter commands: [`DeadLetters::peek`] holds the letters
+//! unsettled on a RabbitMQ connection of their own, and [`DeadLetters::give_back`]
+//! closes that connection so that RabbitMQ puts them all back, in their order. What to
+//! do with each letter is `fleet_coordinator::dlq`'s; showing it is the binary's.
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use fleet_amqp::AmqpBroker;
+use fleet_amqp::{AmqpBroker, AmqpConfig};
 use fleet_coordinator::dlq::Held;
-use fleet_core::BrokerError;
+use fleet_core::{BrokerError, Secret};
 use fleet_redis::RedisLedger;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::config::{redact_url, FleetConfig};
+use crate::backends::redact_url;
 use crate::connect::patiently;
+use crate::error::{Context as _, Error};
 
 /// How long to keep trying RabbitMQ and Redis while they are unreachable.
 const CONNECT_WAIT: Duration = Duration::from_secs(15);
 /// How long to wait for the letters held to be counted in the queue again.
 const GIVE_BACK_WAIT: Duration = Duration::from_secs(10);
 
-/// The two backends the command needs. Letters are read on a second RabbitMQ
-/// connection (see [`Fleet::peek`]), so that closing it gives them back while this one
-/// stays.
-pub(super) struct Fleet {
-    pub(super) broker: AmqpBroker,
-    pub(super) ledger: RedisLedger,
+/// The two backends the dead-letter commands need. Letters are read on a second
+/// RabbitMQ connection (see [`DeadLetters::peek`]), so that closing it gives them back
+/// while this one stays.
+pub struct DeadLetters {
+    pub broker: AmqpBroker,
+    pub ledger: RedisLedger,
 }
 
-impl Fleet {
-    pub(super) async fn connect(
-        config: &FleetConfig,
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("prefix", &self.broker.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetters {
+    /// Connects to RabbitMQ (`amqp`) and to the ledger in Redis (`redis_url`, keys under
+    /// `redis_prefix`), retrying for a while when either is not reachable yet.
+    pub async fn connect(
+        amqp: AmqpConfig,
+        redis_url: &Secret,
+        redis_prefix: String,
         shutdown: &CancellationToken,
-    ) -> anyhow::Result<Fleet> {
-        let amqp = config.broker.amqp_config("uipath-fleet dlq")?;
-        let redis_url = config.redis.url_for()?;
+    ) -> Result<DeadLetters, Error> {
         let what = format!("RabbitMQ at {}", amqp.redacted_url());
         let broker = patiently(
             &what,
@@ -45,17 +56,16 @@ impl Fleet {
         )
         .await?;
         let what = format!("Redis at {}", redact_url(redis_url));
-        let prefix = config.redis.prefix().to_owned();
         let ledger = patiently(
             &what,
             CONNECT_WAIT,
             shutdown,
             |_| true,
-            || RedisLedger::connect(redis_url.expose(), prefix.clone()),
+            || RedisLedger::connect(redis_url.expose(), redis_prefix.clone()),
         )
         .await;
         match ledger {
-            Ok(ledger) => Ok(Fleet { broker, ledger }),
+            Ok(ledger) => Ok(DeadLetters { broker, ledger }),
             Err(e) => {
                 broker.close().await;
                 Err(e)
@@ -65,11 +75,11 @@ impl Fleet {
 
     /// Takes every letter, oldest first, and holds them unsettled on a connection of
     /// their own, `reader` (see `fleet_coordinator::dlq::Held`).
-    pub(super) async fn peek(
+    pub async fn peek(
         &self,
         reader: &mut Option<AmqpBroker>,
         held: &mut Held,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         let queue = self.broker.names().dead();
         let depth = self.broker.queue_depth(&queue).await.with_context(|| {
             format!(
@@ -92,7 +102,7 @@ impl Fleet {
     /// Gives every letter still held back to the queue, in its order, and waits (a
     /// little) until RabbitMQ counts them as ready again, so that a command run right
     /// after this one sees them all.
-    pub(super) async fn give_back(&self, reader: Option<AmqpBroker>, held: Held) {
+    pub async fn give_back(&self, reader: Option<AmqpBroker>, held: Held) {
         let Some(reader) = reader else { return };
         let unsettled = held.unsettled();
         let queue = self.broker.names().dead();
