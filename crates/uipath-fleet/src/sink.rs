@@ -19,7 +19,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use fleet_assembly::{SinkProcess, SinkProcessOptions};
 use fleet_core::broker::{Feed, Subscription};
@@ -124,7 +123,7 @@ pub async fn run(
     };
     let options = SinkProcessOptions {
         amqp,
-        connect_timeout: Duration::from_secs(settings.connect_timeout_secs),
+        connect_timeout: settings.connect_timeout,
         subscription: Subscription {
             queue: settings.queue.clone(),
             feed: Feed::Records {

@@ -44,8 +44,6 @@ mod auth_fields;
 mod backends;
 mod coordinator;
 mod embedded;
-mod sink;
-mod worker;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -58,8 +56,8 @@ use uipath_client::SourceConfig;
 pub use backends::{redact_url, BrokerConfig, OutputQueueConfig, RedisConfig, DEFAULT_PREFIX};
 pub use coordinator::CoordinatorSection;
 pub use embedded::EmbeddedSection;
-pub use sink::SinkSection;
-pub use worker::{WorkerSection, WorkerSettings};
+pub use fleet_sink::SinkSection;
+pub use fleet_worker::{WorkerSection, WorkerSettings};
 
 /// A mistake in the configuration (file, environment or flags): the message names the
 /// field and the fix.
@@ -73,6 +71,19 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A section's own error (each names `section.field`) as a [`ConfigError`], so `main`
+/// tells a configuration mistake from a runtime failure.
+macro_rules! section_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ConfigError {
+            fn from(e: $error) -> ConfigError {
+                ConfigError(e.to_string())
+            }
+        }
+    )*};
+}
+section_errors!(fleet_worker::WorkerError, fleet_sink::SinkError);
 
 /// Fails with a [`ConfigError`] built like `format!`.
 macro_rules! invalid {
