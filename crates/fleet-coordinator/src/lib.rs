@@ -39,7 +39,7 @@ pub mod service;
 pub mod submit;
 pub mod sync;
 
-pub use config::{Clock, CoordinatorConfig};
+pub use config::{Clock, CoordinatorConfig, CoordinatorSection};
 pub use error::CoordinatorError;
 pub use fleet_reader::Sources;
 pub use service::Coordinator;

@@ -42,7 +42,6 @@
 
 mod auth_fields;
 mod backends;
-mod coordinator;
 mod embedded;
 
 use std::fmt;
@@ -54,8 +53,8 @@ use serde::Deserialize;
 use uipath_client::SourceConfig;
 
 pub use backends::{redact_url, BrokerConfig, OutputQueueConfig, RedisConfig, DEFAULT_PREFIX};
-pub use coordinator::CoordinatorSection;
 pub use embedded::EmbeddedSection;
+pub use fleet_coordinator::CoordinatorSection;
 pub use fleet_sink::SinkSection;
 pub use fleet_worker::{WorkerSection, WorkerSettings};
 
@@ -83,7 +82,11 @@ macro_rules! section_errors {
         }
     )*};
 }
-section_errors!(fleet_worker::WorkerError, fleet_sink::SinkError);
+section_errors!(
+    fleet_worker::WorkerError,
+    fleet_sink::SinkError,
+    fleet_coordinator::CoordinatorError
+);
 
 /// Fails with a [`ConfigError`] built like `format!`.
 macro_rules! invalid {
