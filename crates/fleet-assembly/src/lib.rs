@@ -14,8 +14,8 @@
 //!
 //! The library takes its own option structs ([`FleetOptions`], [`ProcessOptions`],
 //! [`BackendOptions`], [`TokenStoreOptions`]) or the library crates' config types, and
-//! reads only its own sections of the configuration file ([`settings`]). Errors are [`Error`]; [`Error::Config`] is a setting
-//! the operator must correct.
+//! reads only its own sections of the configuration file ([`settings`]). Errors are
+//! [`Error`]; [`Error::Config`] is a setting the operator must correct.
 
 pub mod backends;
 pub mod connect;
