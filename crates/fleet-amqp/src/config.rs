@@ -14,10 +14,13 @@ use fleet_core::BrokerError;
 /// An output queue the fleet declares for its consumers: `<prefix>.out.<name>`, a quorum
 /// queue bound to the records exchange with `patterns` (topic patterns such as `acme.*`).
 /// Declaring it at start means records published before the consumer first connects are
-/// kept instead of failing as unroutable.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// kept instead of failing as unroutable. Read as written in `[[broker.output_queues]]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutputQueue {
+    /// The queue is `<prefix>.out.<name>`.
     pub name: String,
+    /// Topic patterns over `<source>.<dataset>` routing keys, e.g. `acme.#`, `*.jobs`.
     pub patterns: Vec<String>,
 }
 

@@ -10,12 +10,14 @@
 //!   giving them back in their order.
 //! - [`token_store`]: opening the token cache (Redis or a file, sealed or not).
 //! - [`demo`]: the demo's simulator, state directory and reading of the sink's files.
+//! - [`settings`]: the `[broker]`, `[redis]`, `[token_cache]` and `[embedded]` sections of
+//!   the configuration file, read and checked here.
 //! - [`rerun`]: taking back what an earlier run left failed for a cause that may be gone.
 //!
 //! The library takes its own option structs ([`FleetOptions`], [`ProcessOptions`],
-//! [`BackendOptions`], [`TokenStoreOptions`]) or the library crates' config types, never
-//! the binary's configuration file. Errors are [`Error`]; [`Error::Config`] is a setting
-//! the operator must correct.
+//! [`BackendOptions`], [`TokenStoreOptions`]) or the library crates' config types, and
+//! reads only its own sections of the configuration file ([`settings`]). Errors are
+//! [`Error`]; [`Error::Config`] is a setting the operator must correct.
 
 pub mod backends;
 pub mod connect;
@@ -25,6 +27,7 @@ pub mod embedded;
 pub mod error;
 pub mod process;
 pub mod rerun;
+pub mod settings;
 pub mod token_store;
 
 pub use backends::{redact_url, BackendOptions, Backends};
@@ -35,4 +38,5 @@ pub use error::Error;
 pub use process::{
     CoordinatorProcess, ProcessOptions, SinkProcess, SinkProcessOptions, WorkerProcess,
 };
+pub use settings::{BrokerConfig, EmbeddedSection, RedisConfig, TokenCacheConfig, DEFAULT_PREFIX};
 pub use token_store::{TokenStore, TokenStoreOptions};

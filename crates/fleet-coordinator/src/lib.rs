@@ -39,6 +39,6 @@ pub mod service;
 pub mod submit;
 pub mod sync;
 
-pub use config::{Clock, CoordinatorConfig};
+pub use config::{Clock, CoordinatorConfig, CoordinatorSection};
 pub use error::CoordinatorError;
 pub use service::Coordinator;

@@ -39,6 +39,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod seal;
 pub mod secret;
+pub mod settings;
 pub mod time;
 pub mod token;
 pub mod wire;

@@ -93,7 +93,9 @@ impl<B> FileSinkBroker<B> {
                 Err(BrokerError::Unavailable(format!("writing records: {e}")))
             }
             // A worker never sends one; if it did, retrying could not help.
-            Err(e @ SinkError::Malformed(_)) => Err(BrokerError::Topology(e.to_string())),
+            Err(e @ (SinkError::Malformed(_) | SinkError::Config(_))) => {
+                Err(BrokerError::Topology(e.to_string()))
+            }
         }
     }
 }

@@ -26,11 +26,13 @@ mod files;
 mod message;
 mod partition;
 mod seen;
+mod settings;
 mod sink;
 
 pub use broker::FileSinkBroker;
 pub use consume::{consume, ConsumeOptions, ConsumeSummary};
 pub use seen::DEFAULT_DEDUPE_WINDOW;
+pub use settings::{SinkSection, MAX_BATCH};
 pub use sink::{FileSink, SinkOptions, Target, DEFAULT_FILE_MODE, DEFAULT_MAX_OPEN_FILES};
 
 /// Why a message was not written.
@@ -48,6 +50,9 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// A `[sink]` setting is wrong; the text names `sink.<field>` and the fix.
+    #[error("{0}")]
+    Config(String),
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub mod service;
 mod shared;
 pub mod split;
 
-pub use config::{OutputMode, WorkerConfig};
+pub use config::{OutputMode, WorkerConfig, WorkerSection, WorkerSettings};
 pub use error::WorkerError;
 pub use job::JobOutcome;
 pub use service::{RunSummary, Worker};

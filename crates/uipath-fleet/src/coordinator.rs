@@ -86,7 +86,7 @@ pub async fn run(
     let replica = settings.replica.clone();
     let process = format!("uipath-fleet coordinator {replica}");
     let c = &config.coordinator;
-    let options = process_options(&config, &process, c.connect_timeout(), c.listen)?;
+    let options = process_options(&config, &process, c.connect_timeout, c.listen)?;
     let Some(coordinator) = CoordinatorProcess::start(&options, settings, &shutdown).await? else {
         writeln!(out, "coordinator {replica} stopped before it was ready")?;
         return Ok(());

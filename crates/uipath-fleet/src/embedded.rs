@@ -23,7 +23,7 @@ pub fn options(config: &FleetConfig) -> Result<FleetOptions, ConfigError> {
     let backends = if is_distributed(config) {
         FleetBackends::Distributed {
             backends: backend_options(config, "uipath-fleet run")?,
-            connect_timeout: config.coordinator.connect_timeout(),
+            connect_timeout: config.coordinator.connect_timeout,
         }
     } else {
         FleetBackends::Embedded(EmbeddedBackends {

@@ -6,8 +6,7 @@
 //! - [`config`]: the TOML configuration file ([`FleetConfig`]) and its sections.
 //! - [`token_store`], [`backends`], [`embedded`]: the configuration's token cache,
 //!   backends and one-process fleet mapped into [`fleet_assembly`]'s options (the
-//!   assembly itself, connecting and retrying are the library's); [`connect`]: its
-//!   start-up retry for the binary's own connections.
+//!   assembly itself, connecting and retrying are the library's).
 //! - [`login`]: `uipath-fleet login`, the one-time browser sign-in.
 //! - [`worker`]: `uipath-fleet worker`, one worker process of a distributed fleet.
 //! - [`coordinator`]: `uipath-fleet coordinator`, the coordinator process of a fleet.
@@ -26,7 +25,6 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod connect;
 pub mod coordinator;
 pub mod demo;
 pub mod dlq;

@@ -19,7 +19,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use fleet_assembly::{SinkProcess, SinkProcessOptions};
 use fleet_core::broker::{Feed, Subscription};
@@ -27,7 +26,7 @@ use fleet_sink::{ConsumeSummary, FileSink, Target};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::BackendArgs;
-use crate::config::FleetConfig;
+use crate::config::{ConfigError, FleetConfig};
 
 /// Flags of `uipath-fleet sink`. Each overrides its `[sink]` field.
 #[derive(Debug, Clone, clap::Args)]
@@ -110,7 +109,8 @@ pub async fn run(
 
     let amqp = config
         .broker
-        .amqp_config(&format!("uipath-fleet sink {}", settings.queue))?;
+        .amqp_config(&format!("uipath-fleet sink {}", settings.queue))
+        .map_err(ConfigError::from)?;
     // A sink writing files is the durable consumer of its queue; a stdout sink is a
     // look at the stream, and must not leave a queue behind that fills forever.
     let throwaway = args.stdout && !args.durable;
@@ -124,7 +124,7 @@ pub async fn run(
     };
     let options = SinkProcessOptions {
         amqp,
-        connect_timeout: Duration::from_secs(settings.connect_timeout_secs),
+        connect_timeout: settings.connect_timeout,
         subscription: Subscription {
             queue: settings.queue.clone(),
             feed: Feed::Records {

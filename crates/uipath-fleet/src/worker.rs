@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::process_options;
 use crate::cli::WorkerArgs;
-use crate::config::FleetConfig;
+use crate::config::{ConfigError, FleetConfig};
 
 /// Runs a worker until `shutdown` is cancelled and its jobs are drained.
 pub async fn run(
@@ -27,7 +27,7 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let config = crate::with_flags(config, |c| args.apply(c))?;
-    let settings = config.worker.settings()?;
+    let settings = config.worker.settings().map_err(ConfigError::from)?;
     let id = settings.worker.id.clone();
     let process = format!("uipath-fleet worker {id}");
     let options = process_options(&config, &process, settings.connect_timeout, settings.listen)?;

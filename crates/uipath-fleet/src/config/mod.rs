@@ -41,25 +41,21 @@
 //! (exit 2) from a runtime failure (exit 1).
 
 mod auth_fields;
-mod backends;
-mod coordinator;
-mod embedded;
-mod sink;
-mod worker;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
-use fleet_core::{LimiterConfig, Secret};
+use fleet_core::LimiterConfig;
 use serde::Deserialize;
 use uipath_client::SourceConfig;
 
-pub use backends::{redact_url, BrokerConfig, OutputQueueConfig, RedisConfig, DEFAULT_PREFIX};
-pub use coordinator::CoordinatorSection;
-pub use embedded::EmbeddedSection;
-pub use sink::SinkSection;
-pub use worker::{WorkerSection, WorkerSettings};
+pub use fleet_assembly::{
+    redact_url, BrokerConfig, EmbeddedSection, RedisConfig, TokenCacheConfig, DEFAULT_PREFIX,
+};
+pub use fleet_coordinator::CoordinatorSection;
+pub use fleet_sink::SinkSection;
+pub use fleet_worker::{WorkerSection, WorkerSettings};
 
 /// A mistake in the configuration (file, environment or flags): the message names the
 /// field and the fix.
@@ -74,13 +70,30 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A section's own error (each names `section.field`) as a [`ConfigError`], so `main`
+/// tells a configuration mistake from a runtime failure.
+macro_rules! section_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ConfigError {
+            fn from(e: $error) -> ConfigError {
+                ConfigError(e.to_string())
+            }
+        }
+    )*};
+}
+section_errors!(
+    fleet_worker::WorkerError,
+    fleet_sink::SinkError,
+    fleet_coordinator::CoordinatorError,
+    fleet_assembly::Error
+);
+
 /// Fails with a [`ConfigError`] built like `format!`.
 macro_rules! invalid {
     ($($arg:tt)*) => {
         return Err($crate::config::ConfigError(format!($($arg)*)))
     };
 }
-pub(crate) use invalid;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -174,50 +187,6 @@ pub fn request_body(table: &toml::Table) -> Vec<u8> {
     serde_json::to_vec(&object).expect("JSON values serialize")
 }
 
-/// Where the fleet keeps its tokens.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenCacheConfig {
-    /// Keep tokens in Redis, shared by every process of the fleet (`redis://host:port`).
-    /// Default: `redis.url` when `[redis]` is configured.
-    #[serde(default)]
-    pub redis_url: Option<Secret>,
-    /// Prefix of every Redis key the token cache writes (default: `redis.prefix`, else
-    /// `uipath-fleet`).
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Without Redis: the file refresh tokens are kept in. Default
-    /// `$XDG_STATE_HOME/uipath-fleet/tokens.json` or `~/.local/state/uipath-fleet/tokens.json`.
-    #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// The token encryption key: 32 random bytes in base64 (`head -c32 /dev/urandom |
-    /// base64`), as `{ env = "UIPATH_FLEET_TOKEN_KEY" }`, `{ file = "/run/secrets/key" }`
-    /// or a string. When set, access and refresh tokens are stored encrypted.
-    #[serde(default)]
-    pub encryption_key: Option<Secret>,
-    /// Deprecated spelling of `encryption_key = { env = "VARIABLE" }`: the environment
-    /// variable holding the key, read when the token cache is opened.
-    #[serde(default)]
-    pub encryption_key_env: Option<String>,
-    /// Store refresh tokens unencrypted when no key is configured (default false: a
-    /// refresh token is a long-lived user credential, so a `refresh-token` source needs
-    /// `encryption_key` unless this opts out). Access tokens, which expire within the
-    /// hour, are stored either way.
-    #[serde(default)]
-    pub allow_unsealed_refresh_tokens: bool,
-    /// Whether a configured source keeps refresh tokens here (set by
-    /// [`FleetConfig::effective_token_cache`], never read from the file).
-    #[serde(skip)]
-    pub refresh_tokens: bool,
-}
-
-impl TokenCacheConfig {
-    /// The Redis key prefix (`uipath-fleet` unless configured).
-    pub fn prefix(&self) -> &str {
-        self.prefix.as_deref().unwrap_or(DEFAULT_PREFIX)
-    }
-}
-
 impl FleetConfig {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> anyhow::Result<FleetConfig> {
@@ -261,7 +230,7 @@ impl FleetConfig {
                 );
             }
         }
-        self.validate_token_cache()?;
+        self.token_cache.validate(self.redis.url.is_some())?;
         self.broker.validate()?;
         self.redis.validate()?;
         self.limits
@@ -347,39 +316,6 @@ impl FleetConfig {
         Ok(())
     }
 
-    fn validate_token_cache(&self) -> Result<(), ConfigError> {
-        let cache = &self.token_cache;
-        if cache.redis_url.is_some() && cache.file.is_some() {
-            invalid!("token_cache: set either redis_url or file, not both");
-        }
-        if cache.file.is_some() && self.redis.url.is_some() {
-            invalid!(
-                "token_cache.file: with [redis] configured the fleet shares its tokens in Redis; \
-                 remove token_cache.file (a file cannot be shared by several processes)"
-            );
-        }
-        if let Some(url) = &cache.redis_url {
-            backends::check_redis_url("token_cache.redis_url", url)?;
-        }
-        backends::check_prefix("token_cache.prefix", cache.prefix())?;
-        if cache.encryption_key.is_some() && cache.encryption_key_env.is_some() {
-            invalid!(
-                "token_cache: set encryption_key (e.g. {{ env = \"UIPATH_FLEET_TOKEN_KEY\" }}) or the older encryption_key_env, not both"
-            );
-        }
-        if cache.encryption_key.as_ref().is_some_and(Secret::is_empty) {
-            invalid!("token_cache.encryption_key: is empty; give 32 random bytes in base64 (`head -c32 /dev/urandom | base64`)");
-        }
-        if let Some(var) = &cache.encryption_key_env {
-            if var.is_empty() || var.contains('=') {
-                invalid!(
-                    "token_cache.encryption_key_env: `{var}` is not an environment variable name"
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// The token cache in effect: `[token_cache]` as written, with Redis (`redis.url`,
     /// `redis.prefix`) filled in when `[redis]` is configured and the section names no
     /// store of its own — so `login` stores the refresh token where the fleet reads it.
@@ -418,6 +354,8 @@ impl FleetConfig {
 
 #[cfg(test)]
 mod tests {
+    use fleet_core::Secret;
+
     use super::*;
 
     pub(crate) const SOURCE: &str = r#"

@@ -1,5 +1,6 @@
-//! `[sink]`: where and how the file sink writes records (`uipath-fleet sink`, and the
-//! embedded fleet's output).
+//! `[sink]` of the fleet's configuration file: where and how the file sink writes
+//! records (`uipath-fleet sink`, and the embedded fleet's output). This crate reads and
+//! checks the section itself; errors name `sink.<field>`.
 //!
 //! ```toml
 //! [sink]
@@ -16,10 +17,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fleet_sink::{ConsumeOptions, SinkOptions, DEFAULT_DEDUPE_WINDOW, DEFAULT_FILE_MODE};
+use fleet_core::settings::{millis, secs};
 use serde::Deserialize;
 
-use super::{invalid, ConfigError};
+use crate::{ConsumeOptions, SinkError, SinkOptions, DEFAULT_DEDUPE_WINDOW, DEFAULT_FILE_MODE};
 
 /// The most messages one batch may hold: a batch is also the subscription's prefetch,
 /// which AMQP counts in 16 bits.
@@ -51,11 +52,14 @@ pub struct SinkSection {
     /// Messages written per flush and acknowledgement, at most (also the prefetch).
     /// Default 500.
     pub batch: usize,
-    /// The longest a written message waits for its flush and acknowledgement, in
-    /// milliseconds. Default 1000.
-    pub flush_interval_ms: u64,
-    /// How long to keep trying RabbitMQ at start before giving up, in seconds. Default 30.
-    pub connect_timeout_secs: u64,
+    /// `flush_interval_ms`: the longest a written message waits for its flush and
+    /// acknowledgement. Default 1000.
+    #[serde(rename = "flush_interval_ms", deserialize_with = "millis")]
+    pub flush_interval: Duration,
+    /// `connect_timeout_secs`: how long to keep trying RabbitMQ at start before giving
+    /// up. Default 30.
+    #[serde(rename = "connect_timeout_secs", deserialize_with = "secs")]
+    pub connect_timeout: Duration,
 }
 
 impl Default for SinkSection {
@@ -69,14 +73,21 @@ impl Default for SinkSection {
             dedupe_window: DEFAULT_DEDUPE_WINDOW,
             file_mode: format!("{DEFAULT_FILE_MODE:04o}"),
             batch: lib.batch,
-            flush_interval_ms: lib.flush_interval.as_millis() as u64,
-            connect_timeout_secs: 30,
+            flush_interval: lib.flush_interval,
+            connect_timeout: Duration::from_secs(30),
         }
     }
 }
 
+/// Fails with a [`SinkError::Config`] built like `format!`.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(SinkError::Config(format!($($arg)*)))
+    };
+}
+
 impl SinkSection {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), SinkError> {
         if self.queue.is_empty()
             || self.queue.len() > 200
             || !self
@@ -105,10 +116,11 @@ impl SinkSection {
         if self.batch == 0 || self.batch > MAX_BATCH {
             invalid!("sink.batch: must be 1 to {MAX_BATCH}");
         }
-        if self.flush_interval_ms == 0 || self.flush_interval_ms > 600_000 {
+        let ms = self.flush_interval.as_millis();
+        if ms == 0 || ms > 600_000 {
             invalid!("sink.flush_interval_ms: must be 1 to 600000 (ten minutes)");
         }
-        if self.connect_timeout_secs == 0 {
+        if self.connect_timeout < Duration::from_secs(1) {
             invalid!("sink.connect_timeout_secs: must be at least 1");
         }
         if self.dedupe_window == 0 {
@@ -119,7 +131,7 @@ impl SinkSection {
     }
 
     /// `file_mode` as permission bits.
-    fn file_mode_bits(&self) -> Result<u32, ConfigError> {
+    fn file_mode_bits(&self) -> Result<u32, SinkError> {
         let text = self.file_mode.trim();
         let digits = text.strip_prefix("0o").unwrap_or(text);
         match u32::from_str_radix(digits, 8) {
@@ -152,7 +164,7 @@ impl SinkSection {
     pub fn consume_options(&self) -> ConsumeOptions {
         ConsumeOptions {
             batch: self.batch,
-            flush_interval: Duration::from_millis(self.flush_interval_ms),
+            flush_interval: self.flush_interval,
         }
     }
 }
@@ -160,35 +172,40 @@ impl SinkSection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FleetConfig;
+
+    fn section(text: &str) -> Result<SinkSection, String> {
+        let s: SinkSection = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.validate().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
 
     #[test]
     fn defaults_and_mistakes_are_named() {
-        let c = FleetConfig::parse("").unwrap();
-        assert_eq!(c.sink.queue, "sink");
-        assert_eq!(c.sink.patterns, ["#"]);
-        assert_eq!(c.sink.dir, PathBuf::from("out"));
-        assert!(c.sink.dedupe);
-        assert_eq!(c.sink.consume_options(), ConsumeOptions::default());
-        assert_eq!(c.sink.sink_options(), SinkOptions::default());
-        assert_eq!(c.sink.sink_options().file_mode, 0o600);
+        let c = section("").unwrap();
+        assert_eq!(c.queue, "sink");
+        assert_eq!(c.patterns, ["#"]);
+        assert_eq!(c.dir, PathBuf::from("out"));
+        assert!(c.dedupe);
+        assert_eq!(c.consume_options(), ConsumeOptions::default());
+        assert_eq!(c.sink_options(), SinkOptions::default());
+        assert_eq!(c.sink_options().file_mode, 0o600);
 
-        let c = FleetConfig::parse("[sink]\nfile_mode = \"0640\"\ndedupe_window = 1000\n").unwrap();
-        let o = c.sink.sink_options();
+        let c = section("file_mode = \"0640\"\ndedupe_window = 1000\n").unwrap();
+        let o = c.sink_options();
         assert_eq!((o.file_mode, o.dedupe_window), (0o640, Some(1000)));
 
-        let c = FleetConfig::parse(
-            "[sink]\nqueue = \"lake\"\npatterns = [\"acme.#\", \"*.jobs\"]\ndir = \"/data\"\ndedupe = false\nbatch = 10\nflush_interval_ms = 250\n",
+        let c = section(
+            "queue = \"lake\"\npatterns = [\"acme.#\", \"*.jobs\"]\ndir = \"/data\"\ndedupe = false\nbatch = 10\nflush_interval_ms = 250\n",
         )
         .unwrap();
         assert_eq!(
-            c.sink.consume_options(),
+            c.consume_options(),
             ConsumeOptions {
                 batch: 10,
                 flush_interval: Duration::from_millis(250)
             }
         );
-        assert!(!c.sink.dedupe);
+        assert!(!c.dedupe);
 
         for (toml, field) in [
             ("queue = \"\"", "sink.queue"),
@@ -199,6 +216,7 @@ mod tests {
             ("batch = 0", "sink.batch"),
             ("batch = 70000", "sink.batch"),
             ("flush_interval_ms = 0", "sink.flush_interval_ms"),
+            ("flush_interval_ms = 600001", "sink.flush_interval_ms"),
             ("connect_timeout_secs = 0", "sink.connect_timeout_secs"),
             ("dedupe_window = 0", "sink.dedupe_window"),
             ("file_mode = \"0400\"", "sink.file_mode"),
@@ -206,8 +224,8 @@ mod tests {
             ("file_mode = \"01777\"", "sink.file_mode"),
             ("colour = \"red\"", "colour"),
         ] {
-            let e = FleetConfig::parse(&format!("[sink]\n{toml}\n")).unwrap_err();
-            assert!(format!("{e:#}").contains(field), "{toml}: {e:#}");
+            let e = section(toml).unwrap_err();
+            assert!(e.contains(field), "{toml}: {e}");
         }
     }
 }
