@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_coordinator::service::{RequestView, ServiceError};
+use fleet_coordinator::service::RequestView;
+use fleet_coordinator::CoordinatorError;
 use fleet_coordinator::{Coordinator, CoordinatorConfig};
 use fleet_core::broker::Broker;
 use fleet_core::ledger::{Ledger, RequestKind};
@@ -143,7 +144,7 @@ pub struct EmbeddedFleet {
     slots: usize,
     resumed: u64,
     stop: CancellationToken,
-    coordinator_task: tokio::task::JoinHandle<Result<(), ServiceError>>,
+    coordinator_task: tokio::task::JoinHandle<Result<(), CoordinatorError>>,
     worker_tasks: JoinSet<RunSummary>,
 }
 
@@ -392,14 +393,14 @@ impl EmbeddedFleet {
                     estimate,
                 })
             }
-            Err(ServiceError::Request(RequestError::Fields(fields))) => {
+            Err(CoordinatorError::Request(RequestError::Fields(fields))) => {
                 let list: Vec<String> = fields
                     .iter()
                     .map(|f| format!("{origin}.{}: {}", f.field, f.message))
                     .collect();
                 Err(Error::Config(list.join("; ")))
             }
-            Err(ServiceError::Request(RequestError::Syntax(e))) => {
+            Err(CoordinatorError::Request(RequestError::Syntax(e))) => {
                 Err(Error::Config(format!("{origin}: {e}")))
             }
             Err(e) => Err(e).context(format!("submitting {origin}")),
@@ -407,12 +408,12 @@ impl EmbeddedFleet {
     }
 
     /// The requests `ids` with their progress, in that order (unknown ones skipped).
-    pub async fn views(&self, ids: &[String]) -> Result<Vec<RequestView>, ServiceError> {
+    pub async fn views(&self, ids: &[String]) -> Result<Vec<RequestView>, CoordinatorError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             match self.coordinator.request(id).await {
                 Ok(v) => out.push(v),
-                Err(ServiceError::NotFound(_)) => {}
+                Err(CoordinatorError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         }

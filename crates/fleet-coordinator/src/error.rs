@@ -8,9 +8,6 @@
 //! The crate's other errors are those of its tools, which run outside a coordinator
 //! process: [`RemoteError`] (a call of the API's client, `crate::remote`) and
 //! [`DlqError`] (reading and replaying dead letters, `crate::dlq`).
-//!
-//! `ServiceError` (the API operations) and `PlanError` (planning runs) are this type under
-//! the names those modules have always used.
 
 use fleet_core::plan::{FieldError, RequestError};
 use fleet_core::{BrokerError, LedgerError};

@@ -20,7 +20,8 @@ use fleet_core::ratelimit::EndpointFamily;
 use fleet_core::BucketKey;
 use serde::{Deserialize, Serialize};
 
-use crate::planner::{PlanError, Planner};
+use crate::error::CoordinatorError;
+use crate::planner::Planner;
 
 /// The estimate of a backfill: totals, then per source and dataset.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -204,7 +205,7 @@ impl Planner {
     pub async fn estimate(
         &self,
         spec: &BackfillRequest,
-    ) -> Result<(Vec<PlanUnit>, Estimate), PlanError> {
+    ) -> Result<(Vec<PlanUnit>, Estimate), CoordinatorError> {
         let units = self.decide_backfill_units(spec).await?;
         let mut records = Vec::with_capacity(units.len());
         for unit in &units {

@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::planner::{plan_lease, spec_of, PlanError, Planner};
+use crate::error::CoordinatorError;
+use crate::planner::{plan_lease, spec_of, Planner};
 
 /// The lease name the leader holds.
 pub const SCHEDULE_LEASE: &str = "schedules";
@@ -85,7 +86,7 @@ impl PlanRuns {
                 Ok(()) => {
                     runs.retry_at.lock().expect("not poisoned").remove(&id);
                 }
-                Err(PlanError::Busy(_)) => {}
+                Err(CoordinatorError::Busy(_)) => {}
                 Err(e) if e.is_transient() => {
                     warn!(request = %id, error = %e, "planning interrupted; will resume");
                     runs.retry_at
@@ -204,7 +205,7 @@ impl Leader {
     }
 
     /// One round of leader work over the non-terminal requests.
-    pub async fn tick(&self) -> Result<(), PlanError> {
+    pub async fn tick(&self) -> Result<(), CoordinatorError> {
         let requests = self.planner.ledger.list_requests(SCAN_LIMIT).await?;
         for request in requests.into_iter().filter(|r| !r.state.is_terminal()) {
             let outcome = match request.kind {
@@ -218,7 +219,7 @@ impl Leader {
         Ok(())
     }
 
-    async fn backfill_tick(&self, request: &RequestRecord) -> Result<(), PlanError> {
+    async fn backfill_tick(&self, request: &RequestRecord) -> Result<(), CoordinatorError> {
         if !request.planned {
             // Accepted but not fully planned: a plan run died with its process, or is
             // running here now (then this is a no-op).
@@ -242,7 +243,7 @@ impl Leader {
         request: &RequestRecord,
         state: RequestState,
         progress: fleet_core::ledger::Progress,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CoordinatorError> {
         let stored = self
             .planner
             .ledger
@@ -275,7 +276,7 @@ impl Leader {
         &self,
         request: &RequestRecord,
         spec: &SyncRequest,
-    ) -> Result<Vec<PlanUnit>, PlanError> {
+    ) -> Result<Vec<PlanUnit>, CoordinatorError> {
         let ttl = self.planner.config.folder_ttl;
         if let Some((at, units)) = self.units.lock().expect("not poisoned").get(&request.id) {
             if at.elapsed() < ttl {
@@ -315,7 +316,7 @@ impl Leader {
 
     /// Plan the due window of every stream of a sync, advance watermarks, and republish
     /// jobs whose publish never got confirmed.
-    async fn sync_tick(&self, request: &RequestRecord) -> Result<(), PlanError> {
+    async fn sync_tick(&self, request: &RequestRecord) -> Result<(), CoordinatorError> {
         let ledger = &self.planner.ledger;
         let spec: SyncRequest = spec_of(request)?;
         let start = spec.start.unwrap_or(request.created_at);
@@ -369,7 +370,11 @@ impl Leader {
     /// Drops the sync's completed slices whose window ended more than `sync_retention`
     /// ago and lies behind the watermark, every few minutes: ten-second windows would
     /// otherwise add a quarter of a million slice records a day.
-    async fn compact(&self, request: &RequestRecord, units: &[PlanUnit]) -> Result<(), PlanError> {
+    async fn compact(
+        &self,
+        request: &RequestRecord,
+        units: &[PlanUnit],
+    ) -> Result<(), CoordinatorError> {
         {
             let mut last = self.compacted.lock().expect("not poisoned");
             match last.get(&request.id) {
@@ -406,7 +411,7 @@ impl Leader {
     /// Sync slices left `Planned` past `stale_planned` were added by a run that died
     /// before the broker confirmed their jobs: publish them again (the first page of
     /// them each tick) and mark them `Queued`.
-    async fn republish_stale(&self, request: &RequestRecord) -> Result<(), PlanError> {
+    async fn republish_stale(&self, request: &RequestRecord) -> Result<(), CoordinatorError> {
         // Wall-clock time, like the ledger's `updated_at` stamps (not the schedule clock).
         let cutoff = Utc::now()
             - chrono::Duration::from_std(self.planner.config.stale_planned)
@@ -429,7 +434,7 @@ impl Leader {
     pub async fn streams(
         &self,
         request: &RequestRecord,
-    ) -> Result<Vec<(String, fleet_core::ledger::StreamState)>, PlanError> {
+    ) -> Result<Vec<(String, fleet_core::ledger::StreamState)>, CoordinatorError> {
         let spec: SyncRequest = spec_of(request)?;
         let units = self.sync_units(request, &spec).await?;
         let mut out = Vec::with_capacity(units.len());
@@ -456,7 +461,7 @@ pub enum Lease {
 /// in-memory broker died with the previous process while its ledger did not. Slices
 /// still `Planned` are left to the planner (unfinished plans) and the leader (sync
 /// windows), which publish them themselves. Returns how many were published.
-pub async fn resume(planner: &Planner) -> Result<u64, PlanError> {
+pub async fn resume(planner: &Planner) -> Result<u64, CoordinatorError> {
     let mut published = 0u64;
     let requests = planner.ledger.list_requests(RESUME_SCAN).await?;
     for request in requests.iter().filter(|r| !r.state.is_terminal()) {
@@ -503,7 +508,7 @@ impl Republish {
         planner: &Planner,
         request: &str,
         keep: impl Fn(&SliceRecord) -> bool,
-    ) -> Result<u64, PlanError> {
+    ) -> Result<u64, CoordinatorError> {
         let mut published = 0u64;
         let mut after: Option<String> = None;
         loop {

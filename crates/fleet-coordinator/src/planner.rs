@@ -34,12 +34,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use crate::config::CoordinatorConfig;
+use crate::error::CoordinatorError;
 use crate::metrics::Metrics;
 use crate::probes::ProbeCache;
 use fleet_reader::{DatasetRef, Sources};
-
-/// Why a planning run stopped: the crate's one error type (see `crate::error`).
-pub use crate::error::CoordinatorError as PlanError;
 
 /// What a probe of `unit` was, for error messages: `$count probe of jobs in folder
 /// Finance (2024-01-01T00:00:00+00:00 .. 2025-01-01T00:00:00+00:00)`.
@@ -99,11 +97,11 @@ impl Planner {
     }
 
     /// The source's folders (a list younger than `folder_ttl` is reused).
-    pub async fn folders(&self, source: &str) -> Result<Vec<FolderRef>, PlanError> {
+    pub async fn folders(&self, source: &str) -> Result<Vec<FolderRef>, CoordinatorError> {
         self.probes
             .folders(&self.sources, source, self.config.folder_ttl)
             .await
-            .map_err(|error| PlanError::Planning {
+            .map_err(|error| CoordinatorError::Planning {
                 source_name: source.to_owned(),
                 what: "listing folders".into(),
                 error,
@@ -117,9 +115,10 @@ impl Planner {
         unit: &PlanUnit,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Option<u64>, PlanError> {
-        let dataset = DatasetRef::parse(&unit.dataset)
-            .ok_or_else(|| PlanError::Invalid(format!("unknown dataset {}", unit.dataset)))?;
+    ) -> Result<Option<u64>, CoordinatorError> {
+        let dataset = DatasetRef::parse(&unit.dataset).ok_or_else(|| {
+            CoordinatorError::Invalid(format!("unknown dataset {}", unit.dataset))
+        })?;
         if !dataset.timed() {
             return Ok(None);
         }
@@ -135,7 +134,7 @@ impl Planner {
             )
             .await
             .map(Some)
-            .map_err(|error| PlanError::Planning {
+            .map_err(|error| CoordinatorError::Planning {
                 source_name: unit.source.clone(),
                 what: probe_what(unit, from, to),
                 error,
@@ -147,7 +146,7 @@ impl Planner {
     pub async fn decide_backfill_units(
         &self,
         spec: &BackfillRequest,
-    ) -> Result<Vec<PlanUnit>, PlanError> {
+    ) -> Result<Vec<PlanUnit>, CoordinatorError> {
         self.decide_units(
             &spec.sources,
             &spec.datasets,
@@ -168,13 +167,13 @@ impl Planner {
         select: &std::collections::BTreeMap<String, Vec<String>>,
         width: Option<Width>,
         range: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    ) -> Result<Vec<PlanUnit>, PlanError> {
+    ) -> Result<Vec<PlanUnit>, CoordinatorError> {
         let mut units = Vec::new();
         for source in sources {
             let mut folders: Option<Vec<FolderRef>> = None;
             for name in datasets {
                 let dataset = DatasetRef::parse(name)
-                    .ok_or_else(|| PlanError::Invalid(format!("unknown dataset {name}")))?;
+                    .ok_or_else(|| CoordinatorError::Invalid(format!("unknown dataset {name}")))?;
                 let scoped: Vec<Option<FolderRef>> = if dataset.folder_scoped() {
                     if folders.is_none() {
                         folders = Some(self.folders(source).await?);
@@ -207,7 +206,7 @@ impl Planner {
                         unit.width = Some(Width::auto(count, from, to, target));
                     }
                 }
-                Ok::<_, PlanError>(unit)
+                Ok::<_, CoordinatorError>(unit)
             })
             .try_buffered(self.config.probe_concurrency.max(1))
             .try_collect()
@@ -216,7 +215,7 @@ impl Planner {
 
     /// Plan a backfill: fix its units, add and publish every slice not yet published,
     /// then mark the request planned. Safe to run again at any point.
-    pub async fn plan_backfill(&self, id: &str) -> Result<(), PlanError> {
+    pub async fn plan_backfill(&self, id: &str) -> Result<(), CoordinatorError> {
         let started = Instant::now();
         let lease = plan_lease(id);
         if !self
@@ -224,7 +223,7 @@ impl Planner {
             .try_lease(&lease, &self.config.replica, self.config.plan_lease_ttl)
             .await?
         {
-            return Err(PlanError::Busy(id.to_owned()));
+            return Err(CoordinatorError::Busy(id.to_owned()));
         }
         let result = self.plan_backfill_leased(id, &lease).await;
         if let Err(e) = self
@@ -249,7 +248,7 @@ impl Planner {
         result
     }
 
-    async fn plan_backfill_leased(&self, id: &str, lease: &str) -> Result<(), PlanError> {
+    async fn plan_backfill_leased(&self, id: &str, lease: &str) -> Result<(), CoordinatorError> {
         let Some(request) = self.ledger.get_request(id).await? else {
             return Err(LedgerError::UnknownRequest(id.to_owned()).into());
         };
@@ -265,7 +264,7 @@ impl Planner {
             .map(|u| plan::unit_slice_count(u, spec.from, spec.to))
             .sum();
         if total > self.config.max_slices {
-            return Err(PlanError::Invalid(crate::estimate::over_cap(
+            return Err(CoordinatorError::Invalid(crate::estimate::over_cap(
                 total,
                 self.config.max_slices,
                 spec.slice_width,
@@ -354,7 +353,7 @@ impl Planner {
         id: &str,
         stored: Option<serde_json::Value>,
         spec: &BackfillRequest,
-    ) -> Result<Plan, PlanError> {
+    ) -> Result<Plan, CoordinatorError> {
         let value = match stored {
             Some(v) => v,
             None => {
@@ -367,7 +366,7 @@ impl Planner {
             .map_err(|e| LedgerError::Corrupt(format!("plan of {id}: {e}")).into())
     }
 
-    async fn cancelled(&self, id: &str) -> Result<bool, PlanError> {
+    async fn cancelled(&self, id: &str) -> Result<bool, CoordinatorError> {
         Ok(matches!(
             self.ledger.get_request(id).await?.map(|r| r.state),
             Some(RequestState::Cancelled)
@@ -376,7 +375,7 @@ impl Planner {
 
     /// A cancel may have swept the slices before this run added its last batch: sweep
     /// again so nothing of a cancelled request stays queued.
-    async fn after_cancel(&self, id: &str) -> Result<(), PlanError> {
+    async fn after_cancel(&self, id: &str) -> Result<(), CoordinatorError> {
         self.ledger.cancel_request(id).await?;
         info!(request = id, "planning stopped: request cancelled");
         Ok(())
@@ -384,7 +383,7 @@ impl Planner {
 
     /// Add a batch of slices to the ledger and publish the ones never confirmed; returns
     /// how many were published.
-    pub async fn add_and_publish(&self, batch: &[SliceRecord]) -> Result<u64, PlanError> {
+    pub async fn add_and_publish(&self, batch: &[SliceRecord]) -> Result<u64, CoordinatorError> {
         let to_publish = self.ledger.add_slices(batch).await?;
         self.publish_planned(batch, &to_publish).await?;
         Ok(to_publish.len() as u64)
@@ -396,7 +395,7 @@ impl Planner {
         &self,
         batch: &[SliceRecord],
         ids: &[String],
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), CoordinatorError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -413,7 +412,7 @@ impl Planner {
     /// Publish the jobs of `slices` and wait for the broker's confirms, retrying a failed
     /// batch a few times (the broker reconnects meanwhile). Duplicates are possible after
     /// a failure, loss is not.
-    pub async fn publish_jobs(&self, slices: &[&SliceRecord]) -> Result<(), PlanError> {
+    pub async fn publish_jobs(&self, slices: &[&SliceRecord]) -> Result<(), CoordinatorError> {
         let messages: Vec<Outgoing> = slices
             .iter()
             .map(|s| messages::job(&plan::job_for(s), Destination::Jobs(s.lane)))

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use fleet_core::plan::{FieldError, RequestError};
 use uipath_client::ClientError;
 
-use crate::service::{preview_hint, Coordinator, ServiceError};
+use crate::error::CoordinatorError;
+use crate::service::{preview_hint, Coordinator};
 use fleet_reader::DatasetRef;
 
 /// What to preview.
@@ -35,7 +36,7 @@ pub use crate::api::views::PreviewView;
 
 impl Coordinator {
     /// A few records of one dataset and range, read now and published nowhere.
-    pub async fn preview(&self, input: PreviewInput) -> Result<PreviewView, ServiceError> {
+    pub async fn preview(&self, input: PreviewInput) -> Result<PreviewView, CoordinatorError> {
         let mut errors = Vec::new();
         if self.sources().get(&input.source).is_none() {
             errors.push(FieldError {
@@ -88,14 +89,12 @@ impl Coordinator {
             .await?;
         let hint = |e: &ClientError| preview_hint(e, &dataset);
         let folders = if dataset.folder_scoped() {
-            let all =
-                self.sources()
-                    .folders(&input.source)
-                    .await
-                    .map_err(|e| ServiceError::Source {
-                        hint: hint(&e),
-                        error: e,
-                    })?;
+            let all = self.sources().folders(&input.source).await.map_err(|e| {
+                CoordinatorError::Source {
+                    hint: hint(&e),
+                    error: e,
+                }
+            })?;
             match &input.folder {
                 Some(want) => {
                     let found: Vec<_> = all
@@ -139,7 +138,7 @@ impl Coordinator {
                     want,
                 )
                 .await
-                .map_err(|e| ServiceError::Source {
+                .map_err(|e| CoordinatorError::Source {
                     hint: hint(&e),
                     error: e,
                 })?;

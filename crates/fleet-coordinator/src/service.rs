@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use uipath_client::ClientError;
 
 use crate::config::CoordinatorConfig;
+use crate::error::CoordinatorError;
 use crate::leader::{Leader, Lease, PlanRuns};
 use crate::metrics::Metrics;
 use crate::planner::Planner;
@@ -27,8 +28,6 @@ use crate::select_check::TenantFields;
 use fleet_core::Readiness;
 use fleet_reader::{DatasetRef, Sources};
 
-/// Why an API operation failed: the crate's one error type (see `crate::error`).
-pub use crate::error::CoordinatorError as ServiceError;
 pub use crate::preview::{PreviewInput, PreviewView};
 
 pub use crate::api::views::{ProgressView, RequestView, StreamView};
@@ -99,10 +98,10 @@ impl Coordinator {
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), CoordinatorError> {
         let addr: SocketAddr = listener.local_addr()?;
         if self.inner.config.api_token.is_none() && !addr.ip().is_loopback() {
-            return Err(ServiceError::Config(format!(
+            return Err(CoordinatorError::Config(format!(
                 "the API would listen on {addr} without a bearer token; set api_token (or listen on 127.0.0.1)"
             )));
         }
@@ -122,11 +121,11 @@ impl Coordinator {
             warn!(error = %e, "leader loop ended abnormally");
         }
         self.inner.runs.close().await;
-        served.map_err(ServiceError::Io)
+        served.map_err(CoordinatorError::Io)
     }
 
     /// Declare the broker topology, retrying while the broker is unreachable.
-    async fn declare_topology(&self, shutdown: &CancellationToken) -> Result<(), ServiceError> {
+    async fn declare_topology(&self, shutdown: &CancellationToken) -> Result<(), CoordinatorError> {
         let mut delays = Backoff::new(Duration::from_millis(250), Duration::from_secs(10)).delays();
         loop {
             match self.broker().declare().await {
@@ -152,7 +151,7 @@ impl Coordinator {
     }
 
     /// One round of leader work now (tests drive it directly).
-    pub async fn leader_tick(&self) -> Result<(), crate::planner::PlanError> {
+    pub async fn leader_tick(&self) -> Result<(), CoordinatorError> {
         self.inner.leader.tick().await
     }
 
@@ -171,7 +170,7 @@ impl Coordinator {
     pub async fn submit_backfill(
         &self,
         body: &[u8],
-    ) -> Result<(RequestRecord, bool), ServiceError> {
+    ) -> Result<(RequestRecord, bool), CoordinatorError> {
         let s = self.submit_backfill_estimated(body).await?;
         Ok((s.record, s.created))
     }
@@ -199,14 +198,14 @@ impl Coordinator {
         &self,
         kind: &str,
         parsed: Result<T, RequestError>,
-    ) -> Result<T, ServiceError> {
+    ) -> Result<T, CoordinatorError> {
         parsed.map_err(|e| {
             self.inner
                 .metrics
                 .submitted
                 .with_label_values(&[kind, "rejected"])
                 .inc();
-            ServiceError::Request(e)
+            CoordinatorError::Request(e)
         })
     }
 
@@ -214,7 +213,7 @@ impl Coordinator {
         &self,
         kind: &str,
         record: RequestRecord,
-    ) -> Result<(RequestRecord, bool), ServiceError> {
+    ) -> Result<(RequestRecord, bool), CoordinatorError> {
         let created = self.ledger().create_request(&record).await?;
         self.inner
             .metrics
@@ -229,7 +228,7 @@ impl Coordinator {
             .ledger()
             .get_request(&record.id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(record.id.clone()))?;
+            .ok_or_else(|| CoordinatorError::NotFound(record.id.clone()))?;
         Ok((existing, false))
     }
 
@@ -238,7 +237,7 @@ impl Coordinator {
         &self,
         sources: &[String],
         datasets: &[String],
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), CoordinatorError> {
         let wanted: Vec<(usize, &str)> = datasets
             .iter()
             .enumerate()
@@ -279,12 +278,12 @@ impl Coordinator {
     }
 
     /// A request with its progress (and, for a sync, its streams).
-    pub async fn request(&self, id: &str) -> Result<RequestView, ServiceError> {
+    pub async fn request(&self, id: &str) -> Result<RequestView, CoordinatorError> {
         let request = self
             .ledger()
             .get_request(id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| CoordinatorError::NotFound(id.to_owned()))?;
         let progress = self.ledger().progress(id).await?;
         let streams = if request.kind == RequestKind::Sync {
             match self.inner.leader.streams(&request).await {
@@ -308,7 +307,7 @@ impl Coordinator {
     }
 
     /// Requests, newest first, with progress.
-    pub async fn requests(&self, limit: usize) -> Result<Vec<RequestView>, ServiceError> {
+    pub async fn requests(&self, limit: usize) -> Result<Vec<RequestView>, CoordinatorError> {
         let mut out = Vec::new();
         for request in self.ledger().list_requests(limit).await? {
             let progress = self.ledger().progress(&request.id).await?;
@@ -323,9 +322,9 @@ impl Coordinator {
 
     /// Cancel a request: queued slices are dropped (workers skip their jobs), running
     /// ones stop at their next page, a sync plans no more windows.
-    pub async fn cancel(&self, id: &str) -> Result<(RequestView, u64), ServiceError> {
+    pub async fn cancel(&self, id: &str) -> Result<(RequestView, u64), CoordinatorError> {
         if self.ledger().get_request(id).await?.is_none() {
-            return Err(ServiceError::NotFound(id.to_owned()));
+            return Err(CoordinatorError::NotFound(id.to_owned()));
         }
         let cancelled = self.ledger().cancel_request(id).await?;
         info!(request = id, slices = cancelled, "request cancelled");

@@ -9,9 +9,9 @@ use fleet_core::ledger::{RequestKind, RequestRecord, RequestState};
 use fleet_core::plan::{BackfillRequest, FieldError, RequestError};
 use tracing::{info, warn};
 
+use crate::error::CoordinatorError;
 use crate::estimate::{over_cap, Estimate};
-use crate::planner::PlanError;
-use crate::service::{Coordinator, ServiceError};
+use crate::service::Coordinator;
 
 /// A submitted backfill.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl Coordinator {
     async fn accept_backfill(
         &self,
         body: &[u8],
-    ) -> Result<(BackfillRequest, RequestRecord), ServiceError> {
+    ) -> Result<(BackfillRequest, RequestRecord), CoordinatorError> {
         let parsed = BackfillRequest::parse(body, &self.catalog());
         let spec = self.count_submission("backfill", parsed)?;
         let capped = self.planner().check_cap(&spec).await;
@@ -51,7 +51,7 @@ impl Coordinator {
     }
 
     /// The cap once probes chose the widths (a request without `slice_width`).
-    fn check_estimated_cap(&self, estimate: &Estimate) -> Result<(), ServiceError> {
+    fn check_estimated_cap(&self, estimate: &Estimate) -> Result<(), CoordinatorError> {
         let cap = self.config().max_slices;
         if estimate.slices <= cap {
             return Ok(());
@@ -65,13 +65,13 @@ impl Coordinator {
 
     /// Estimate a backfill without storing anything (`POST /v1/backfills?dry_run=true`).
     /// A probe that fails is a 502 naming the source, dataset, folder and cause.
-    pub async fn dry_run_backfill(&self, body: &[u8]) -> Result<DryRun, ServiceError> {
+    pub async fn dry_run_backfill(&self, body: &[u8]) -> Result<DryRun, CoordinatorError> {
         let (spec, record) = self.accept_backfill(body).await?;
         let (_, estimate) = self
             .planner()
             .estimate(&spec)
             .await
-            .map_err(PlanError::for_api)?;
+            .map_err(CoordinatorError::for_api)?;
         self.check_estimated_cap(&estimate)?;
         info!(request = %record.id, slices = estimate.slices, records = estimate.records, "backfill estimated (dry run)");
         Ok(DryRun {
@@ -83,7 +83,10 @@ impl Coordinator {
 
     /// Submit a backfill and return it with its estimate. The estimate's probes stay in
     /// the probe cache, so planning does not ask them again.
-    pub async fn submit_backfill_estimated(&self, body: &[u8]) -> Result<Submission, ServiceError> {
+    pub async fn submit_backfill_estimated(
+        &self,
+        body: &[u8],
+    ) -> Result<Submission, CoordinatorError> {
         let (spec, record) = self.accept_backfill(body).await?;
         let existing = self.ledger().get_request(&record.id).await?.is_some();
         let (mut estimate, mut estimate_error) = (None, None);
@@ -93,7 +96,7 @@ impl Coordinator {
                     self.check_estimated_cap(&e)?;
                     estimate = Some(e);
                 }
-                Err(e @ PlanError::Planning { .. }) => {
+                Err(e @ CoordinatorError::Planning { .. }) => {
                     warn!(request = %record.id, error = %e, "cannot estimate the backfill; planning will tell");
                     estimate_error = Some(e.to_string());
                 }

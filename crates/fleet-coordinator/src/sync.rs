@@ -9,7 +9,8 @@ use fleet_core::plan::{estimate, FieldError, RequestError, SyncRequest};
 use fleet_core::BucketKey;
 use tracing::warn;
 
-use crate::service::{Coordinator, ServiceError};
+use crate::error::CoordinatorError;
+use crate::service::Coordinator;
 
 /// Seconds between a schedule's ticks (for cron, the next two after `now`).
 fn interval_secs(schedule: &Schedule, now: DateTime<Utc>) -> u64 {
@@ -24,7 +25,10 @@ fn interval_secs(schedule: &Schedule, now: DateTime<Utc>) -> u64 {
 
 impl Coordinator {
     /// Submit a sync (JSON body). Its windows are planned by the leader, tick by tick.
-    pub async fn submit_sync(&self, body: &[u8]) -> Result<(RequestRecord, bool), ServiceError> {
+    pub async fn submit_sync(
+        &self,
+        body: &[u8],
+    ) -> Result<(RequestRecord, bool), CoordinatorError> {
         let parsed = SyncRequest::parse(body, &self.catalog());
         let spec = self.count_submission("sync", parsed)?;
         self.check_entities(&spec.sources, &spec.datasets).await?;
@@ -48,7 +52,7 @@ impl Coordinator {
         &self,
         id: &str,
         spec: &SyncRequest,
-    ) -> Result<Option<String>, ServiceError> {
+    ) -> Result<Option<String>, CoordinatorError> {
         let now = self.config().clock.now();
         let others: Vec<(String, SyncRequest)> = self
             .ledger()
@@ -113,7 +117,7 @@ impl Coordinator {
                         share * 100.0
                     )),
                     estimate::Verdict::Over { .. } => {
-                        return Err(ServiceError::Request(RequestError::Fields(vec![FieldError {
+                        return Err(CoordinatorError::Request(RequestError::Fields(vec![FieldError {
                             field: "every".into(),
                             message: format!(
                                 "sync {id}: {what}; sync less often, fewer datasets or folders, or raise the budget in [limits] if the tenant has more"

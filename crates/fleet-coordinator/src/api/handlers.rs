@@ -17,7 +17,8 @@ use super::views::{
     SourcesView, SubmittedView,
 };
 use super::ApiError;
-use crate::service::{Coordinator, PreviewInput, ServiceError};
+use crate::error::CoordinatorError;
+use crate::service::{Coordinator, PreviewInput};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -60,7 +61,7 @@ pub async fn submit_backfill(
         None | Some("false" | "0") => false,
         Some("true" | "1" | "") => true,
         Some(other) => {
-            return Err(ServiceError::Request(RequestError::Fields(vec![
+            return Err(CoordinatorError::Request(RequestError::Fields(vec![
                 fleet_core::plan::FieldError {
                     field: "dry_run".into(),
                     message: format!("`{other}` is not a boolean; use dry_run=true"),
@@ -159,7 +160,7 @@ pub async fn datasets(State(c): State<Coordinator>, Query(q): Query<DatasetsQuer
     };
     if let Some(source) = q.source {
         if c.sources().get(&source).is_none() {
-            return Err(ServiceError::Request(RequestError::Fields(vec![
+            return Err(CoordinatorError::Request(RequestError::Fields(vec![
                 fleet_core::plan::FieldError {
                     field: "source".into(),
                     message: format!("unknown source `{source}`"),
@@ -195,8 +196,11 @@ pub async fn preview(
 
 /// Parse the preview body, naming the field serde stumbled on.
 fn parse_preview(body: &[u8]) -> Result<PreviewInput, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::from(ServiceError::Request(RequestError::Syntax(e.to_string()))))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::from(CoordinatorError::Request(RequestError::Syntax(
+            e.to_string(),
+        )))
+    })?;
     serde_json::from_value(value).map_err(|e| {
         let message = e.to_string();
         // serde names the field in its message (`unknown field `x``, `missing field `y``,
@@ -207,7 +211,7 @@ fn parse_preview(body: &[u8]) -> Result<PreviewInput, ApiError> {
             .filter(|f| !f.contains(' '))
             .unwrap_or("body")
             .to_owned();
-        ApiError::from(ServiceError::Request(RequestError::Fields(vec![
+        ApiError::from(CoordinatorError::Request(RequestError::Fields(vec![
             fleet_core::plan::FieldError { field, message },
         ])))
     })

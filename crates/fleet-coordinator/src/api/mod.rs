@@ -33,7 +33,8 @@ use fleet_core::plan::{FieldError, RequestError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::service::{Coordinator, ServiceError};
+use crate::error::CoordinatorError;
+use crate::service::Coordinator;
 
 /// The largest request body the API reads. A request with a `select` of every field of
 /// every dataset is a few dozen KiB; a body over this is refused (413) as it arrives,
@@ -179,32 +180,32 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> ApiError {
+impl From<CoordinatorError> for ApiError {
+    fn from(e: CoordinatorError) -> ApiError {
         let e = e.for_api();
         let (status, fields, hint) = match &e {
-            ServiceError::Request(RequestError::Syntax(_)) => {
+            CoordinatorError::Request(RequestError::Syntax(_)) => {
                 (StatusCode::BAD_REQUEST, Vec::new(), None)
             }
-            ServiceError::Request(RequestError::Fields(f)) => {
+            CoordinatorError::Request(RequestError::Fields(f)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, f.clone(), None)
             }
-            ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, Vec::new(), None),
-            ServiceError::Source { hint, .. } => {
+            CoordinatorError::NotFound(_) => (StatusCode::NOT_FOUND, Vec::new(), None),
+            CoordinatorError::Source { hint, .. } => {
                 (StatusCode::BAD_GATEWAY, Vec::new(), hint.clone())
             }
-            ServiceError::Ledger(_) | ServiceError::Broker(_) => {
+            CoordinatorError::Ledger(_) | CoordinatorError::Broker(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, Vec::new(), None)
             }
             // `for_api` left no planning variant; they are listed for the match only.
-            ServiceError::Config(_)
-            | ServiceError::Io(_)
-            | ServiceError::Planning { .. }
-            | ServiceError::Invalid(_)
-            | ServiceError::Busy(_) => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new(), None),
+            CoordinatorError::Config(_)
+            | CoordinatorError::Io(_)
+            | CoordinatorError::Planning { .. }
+            | CoordinatorError::Invalid(_)
+            | CoordinatorError::Busy(_) => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new(), None),
         };
         let error = match &e {
-            ServiceError::Request(RequestError::Fields(_)) => "invalid request".to_owned(),
+            CoordinatorError::Request(RequestError::Fields(_)) => "invalid request".to_owned(),
             other => other.to_string(),
         };
         ApiError {
