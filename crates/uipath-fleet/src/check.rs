@@ -32,7 +32,7 @@ use uipath_client::{AuthConfig, SourceConfig};
 
 use crate::client::show::table;
 use crate::config::{ConfigError, FleetConfig};
-use crate::token_store::TokenStore;
+use fleet_assembly::token_store::TokenStore;
 
 /// Flags of `uipath-fleet check`.
 #[derive(Debug, Clone, clap::Args)]

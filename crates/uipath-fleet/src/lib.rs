@@ -4,9 +4,9 @@
 //!
 //! - [`cli`]: flags and subcommands.
 //! - [`config`]: the TOML configuration file ([`FleetConfig`]) and its sections.
-//! - [`token_store`], [`backends`], [`embedded`]: the configuration's token cache,
-//!   backends and one-process fleet mapped into [`fleet_assembly`]'s options (the
-//!   assembly itself, connecting and retrying are the library's).
+//! - [`backends`], [`embedded`]: the configuration's backends and one-process fleet
+//!   mapped into [`fleet_assembly`]'s options (the assembly itself, the token store,
+//!   connecting and retrying are the library's).
 //! - [`login`]: `uipath-fleet login`, the one-time browser sign-in.
 //! - [`worker`]: `uipath-fleet worker`, one worker process of a distributed fleet.
 //! - [`coordinator`]: `uipath-fleet coordinator`, the coordinator process of a fleet.
@@ -36,7 +36,6 @@ pub mod rerun;
 pub mod run;
 pub mod sim;
 pub mod sink;
-pub mod token_store;
 pub mod worker;
 
 use std::io::Write;

@@ -15,7 +15,7 @@ use uipath_client::AuthConfig;
 
 use crate::cli::LoginArgs;
 use crate::config::FleetConfig;
-use crate::token_store::TokenStore;
+use fleet_assembly::token_store::TokenStore;
 
 /// Runs the login of `args.source`, writing what the operator must read to `out`.
 pub async fn run(
